@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "entra-sync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "entra-syncd", targets: ["entra-syncd"]),
+        .executable(name: "entra-syncctl", targets: ["entra-syncctl"]),
+        .executable(name: "entra-graph-sim", targets: ["entra-graph-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C system libraries: a module map and a header, nothing else.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Typed wrappers for libcurl's variadic calls (Swift cannot call C variadics).
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+
+        .target(name: "EntraConfig"),
+        .target(name: "EntraGraph", dependencies: [
+            "CCurlShim", "CCurl", "EntraConfig",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "EntraJournal"),
+        .target(name: "EntraSystemd", dependencies: [
+            "CSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "EntraControl"),
+        .target(name: "EntraSync", dependencies: [
+            "EntraConfig", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "entra-syncd", dependencies: [
+            "EntraSync", "EntraConfig", "EntraControl", "EntraSystemd",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "entra-syncctl", dependencies: [
+            "EntraControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The simulated tenant. It shares no Graph parsing code with the client on purpose.
+        .executableTarget(name: "entra-graph-sim", dependencies: []),
+
+        .testTarget(name: "EntraConfigTests", dependencies: ["EntraConfig"]),
+        .testTarget(name: "EntraJournalTests", dependencies: ["EntraJournal"]),
+        .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph"]),
+        .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
+        .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
+        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl"]),
+    ]
+)
