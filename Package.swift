@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
         .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraGraph"]),
     ]
 )

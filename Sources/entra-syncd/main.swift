@@ -1,1 +1,118 @@
-print("todo")
+import ArgumentParser
+import Dispatch
+import EntraControl
+import EntraSync
+import EntraSystemd
+import Foundation
+import Logging
+
+/// entra-syncd: keeps a local mirror of Microsoft Entra ID users, groups and memberships.
+struct Daemon: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "entra-syncd",
+        abstract: "Mirror Microsoft Entra ID users, groups and memberships into a local journal.",
+        discussion: """
+            Reads one profile per tenant from CONFIG-DIR/*.conf, runs Microsoft Graph delta syncs on \
+            each profile's Interval, keeps the result in a crash-safe journal under STATE-DIR/PROFILE/ \
+            and writes STATE-DIR/PROFILE/export/{users,groups}.json after each committed run. \
+            Control it with entra-syncctl over the socket. SIGHUP reloads the profiles; SIGTERM stops.
+            """)
+
+    @Option(name: .customLong("config-dir"), help: "Directory of profile files (*.conf).")
+    var configDirectory = "/etc/entra-sync"
+
+    @Option(name: .customLong("state-dir"), help: "Where journals and exports live. Default: $STATE_DIRECTORY or /var/lib/entra-sync.")
+    var stateDirectory: String?
+
+    @Option(name: .customLong("socket"), help: "Control socket path. Default: $RUNTIME_DIRECTORY/control.sock or /run/entra-sync/control.sock.")
+    var socket: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("compact-min-bytes"), help: .hidden)
+    var compactMinBytes: Int?
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("unknown --log-level '\(logLevel)'")
+        }
+        LogSetup.bootstrap(level: level, identifier: "entra-syncd")
+        let logger = Logger(label: "entra-syncd")
+
+        let stateDir = stateDirectory
+            ?? environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+            ?? "/var/lib/entra-sync"
+        let socketPath = socket
+            ?? environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map { "\($0)/control.sock" } }
+            ?? "/run/entra-sync/control.sock"
+
+        do {
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw ValidationError("cannot create the state directory \(stateDir): \(error.localizedDescription)")
+        }
+
+        signal(SIGPIPE, SIG_IGN)
+        var compaction = ProfileRunner.CompactionPolicy()
+        if let compactMinBytes { compaction.minBytes = compactMinBytes }
+        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction),
+                                  logger: logger)
+        manager.start()
+
+        let listenFD = SystemdNotifier.listenFDs().first
+        if listenFD == nil {
+            let parent = (socketPath as NSString).deletingLastPathComponent
+            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
+        let info = VarlinkServiceInfo(vendor: "entra-sync", product: "entra-syncd", version: ManagerProtocol.version,
+                                      url: "https://github.com/entra-sync/entra-sync",
+                                      interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
+        let server: VarlinkServer
+        do {
+            server = try VarlinkServer(path: socketPath, mode: 0o660, listenFD: listenFD, info: info) { call, replier in
+                manager.handle(call, replier)
+            }
+        } catch {
+            logger.critical("cannot listen on \(socketPath): \(error)")
+            throw ExitCode(1)
+        }
+        server.start()
+        logger.info("listening on \(socketPath); \(manager.statusLine())")
+        SystemdNotifier.ready(status: manager.statusLine())
+
+        let signals = DispatchQueue(label: "entra-syncd.signals")
+        for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
+        let stopOnce = DispatchSemaphore(value: 1)
+        let stop: @Sendable (Int32) -> Void = { sig in
+            guard stopOnce.wait(timeout: .now()) == .success else { return }
+            logger.info("received signal \(sig), stopping")
+            SystemdNotifier.stopping()
+            manager.stop(deadline: .now() + 20)
+            server.stop()
+            logger.info("stopped")
+            Foundation.exit(0)
+        }
+        let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: signals)
+        term.setEventHandler { DispatchQueue.global().async { stop(SIGTERM) } }
+        term.activate()
+        let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: signals)
+        int.setEventHandler { DispatchQueue.global().async { stop(SIGINT) } }
+        int.activate()
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signals)
+        hup.setEventHandler {
+            SystemdNotifier.reloading()
+            let reply = manager.reload()
+            logger.info("reloaded: added \(reply.added), removed \(reply.removed), changed \(reply.changed), errors \(reply.errors.count)")
+            SystemdNotifier.ready(status: manager.statusLine())
+        }
+        hup.activate()
+        withExtendedLifetime((term, int, hup, server)) {
+            dispatchMain()
+        }
+    }
+}
+
+Daemon.main()

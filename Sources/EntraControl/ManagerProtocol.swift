@@ -1,0 +1,201 @@
+/// The entra-sync control interface, `io.entrasync.Manager`, spoken over varlink.
+///
+/// This file is the one place that defines the wire: method names, parameter and reply types, and
+/// error names. The daemon implements it; `entra-syncctl` and any varlink client use it.
+public enum ManagerProtocol {
+    public static let interface = "io.entrasync.Manager"
+    public static let version = "0.1.0"
+
+    public enum Method {
+        public static let status = "io.entrasync.Manager.Status"
+        public static let runNow = "io.entrasync.Manager.RunNow"
+        public static let reload = "io.entrasync.Manager.Reload"
+    }
+
+    public enum ErrorName {
+        public static let noSuchProfile = "io.entrasync.Manager.NoSuchProfile"
+        public static let profileNotRunnable = "io.entrasync.Manager.ProfileNotRunnable"
+        public static let permissionDenied = "io.entrasync.Manager.PermissionDenied"
+        public static let shuttingDown = "io.entrasync.Manager.ShuttingDown"
+    }
+
+    /// The interface definition in varlink IDL, served by `GetInterfaceDescription`.
+    public static let description = """
+        # Control interface of entra-syncd, the Microsoft Entra ID directory mirror.
+        interface io.entrasync.Manager
+
+        type RunInfo (
+          runId: string,
+          result: string,
+          full: bool,
+          started: string,
+          finished: ?string,
+          durationMsec: ?int,
+          added: int,
+          updated: int,
+          removed: int,
+          error: ?string,
+          hint: ?string
+        )
+
+        type ProfileStatus (
+          name: string,
+          state: string,
+          users: int,
+          groups: int,
+          memberships: int,
+          lastRun: ?RunInfo,
+          lastSuccess: ?string,
+          nextRun: ?string,
+          error: ?string
+        )
+
+        # Per-profile state; all profiles when profile is null.
+        method Status(profile: ?string) -> (profiles: []ProfileStatus)
+
+        type RunNowResult (
+          profile: string,
+          started: bool,
+          run: ?RunInfo
+        )
+
+        # Starts a run (or joins the one in progress). With wait, returns when it ends.
+        method RunNow(profile: ?string, all: ?bool, full: ?bool, wait: ?bool) -> (runs: []RunNowResult)
+
+        # Re-reads all profiles, as SIGHUP does.
+        method Reload() -> (added: []string, removed: []string, changed: []string, errors: []string)
+
+        error NoSuchProfile (profile: string)
+        error ProfileNotRunnable (profile: string, reason: string)
+        error PermissionDenied (method: string)
+        error ShuttingDown ()
+        """
+}
+
+/// One sync run as the control interface reports it.
+public struct RunInfo: Codable, Sendable, Equatable {
+    public var runId: String
+    /// `running`, `succeeded`, `failed` or `cancelled`.
+    public var result: String
+    public var full: Bool
+    public var started: String
+    public var finished: String?
+    public var durationMsec: Int?
+    public var added: Int
+    public var updated: Int
+    public var removed: Int
+    public var error: String?
+    public var hint: String?
+
+    public init(runId: String, result: String, full: Bool, started: String, finished: String? = nil,
+                durationMsec: Int? = nil, added: Int = 0, updated: Int = 0, removed: Int = 0,
+                error: String? = nil, hint: String? = nil) {
+        self.runId = runId
+        self.result = result
+        self.full = full
+        self.started = started
+        self.finished = finished
+        self.durationMsec = durationMsec
+        self.added = added
+        self.updated = updated
+        self.removed = removed
+        self.error = error
+        self.hint = hint
+    }
+}
+
+/// A profile's state as `Status` reports it.
+public struct ProfileStatus: Codable, Sendable, Equatable {
+    public var name: String
+    /// `idle`, `syncing`, `failed` or `config-error`.
+    public var state: String
+    public var users: Int
+    public var groups: Int
+    public var memberships: Int
+    public var lastRun: RunInfo?
+    public var lastSuccess: String?
+    public var nextRun: String?
+    /// Why the profile cannot run (config or journal error), if it cannot.
+    public var error: String?
+
+    public init(name: String, state: String, users: Int = 0, groups: Int = 0, memberships: Int = 0,
+                lastRun: RunInfo? = nil, lastSuccess: String? = nil, nextRun: String? = nil, error: String? = nil) {
+        self.name = name
+        self.state = state
+        self.users = users
+        self.groups = groups
+        self.memberships = memberships
+        self.lastRun = lastRun
+        self.lastSuccess = lastSuccess
+        self.nextRun = nextRun
+        self.error = error
+    }
+}
+
+public struct StatusRequest: Codable, Sendable {
+    public var profile: String?
+    public init(profile: String? = nil) { self.profile = profile }
+}
+
+public struct StatusReply: Codable, Sendable {
+    public var profiles: [ProfileStatus]
+    public init(profiles: [ProfileStatus]) { self.profiles = profiles }
+}
+
+public struct RunNowRequest: Codable, Sendable {
+    public var profile: String?
+    public var all: Bool?
+    public var full: Bool?
+    public var wait: Bool?
+    public init(profile: String? = nil, all: Bool? = nil, full: Bool? = nil, wait: Bool? = nil) {
+        self.profile = profile
+        self.all = all
+        self.full = full
+        self.wait = wait
+    }
+}
+
+public struct RunNowResult: Codable, Sendable {
+    public var profile: String
+    /// False when the request joined a run already in progress.
+    public var started: Bool
+    /// The finished run, when the request asked to wait.
+    public var run: RunInfo?
+    public init(profile: String, started: Bool, run: RunInfo? = nil) {
+        self.profile = profile
+        self.started = started
+        self.run = run
+    }
+}
+
+public struct RunNowReply: Codable, Sendable {
+    public var runs: [RunNowResult]
+    public init(runs: [RunNowResult]) { self.runs = runs }
+}
+
+public struct ReloadRequest: Codable, Sendable {
+    public init() {}
+}
+
+public struct ReloadReply: Codable, Sendable {
+    public var added: [String]
+    public var removed: [String]
+    public var changed: [String]
+    public var errors: [String]
+    public init(added: [String] = [], removed: [String] = [], changed: [String] = [], errors: [String] = []) {
+        self.added = added
+        self.removed = removed
+        self.changed = changed
+        self.errors = errors
+    }
+}
+
+/// Parameters of the `NoSuchProfile` and `ProfileNotRunnable` errors.
+public struct ProfileErrorParameters: Codable, Sendable {
+    public var profile: String
+    public var reason: String?
+    public init(profile: String, reason: String? = nil) {
+        self.profile = profile
+        self.reason = reason
+    }
+}

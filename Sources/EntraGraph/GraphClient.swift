@@ -1,0 +1,341 @@
+import EntraConfig
+import Foundation
+import Logging
+import Synchronization
+
+/// Which delta collection a round reads.
+public enum DeltaKind: String, Sendable {
+    case users
+    case groups
+}
+
+/// Every entry of one delta round, from the first page to the `@odata.deltaLink`.
+public struct DeltaRound<Entry: Sendable>: Sendable {
+    public var entries: [Entry]
+    /// Where the next round starts.
+    public var deltaLink: String
+    /// True when the round started without a delta token: it lists the whole directory.
+    public var full: Bool
+    /// Why a round that was meant to be incremental became a full one (410, syncStateNotFound, ...).
+    public var resyncReason: String?
+    public var pages: Int
+
+    public init(entries: [Entry], deltaLink: String, full: Bool, resyncReason: String? = nil, pages: Int) {
+        self.entries = entries
+        self.deltaLink = deltaLink
+        self.full = full
+        self.resyncReason = resyncReason
+        self.pages = pages
+    }
+}
+
+/// Counters of one client, for status and metrics.
+public struct GraphRequestCounters: Sendable, Equatable {
+    public var requests = 0
+    public var throttled = 0
+    public var retries = 0
+    public var tokenRequests = 0
+}
+
+/// Reads Microsoft Graph for one profile: token, delta rounds, retries.
+///
+/// Not meant for concurrent use: a profile runs one sync at a time. Its state is guarded anyway.
+public final class GraphClient: Sendable {
+    private let profile: Profile
+    private let http: HTTPClient
+    private let retry: RetryPolicy
+    private let logger: Logger
+    private let cachedToken = Mutex<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
+    private let counterState = Mutex(GraphRequestCounters())
+
+    public init(profile: Profile, retryPolicy: RetryPolicy? = nil, logger: Logger) throws(HTTPError) {
+        self.profile = profile
+        self.retry = retryPolicy ?? RetryPolicy(maxAttempts: profile.maxAttempts)
+        self.logger = logger
+        self.http = try HTTPClient(options: HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy))
+    }
+
+    public var counters: GraphRequestCounters { counterState.withLock { $0 } }
+
+    // MARK: Delta rounds
+
+    /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.
+    public func userRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
+        try round(.users, from: deltaLink, cancel: cancel) { (data: Data) throws -> ([UserDelta], String?, String?) in
+            let page = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: data)
+            return (page.value.map(\.delta), page.nextLink, page.deltaLink)
+        }
+    }
+
+    /// Runs a `/groups/delta` round (with `members@delta`) from `deltaLink`, or a full one.
+    public func groupRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
+        try round(.groups, from: deltaLink, cancel: cancel) { (data: Data) throws -> ([GroupDelta], String?, String?) in
+            let page = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: data)
+            return (page.value.map(\.delta), page.nextLink, page.deltaLink)
+        }
+    }
+
+    public func initialURL(_ kind: DeltaKind) -> String {
+        let select = kind == .users ? DirectoryUser.selectedProperties : DirectoryGroup.selectedProperties
+        return "\(profile.graphEndpoint)/v1.0/\(kind.rawValue)/delta?$select=\(select.joined(separator: ","))"
+    }
+
+    private func round<Entry: Sendable>(
+        _ kind: DeltaKind, from deltaLink: String?, cancel: CancellationFlag,
+        decode: (Data) throws -> ([Entry], String?, String?)
+    ) throws(GraphError) -> DeltaRound<Entry> {
+        var start = deltaLink
+        var resyncReason: String?
+        var restarts = 0
+        while true {
+            do {
+                var round = try followPages(kind, start: start ?? initialURL(kind), cancel: cancel, decode: decode)
+                round.full = start == nil
+                round.resyncReason = resyncReason
+                return round
+            } catch let error where error.kind == .resyncRequired && restarts < 3 {
+                restarts += 1
+                if start != nil {
+                    logger.warning("Graph asked for a full resync of \(kind.rawValue): \(error.message)")
+                    resyncReason = error.message
+                    start = nil
+                } else {
+                    logger.warning("Graph reset the \(kind.rawValue) round while paging (\(error.message)); starting it again")
+                }
+            }
+        }
+    }
+
+    private func followPages<Entry: Sendable>(
+        _ kind: DeltaKind, start: String, cancel: CancellationFlag,
+        decode: (Data) throws -> ([Entry], String?, String?)
+    ) throws(GraphError) -> DeltaRound<Entry> {
+        var entries: [Entry] = []
+        var url = start
+        var pages = 0
+        while true {
+            let response = try get(url, cancel: cancel)
+            pages += 1
+            let contentType = response.header("content-type") ?? ""
+            guard contentType.lowercased().contains("json") else {
+                throw GraphError(kind: .badResponse,
+                                 message: "\(kind.rawValue)/delta page \(pages): expected JSON, got Content-Type '\(contentType)'",
+                                 httpStatus: response.status, requestId: response.header("request-id"))
+            }
+            let parsed: ([Entry], String?, String?)
+            do {
+                parsed = try decode(Data(response.body))
+            } catch let error as DecodingError {
+                throw GraphError(kind: .badResponse,
+                                 message: "\(kind.rawValue)/delta page \(pages): invalid response at \(error.locationDescription)",
+                                 httpStatus: response.status, requestId: response.header("request-id"))
+            } catch {
+                throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): invalid JSON: \(error)",
+                                 httpStatus: response.status, requestId: response.header("request-id"))
+            }
+            entries.append(contentsOf: parsed.0)
+            switch (parsed.1, parsed.2) {
+            case (_, let deltaLink?) where parsed.1 == nil:
+                return DeltaRound(entries: entries, deltaLink: deltaLink, full: false, resyncReason: nil, pages: pages)
+            case (let next?, nil):
+                guard next != url else {
+                    throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): @odata.nextLink points to the same page")
+                }
+                url = next
+            case (.some, .some):
+                throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): has both @odata.nextLink and @odata.deltaLink")
+            default:
+                throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): has neither @odata.nextLink nor @odata.deltaLink")
+            }
+        }
+    }
+
+    // MARK: Requests
+
+    /// GETs a Graph URL with auth, retries and error mapping; returns only 2xx responses.
+    public func get(_ url: String, cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
+        var attempt = 0
+        var refreshedToken = false
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            attempt += 1
+            if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            let token = try accessToken(cancel: cancel)
+            let clientRequestId = UUID().uuidString.lowercased()
+            let request = HTTPRequest(
+                method: "GET", url: url,
+                headers: [
+                    (name: "Authorization", value: "Bearer \(token)"),
+                    (name: "Accept", value: "application/json"),
+                    (name: "Prefer", value: "odata.maxpagesize=999"),
+                    (name: "client-request-id", value: clientRequestId),
+                    (name: "return-client-request-id", value: "true"),
+                ] + (attempt > 1 ? [(name: "retry-attempt", value: String(attempt - 1))] : []),
+                body: nil, timeout: profile.requestTimeout)
+            counterState.withLock { $0.requests += 1 }
+            let response: HTTPResponse
+            do {
+                response = try http.perform(request, cancel: cancel)
+            } catch {
+                if error.kind == .cancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+                let retryable = error.kind != .tls && error.kind != .tooLarge
+                logger.warning("Graph request failed: \(error.message)", metadata: ["client_request_id": "\(clientRequestId)", "attempt": "\(attempt)"])
+                guard retryable, attempt < retry.maxAttempts else {
+                    throw GraphError(kind: .transport, message: "GET \(Self.redact(url)): \(error.message)",
+                                     hint: Self.transportHint(error), clientRequestId: clientRequestId)
+                }
+                counterState.withLock { $0.retries += 1 }
+                try sleep(retry.delay(afterAttempt: attempt, retryAfter: nil, using: &rng), cancel: cancel)
+                continue
+            }
+            let requestId = response.header("request-id")
+            if (200..<300).contains(response.status) { return response }
+            let body = try? JSONDecoder().decode(GraphErrorBody.self, from: Data(response.body))
+            let code = body?.error?.code
+            let message = body?.error?.message ?? "HTTP \(response.status)"
+            let failure = GraphError(kind: .httpStatus, message: "GET \(Self.redact(url)): HTTP \(response.status) \(code ?? ""): \(message)",
+                                     httpStatus: response.status, code: code, clientRequestId: clientRequestId, requestId: requestId)
+            logger.warning("Graph answered HTTP \(response.status) \(code ?? "")",
+                           metadata: ["client_request_id": "\(clientRequestId)", "request_id": "\(requestId ?? "-")", "attempt": "\(attempt)"])
+            switch response.status {
+            case 429, 503, 504:
+                counterState.withLock { $0.throttled += response.status == 429 ? 1 : 0 }
+                guard attempt < retry.maxAttempts else {
+                    var exhausted = failure
+                    exhausted.kind = .retriesExhausted
+                    exhausted.message = "Graph kept answering HTTP \(response.status) after \(attempt) attempts: \(message)"
+                    exhausted.hint = "Graph is throttling or unavailable; the next scheduled run will try again."
+                    throw exhausted
+                }
+                counterState.withLock { $0.retries += 1 }
+                try sleep(retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng), cancel: cancel)
+            case 401 where !refreshedToken:
+                refreshedToken = true
+                cachedToken.withLock { $0 = nil }
+            case 401:
+                var unauthorized = failure
+                unauthorized.kind = .unauthorized
+                unauthorized.hint = "Graph rejected a freshly issued token. Check that GraphEndpoint and Cloud match the tenant's cloud."
+                throw unauthorized
+            case 403:
+                var denied = failure
+                denied.kind = .permissionDenied
+                denied.hint = GraphError.permissionHint
+                throw denied
+            case 410:
+                var resync = failure
+                resync.kind = .resyncRequired
+                resync.message = "410 Gone (sync reset)"
+                throw resync
+            case 400 where code == "syncStateNotFound" || code == "resyncRequired" || code == "Directory_ExpiredPageToken":
+                var resync = failure
+                resync.kind = .resyncRequired
+                resync.message = "\(code ?? ""): \(message)"
+                throw resync
+            default:
+                throw failure
+            }
+        }
+    }
+
+    /// A valid access token, from the cache or the token endpoint.
+    public func accessToken(cancel: CancellationFlag) throws(GraphError) -> String {
+        let now = ContinuousClock.now
+        if let cached = cachedToken.withLock({ $0 }), cached.renewAt > now { return cached.token }
+        var attempt = 0
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            attempt += 1
+            if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            let form = [
+                ("client_id", profile.clientId),
+                ("scope", profile.graphScope),
+                ("client_secret", profile.clientSecret.value),
+                ("grant_type", "client_credentials"),
+            ].map { "\($0.0)=\(Self.formEncode($0.1))" }.joined(separator: "&")
+            let clientRequestId = UUID().uuidString.lowercased()
+            let request = HTTPRequest(
+                method: "POST", url: profile.tokenURL,
+                headers: [(name: "Content-Type", value: "application/x-www-form-urlencoded"),
+                          (name: "Accept", value: "application/json"),
+                          (name: "client-request-id", value: clientRequestId)],
+                body: Array(form.utf8), timeout: profile.requestTimeout)
+            counterState.withLock { $0.tokenRequests += 1 }
+            let response: HTTPResponse
+            do {
+                response = try http.perform(request, cancel: cancel)
+            } catch {
+                if error.kind == .cancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+                guard error.kind != .tls, attempt < retry.maxAttempts else {
+                    throw GraphError(kind: .transport, message: "token request to \(profile.tokenURL): \(error.message)",
+                                     hint: Self.transportHint(error), clientRequestId: clientRequestId)
+                }
+                try sleep(retry.delay(afterAttempt: attempt, retryAfter: nil, using: &rng), cancel: cancel)
+                continue
+            }
+            if response.status == 200 {
+                guard let token = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !token.access_token.isEmpty else {
+                    throw GraphError(kind: .badResponse, message: "token endpoint answered 200 without an access_token", httpStatus: 200)
+                }
+                let lifetime = max(token.expires_in ?? 3599, 0)
+                let margin = min(300, lifetime / 10)
+                cachedToken.withLock { $0 = (token.access_token, now + .milliseconds(Int64((lifetime - margin) * 1000))) }
+                return token.access_token
+            }
+            if [429, 500, 502, 503, 504].contains(response.status), attempt < retry.maxAttempts {
+                try sleep(retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng), cancel: cancel)
+                continue
+            }
+            let body = try? JSONDecoder().decode(TokenErrorBody.self, from: Data(response.body))
+            let description = body?.error_description?.split(separator: "\r\n").first.map(String.init)
+                ?? body?.error_description ?? "HTTP \(response.status)"
+            let aadsts = body?.error_codes?.first
+            throw GraphError(kind: .authentication,
+                             message: "token request failed: HTTP \(response.status) \(body?.error ?? ""): \(description)",
+                             hint: aadsts.flatMap(GraphError.hint(forAADSTS:)),
+                             httpStatus: response.status, code: aadsts.map { "AADSTS\($0)" },
+                             clientRequestId: clientRequestId, requestId: response.header("request-id"))
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Waits, waking early when the run is cancelled.
+    private func sleep(_ seconds: Double, cancel: CancellationFlag) throws(GraphError) {
+        let end = Date().addingTimeInterval(seconds)
+        while true {
+            if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            let left = end.timeIntervalSinceNow
+            if left <= 0 { return }
+            Thread.sleep(forTimeInterval: min(left, 0.05))
+        }
+    }
+
+    static func formEncode(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
+    /// Delta and skip tokens are long and opaque; logs get the path only.
+    static func redact(_ url: String) -> String {
+        guard let query = url.firstIndex(of: "?") else { return url }
+        let head = String(url[..<query])
+        let params = url[url.index(after: query)...].split(separator: "&").map { param -> String in
+            let name = param.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            return name.lowercased().hasSuffix("token") ? "\(name)=…" : String(param)
+        }
+        return head + "?" + params.joined(separator: "&")
+    }
+
+    static func transportHint(_ error: HTTPError) -> String? {
+        switch error.kind {
+        case .tls: "TLS verification failed. If a proxy or private CA intercepts TLS, give its certificate with CAFile=."
+        case .proxy: "The proxy could not be reached. Check Proxy= or the https_proxy environment."
+        case .resolve: "The host name could not be resolved. Check DNS and the endpoint settings."
+        case .connect: "The connection was refused or unreachable. Check the network, firewall and Proxy=."
+        case .timeout: "The request timed out. Check the network; RequestTimeout= sets the deadline."
+        default: nil
+        }
+    }
+}

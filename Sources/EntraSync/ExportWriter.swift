@@ -1,0 +1,119 @@
+import EntraGraph
+import Foundation
+import Glibc
+
+/// Writes the files other software reads: `export/users.json` and `export/groups.json`.
+///
+/// Each file is replaced atomically (temp file, fsync, rename, directory fsync), so a reader sees
+/// the previous or the new version, never a mix. `export/.state` records which run they show.
+public struct ExportWriter: Sendable {
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var path: String
+        public var errno: Int32
+        public var description: String { "cannot write \(path): \(String(cString: strerror(errno)))" }
+    }
+
+    /// The run id the current exports show, if they are complete.
+    public func exportedRunId() -> String? {
+        guard let text = try? String(contentsOfFile: directory + "/.state", encoding: .utf8) else { return nil }
+        let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return id.isEmpty ? nil : id
+    }
+
+    public func write(_ state: MirrorState, runId: String) throws(Failure) {
+        try makeDirectory()
+        try replace("users.json", with: Self.usersJSON(state))
+        try replace("groups.json", with: Self.groupsJSON(state))
+        try replace(".state", with: Array((runId + "\n").utf8))
+    }
+
+    static func usersJSON(_ state: MirrorState) -> [UInt8] {
+        var out = JSONText(capacity: state.users.count * 400 + 16)
+        out.raw("[")
+        for (i, id) in state.users.keys.sorted().enumerated() {
+            let u = state.users[id]!
+            out.raw(i == 0 ? "\n{" : ",\n{")
+            out.key("id"); out.string(u.id)
+            out.raw(","); out.key("userPrincipalName"); out.optionalString(u.userPrincipalName)
+            out.raw(","); out.key("displayName"); out.optionalString(u.displayName)
+            out.raw(","); out.key("givenName"); out.optionalString(u.givenName)
+            out.raw(","); out.key("surname"); out.optionalString(u.surname)
+            out.raw(","); out.key("mail"); out.optionalString(u.mail)
+            out.raw(","); out.key("accountEnabled"); out.optionalBool(u.accountEnabled)
+            out.raw(","); out.key("jobTitle"); out.optionalString(u.jobTitle)
+            out.raw(","); out.key("department"); out.optionalString(u.department)
+            out.raw(","); out.key("employeeId"); out.optionalString(u.employeeId)
+            out.raw(","); out.key("mailNickname"); out.optionalString(u.mailNickname)
+            out.raw(","); out.key("onPremisesImmutableId"); out.optionalString(u.onPremisesImmutableId)
+            out.raw(","); out.key("assignedLicenses"); out.stringArray(u.assignedLicenses)
+            out.raw("}")
+        }
+        out.raw("\n]\n")
+        return out.bytes
+    }
+
+    static func groupsJSON(_ state: MirrorState) -> [UInt8] {
+        var out = JSONText(capacity: state.groups.count * 300 + state.members.count * 40 + 16)
+        out.raw("[")
+        for (i, id) in state.groups.keys.sorted().enumerated() {
+            let g = state.groups[id]!
+            out.raw(i == 0 ? "\n{" : ",\n{")
+            out.key("id"); out.string(g.id)
+            out.raw(","); out.key("displayName"); out.optionalString(g.displayName)
+            out.raw(","); out.key("description"); out.optionalString(g.description)
+            out.raw(","); out.key("mail"); out.optionalString(g.mail)
+            out.raw(","); out.key("mailEnabled"); out.optionalBool(g.mailEnabled)
+            out.raw(","); out.key("mailNickname"); out.optionalString(g.mailNickname)
+            out.raw(","); out.key("securityEnabled"); out.optionalBool(g.securityEnabled)
+            out.raw(","); out.key("groupTypes"); out.stringArray(g.groupTypes)
+            out.raw(","); out.key("members"); out.stringArray(state.visibleMembers(of: id).sorted())
+            out.raw("}")
+        }
+        out.raw("\n]\n")
+        return out.bytes
+    }
+
+    private func makeDirectory() throws(Failure) {
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw Failure(path: directory, errno: errno) }
+    }
+
+    private func replace(_ name: String, with bytes: [UInt8]) throws(Failure) {
+        let path = directory + "/" + name
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Failure(path: temp, errno: errno) }
+        var written = 0
+        let failure: Int32? = bytes.withUnsafeBytes { buffer -> Int32? in
+            while written < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                written += n
+            }
+            return fsync(fd) == 0 ? nil : errno
+        }
+        close(fd)
+        if let failure {
+            unlink(temp)
+            throw Failure(path: temp, errno: failure)
+        }
+        guard rename(temp, path) == 0 else {
+            let code = errno
+            unlink(temp)
+            throw Failure(path: path, errno: code)
+        }
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd >= 0 {
+            fsync(dirfd)
+            close(dirfd)
+        }
+    }
+}

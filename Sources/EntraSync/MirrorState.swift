@@ -1,0 +1,91 @@
+import EntraGraph
+
+/// The local mirror of one tenant as of its last committed run.
+///
+/// Built only by applying `Mutation`s, both live after a commit and when replaying the journal,
+/// so the in-memory mirror and the journal cannot drift apart.
+public struct MirrorState: Sendable {
+    public var users: [String: DirectoryUser] = [:]
+    /// Soft-deleted users: out of the mirror, but their memberships are kept (hidden) for a restore.
+    public var softDeletedUsers: Set<String> = []
+    public var groups: [String: DirectoryGroup] = [:]
+    /// Direct members per group id.
+    public var members: [String: [String: MemberKind]] = [:]
+    public var usersDeltaLink: String?
+    public var groupsDeltaLink: String?
+    /// The most recent runs, oldest first.
+    public var history: [RunSummary] = []
+
+    public static let historyLimit = 100
+
+    public init() {}
+
+    public mutating func apply(_ mutation: Mutation) {
+        switch mutation {
+        case .upsertUser(let user):
+            users[user.id] = user
+            softDeletedUsers.remove(user.id)
+        case .removeUser(let id):
+            users[id] = nil
+            softDeletedUsers.remove(id)
+        case .softDeleteUser(let id):
+            users[id] = nil
+            softDeletedUsers.insert(id)
+        case .upsertGroup(let group):
+            groups[group.id] = group
+        case .removeGroup(let id):
+            groups[id] = nil
+            members[id] = nil
+        case .addMember(let group, let member, let kind):
+            members[group, default: [:]][member] = kind
+        case .removeMember(let group, let member):
+            if var list = members[group] {
+                list[member] = nil
+                members[group] = list.isEmpty ? nil : list
+            }
+        case .setDeltaLink(let kind, let link):
+            switch kind {
+            case .users: usersDeltaLink = link
+            case .groups: groupsDeltaLink = link
+            }
+        case .recordRun(let summary):
+            history.append(summary)
+            if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        }
+    }
+
+    /// The direct members of a group that outputs show: soft-deleted users are hidden.
+    public func visibleMembers(of group: String) -> [String] {
+        guard let list = members[group] else { return [] }
+        if softDeletedUsers.isEmpty { return Array(list.keys) }
+        return list.keys.filter { !softDeletedUsers.contains($0) }
+    }
+
+    /// Memberships as outputs show them.
+    public var visibleMembershipCount: Int {
+        var count = 0
+        for (_, list) in members {
+            if softDeletedUsers.isEmpty {
+                count += list.count
+            } else {
+                for id in list.keys where !softDeletedUsers.contains(id) { count += 1 }
+            }
+        }
+        return count
+    }
+
+    public var lastSuccess: RunSummary? { history.last { $0.result == .succeeded } }
+
+    /// The whole state as mutations: what a snapshot holds.
+    public func snapshotMutations(_ emit: (Mutation) throws -> Void) rethrows {
+        try emit(.setDeltaLink(.users, usersDeltaLink))
+        try emit(.setDeltaLink(.groups, groupsDeltaLink))
+        for user in users.values { try emit(.upsertUser(user)) }
+        for id in softDeletedUsers { try emit(.softDeleteUser(id)) }
+        for group in groups.values { try emit(.upsertGroup(group)) }
+        for (group, list) in members {
+            for (member, kind) in list { try emit(.addMember(group: group, member: member, kind: kind)) }
+        }
+        for run in history { try emit(.recordRun(run)) }
+    }
+}

@@ -1,0 +1,177 @@
+import EntraGraph
+import EntraJournal
+
+/// One change to a profile's mirror. A committed run is a list of these in the journal;
+/// replaying them in order rebuilds the mirror.
+public enum Mutation: Sendable, Equatable {
+    case upsertUser(DirectoryUser)
+    /// Permanent removal (also of a soft-deleted user).
+    case removeUser(String)
+    /// Soft delete: the user leaves the mirror, its memberships are kept hidden until restore or removal.
+    case softDeleteUser(String)
+    case upsertGroup(DirectoryGroup)
+    /// Removes the group and its member list.
+    case removeGroup(String)
+    case addMember(group: String, member: String, kind: MemberKind)
+    case removeMember(group: String, member: String)
+    case setDeltaLink(DeltaKind, String?)
+    case recordRun(RunSummary)
+}
+
+/// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
+enum MirrorRecordType: UInt8 {
+    case upsertUser = 1
+    case removeUser = 2
+    case softDeleteUser = 3
+    case upsertGroup = 4
+    case removeGroup = 5
+    case addMember = 6
+    case removeMember = 7
+    case setDeltaLink = 8
+    case recordRun = 9
+}
+
+extension Mutation {
+    var record: JournalRecord {
+        var w = ByteWriter()
+        let type: MirrorRecordType
+        switch self {
+        case .upsertUser(let user):
+            type = .upsertUser
+            user.encode(into: &w)
+        case .removeUser(let id):
+            type = .removeUser
+            w.string(id)
+        case .softDeleteUser(let id):
+            type = .softDeleteUser
+            w.string(id)
+        case .upsertGroup(let group):
+            type = .upsertGroup
+            group.encode(into: &w)
+        case .removeGroup(let id):
+            type = .removeGroup
+            w.string(id)
+        case .addMember(let group, let member, let kind):
+            type = .addMember
+            w.string(group)
+            w.string(member)
+            w.byte(kind.rawValue)
+        case .removeMember(let group, let member):
+            type = .removeMember
+            w.string(group)
+            w.string(member)
+        case .setDeltaLink(let kind, let link):
+            type = .setDeltaLink
+            w.byte(kind == .users ? 1 : 2)
+            w.string(link ?? "")
+        case .recordRun(let summary):
+            type = .recordRun
+            summary.encode(into: &w)
+        }
+        return JournalRecord(type: type.rawValue, payload: w.bytes)
+    }
+
+    /// Decodes a journal record; an unknown type or a malformed payload is an error naming both.
+    init(record: JournalRecord) throws(ByteReader.Malformed) {
+        guard let type = MirrorRecordType(rawValue: record.type) else {
+            throw ByteReader.Malformed(offset: 0, what: "unknown record type \(record.type)")
+        }
+        var r = ByteReader(record.payload)
+        switch type {
+        case .upsertUser: self = .upsertUser(try DirectoryUser.decode(from: &r))
+        case .removeUser: self = .removeUser(try r.string())
+        case .softDeleteUser: self = .softDeleteUser(try r.string())
+        case .upsertGroup: self = .upsertGroup(try DirectoryGroup.decode(from: &r))
+        case .removeGroup: self = .removeGroup(try r.string())
+        case .addMember:
+            let group = try r.string()
+            let member = try r.string()
+            self = .addMember(group: group, member: member, kind: MemberKind(rawValue: try r.byte()) ?? .other)
+        case .removeMember:
+            let group = try r.string()
+            self = .removeMember(group: group, member: try r.string())
+        case .setDeltaLink:
+            let kind: DeltaKind = try r.byte() == 1 ? .users : .groups
+            let link = try r.string()
+            self = .setDeltaLink(kind, link.isEmpty ? nil : link)
+        case .recordRun:
+            self = .recordRun(try RunSummary.decode(from: &r))
+        }
+    }
+}
+
+extension DirectoryUser {
+    func encode(into w: inout ByteWriter) {
+        let strings = [userPrincipalName, displayName, givenName, surname, mail, jobTitle, department,
+                       employeeId, mailNickname, onPremisesImmutableId]
+        var present: UInt64 = 0
+        for (i, s) in strings.enumerated() where s != nil { present |= 1 << UInt64(i) }
+        if accountEnabled != nil { present |= 1 << 10 }
+        if accountEnabled == true { present |= 1 << 11 }
+        if assignedLicenses != nil { present |= 1 << 12 }
+        w.string(id)
+        w.varint(present)
+        for s in strings { if let s { w.string(s) } }
+        if let licenses = assignedLicenses {
+            w.varint(UInt64(licenses.count))
+            for sku in licenses { w.string(sku) }
+        }
+    }
+
+    static func decode(from r: inout ByteReader) throws(ByteReader.Malformed) -> DirectoryUser {
+        let id = try r.string()
+        let present = try r.varint()
+        var strings: [String?] = []
+        for i in 0..<10 { strings.append(present & (1 << UInt64(i)) != 0 ? try r.string() : nil) }
+        var user = DirectoryUser(id: id, userPrincipalName: strings[0], displayName: strings[1], givenName: strings[2],
+                                 surname: strings[3], mail: strings[4], jobTitle: strings[5], department: strings[6],
+                                 employeeId: strings[7], mailNickname: strings[8], onPremisesImmutableId: strings[9])
+        if present & (1 << 10) != 0 { user.accountEnabled = present & (1 << 11) != 0 }
+        if present & (1 << 12) != 0 {
+            let count = try r.varint()
+            guard count < 10_000 else { throw ByteReader.Malformed(offset: r.offset, what: "license count \(count)") }
+            var licenses: [String] = []
+            for _ in 0..<count { licenses.append(try r.string()) }
+            user.assignedLicenses = licenses
+        }
+        return user
+    }
+}
+
+extension DirectoryGroup {
+    func encode(into w: inout ByteWriter) {
+        let strings = [displayName, description, mail, mailNickname]
+        var present: UInt64 = 0
+        for (i, s) in strings.enumerated() where s != nil { present |= 1 << UInt64(i) }
+        if mailEnabled != nil { present |= 1 << 4 }
+        if mailEnabled == true { present |= 1 << 5 }
+        if securityEnabled != nil { present |= 1 << 6 }
+        if securityEnabled == true { present |= 1 << 7 }
+        if groupTypes != nil { present |= 1 << 8 }
+        w.string(id)
+        w.varint(present)
+        for s in strings { if let s { w.string(s) } }
+        if let types = groupTypes {
+            w.varint(UInt64(types.count))
+            for t in types { w.string(t) }
+        }
+    }
+
+    static func decode(from r: inout ByteReader) throws(ByteReader.Malformed) -> DirectoryGroup {
+        let id = try r.string()
+        let present = try r.varint()
+        var strings: [String?] = []
+        for i in 0..<4 { strings.append(present & (1 << UInt64(i)) != 0 ? try r.string() : nil) }
+        var group = DirectoryGroup(id: id, displayName: strings[0], description: strings[1], mail: strings[2], mailNickname: strings[3])
+        if present & (1 << 4) != 0 { group.mailEnabled = present & (1 << 5) != 0 }
+        if present & (1 << 6) != 0 { group.securityEnabled = present & (1 << 7) != 0 }
+        if present & (1 << 8) != 0 {
+            let count = try r.varint()
+            guard count < 1_000 else { throw ByteReader.Malformed(offset: r.offset, what: "groupTypes count \(count)") }
+            var types: [String] = []
+            for _ in 0..<count { types.append(try r.string()) }
+            group.groupTypes = types
+        }
+        return group
+    }
+}

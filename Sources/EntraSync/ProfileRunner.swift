@@ -1,0 +1,400 @@
+import Dispatch
+import EntraConfig
+import EntraControl
+import EntraGraph
+import EntraJournal
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs the syncs of one profile: one at a time, on its own queue, and keeps its mirror.
+///
+/// Runs execute on `runQueue` (libcurl calls block); the timer lives on the shared scheduler queue
+/// and only triggers runs. Everything readers need (status, mirror) is behind one mutex; the
+/// journal and the Graph client are touched only from `runQueue`.
+public final class ProfileRunner: Sendable {
+    public enum Phase: Sendable, Equatable {
+        case idle
+        case syncing
+    }
+
+    struct Shared: Sendable {
+        var profile: Profile
+        var state = MirrorState()
+        var visibleMemberships = 0
+        var phase = Phase.idle
+        var currentRun: (id: String, full: Bool, started: Double)?
+        var waiters: [@Sendable (RunSummary) -> Void] = []
+        var nextRun: Double?
+        /// Set when the journal cannot be opened: the profile cannot run.
+        var openError: String?
+        /// Set when a reload found the profile's file invalid: it keeps running on its old config.
+        var configError: String?
+        var exportError: String?
+        var stopping = false
+        var cancel = CancellationFlag()
+        var consecutiveFailures = 0
+    }
+
+    public let name: String
+    let directory: String
+    private let runQueue: DispatchQueue
+    private let timer: TimerSource
+    private let logger: Logger
+    private let shared: Mutex<Shared>
+    /// Confined to `runQueue`.
+    private let worker: Mutex<Worker>
+    private let onRunFinished: @Sendable (ProfileRunner, RunSummary) -> Void
+    private let compaction: CompactionPolicy
+
+    struct Worker: ~Copyable {
+        var journal: Journal?
+        var graph: GraphClient?
+        var graphProfile: Profile?
+    }
+
+    /// When the journal is rewritten as a snapshot.
+    public struct CompactionPolicy: Sendable {
+        public var factor: Int
+        public var minBytes: Int
+        public init(factor: Int = 4, minBytes: Int = 1 << 20) {
+            self.factor = factor
+            self.minBytes = minBytes
+        }
+    }
+
+    /// Opens the profile's journal and replays it. A journal that cannot be read leaves the runner
+    /// in a failed state that says why; it never runs on a partial mirror.
+    public init(profile: Profile, stateRoot: String, schedulerQueue: DispatchQueue, logger: Logger,
+                compaction: CompactionPolicy = .init(),
+                onRunFinished: @escaping @Sendable (ProfileRunner, RunSummary) -> Void) {
+        self.name = profile.name
+        self.directory = stateRoot + "/" + profile.name
+        var logger = logger
+        logger[metadataKey: "profile"] = "\(profile.name)"
+        self.logger = logger
+        self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
+        self.timer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
+        self.onRunFinished = onRunFinished
+        self.compaction = compaction
+        var shared = Shared(profile: profile)
+        var worker = Worker()
+        do {
+            try Self.makeDirectory(directory)
+            var state = MirrorState()
+            var decodeError: Error?
+            let (journal, report) = try Journal.open(directory: directory + "/journal") { record in
+                guard decodeError == nil else { return }
+                do {
+                    state.apply(try Mutation(record: record))
+                } catch {
+                    decodeError = error
+                }
+            }
+            if let decodeError {
+                journal.close()
+                throw ReplayError(message: "journal of profile \(profile.name) holds a record this version cannot read: \(decodeError)")
+            }
+            if report.truncatedBytes > 0 {
+                logger.warning("journal tail repaired: \(report)", metadata: ["MESSAGE_ID": "\(MessageID.journalRepaired)"])
+            }
+            worker.journal = journal
+            shared.state = state
+            shared.visibleMemberships = state.visibleMembershipCount
+        } catch {
+            let message = "cannot open the journal in \(directory)/journal: \(error)"
+            logger.error("\(message)", metadata: ["MESSAGE_ID": "\(MessageID.journalCorrupt)"])
+            shared.openError = message
+        }
+        self.shared = Mutex(shared)
+        self.worker = Mutex(worker)
+        timer.source.setEventHandler { [weak self] in self?.timerFired() }
+        timer.source.activate()
+    }
+
+    struct ReplayError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    // MARK: Reading
+
+    public var profile: Profile { shared.withLock { $0.profile } }
+
+    /// A copy of the mirror as of the last committed run (cheap: copy-on-write).
+    public var mirror: MirrorState { shared.withLock { $0.state } }
+
+    public func status() -> ProfileStatus {
+        shared.withLock { s in
+            var status = ProfileStatus(name: name, state: "idle", users: s.state.users.count, groups: s.state.groups.count,
+                                       memberships: s.visibleMemberships)
+            let last = s.state.history.last
+            status.lastRun = last.map(Self.runInfo)
+            status.lastSuccess = s.state.lastSuccess.map { Timestamp.format($0.finished) }
+            status.nextRun = s.nextRun.map(Timestamp.format)
+            if let current = s.currentRun {
+                status.state = "syncing"
+                status.lastRun = RunInfo(runId: current.id, result: "running", full: current.full,
+                                         started: Timestamp.format(current.started))
+            } else if s.openError != nil {
+                status.state = "failed"
+            } else if s.configError != nil {
+                status.state = "config-error"
+            } else if last?.result == .failed {
+                status.state = "failed"
+            }
+            status.error = s.openError ?? s.configError ?? s.exportError
+            return status
+        }
+    }
+
+    static func runInfo(_ run: RunSummary) -> RunInfo {
+        RunInfo(runId: run.runId, result: run.result.rawValue, full: run.full, started: Timestamp.format(run.started),
+                finished: Timestamp.format(run.finished), durationMsec: run.durationMsec, added: run.added,
+                updated: run.updated, removed: run.removed, error: run.error, hint: run.hint)
+    }
+
+    // MARK: Scheduling
+
+    /// Schedules the first run: soon when the profile never synced or is overdue, else one interval after the last run.
+    public func start() {
+        let (profile, last, broken) = shared.withLock { ($0.profile, $0.state.history.last, $0.openError != nil) }
+        guard !broken else { return }
+        let now = Date().timeIntervalSince1970
+        let due: Double
+        if let last, last.result == .succeeded {
+            due = max(0, last.finished + profile.interval - now)
+        } else {
+            due = 0
+        }
+        schedule(in: due + Double.random(in: 0...min(profile.randomizedDelay, due == 0 ? 2 : profile.randomizedDelay)))
+    }
+
+    private func schedule(in seconds: Double) {
+        let seconds = max(0, seconds)
+        shared.withLock { $0.nextRun = Date().timeIntervalSince1970 + seconds }
+        timer.source.schedule(deadline: .now() + seconds, repeating: .never, leeway: .milliseconds(100))
+    }
+
+    private func timerFired() {
+        _ = trigger(full: false, waiter: nil)
+    }
+
+    /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
+    public func update(profile: Profile) {
+        let intervalChanged = shared.withLock { s -> Bool in
+            let changed = s.profile.interval != profile.interval
+            s.profile = profile
+            s.configError = nil
+            return changed
+        }
+        if intervalChanged { start() }
+    }
+
+    public func markConfigError(_ message: String?) {
+        shared.withLock { $0.configError = message }
+    }
+
+    /// Starts a run, or joins the one in progress.
+    /// - Returns: whether a new run was started; nil when the profile cannot run (with the reason).
+    @discardableResult
+    public func trigger(full: Bool, waiter: (@Sendable (RunSummary) -> Void)?) -> Result<Bool, NotRunnable> {
+        let decision = shared.withLock { s -> Result<(Bool, CancellationFlag), NotRunnable> in
+            if let error = s.openError { return .failure(NotRunnable(reason: error)) }
+            if s.stopping { return .failure(NotRunnable(reason: "the daemon is stopping")) }
+            if let waiter { s.waiters.append(waiter) }
+            if s.phase == .syncing { return .success((false, s.cancel)) }
+            s.phase = .syncing
+            s.cancel = CancellationFlag()
+            return .success((true, s.cancel))
+        }
+        switch decision {
+        case .failure(let reason):
+            return .failure(reason)
+        case .success((false, _)):
+            return .success(false)
+        case .success((true, let cancel)):
+            runQueue.async { self.performRun(full: full, cancel: cancel) }
+            return .success(true)
+        }
+    }
+
+    public struct NotRunnable: Error, Sendable {
+        public var reason: String
+    }
+
+    /// Cancels any run in progress (its in-flight HTTP is aborted, nothing is committed) and
+    /// stops scheduling. Returns when the run queue is idle or the deadline passes.
+    public func stop(deadline: DispatchTime) -> Bool {
+        shared.withLock {
+            $0.stopping = true
+            $0.cancel.cancel()
+            $0.nextRun = nil
+        }
+        timer.source.cancel()
+        let done = DispatchSemaphore(value: 0)
+        runQueue.async {
+            self.worker.withLock { w in w.journal?.close(); w.journal = nil }
+            done.signal()
+        }
+        return done.wait(timeout: deadline) == .success
+    }
+
+    // MARK: The run
+
+    private func performRun(full: Bool, cancel: CancellationFlag) {
+        let runId = Self.makeRunId()
+        let started = Date().timeIntervalSince1970
+        var logger = self.logger
+        logger[metadataKey: "run_id"] = "\(runId)"
+        let (profile, before) = shared.withLock { s -> (Profile, MirrorState) in
+            s.currentRun = (runId, full, started)
+            return (s.profile, s.state)
+        }
+        let isFull = full || (profile.syncUsers && before.usersDeltaLink == nil) || (profile.syncGroups && before.groupsDeltaLink == nil)
+        shared.withLock { $0.currentRun = (runId, isFull, started) }
+        logger.info("run started\(isFull ? " (full)" : "")", metadata: ["MESSAGE_ID": "\(MessageID.runStarted)"])
+
+        var summary: RunSummary
+        var committed: SyncPlan?
+        do {
+            let graph = try graphClient(for: profile)
+            let users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
+            let groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+            if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            let plan = SyncPlan.make(state: before, users: users, groups: groups)
+            let wasFull = (users?.full ?? false) || (groups?.full ?? false)
+            summary = RunSummary(
+                runId: runId, result: .succeeded, full: wasFull, started: started, finished: Date().timeIntervalSince1970,
+                added: plan.added, updated: plan.updated, removed: plan.removed,
+                users: before.users.count + plan.usersAdded - plan.usersRemoved,
+                groups: before.groups.count + plan.groupsAdded - plan.groupsRemoved,
+                memberships: before.members.values.reduce(0) { $0 + $1.count } + plan.membershipsAdded - plan.membershipsRemoved)
+            let records = plan.mutations.map(\.record) + [Mutation.recordRun(summary).record]
+            try worker.withLock { w throws in
+                guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
+                try journal.commit(records)
+            }
+            shared.withLock { s in
+                for mutation in plan.mutations { s.state.apply(mutation) }
+                s.state.apply(.recordRun(summary))
+                s.visibleMemberships = s.state.visibleMembershipCount
+            }
+            committed = plan
+            logger.info(
+                "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
+                metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(plan.added)",
+                           "ENTRA_UPDATED": "\(plan.updated)", "ENTRA_REMOVED": "\(plan.removed)",
+                           "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
+        } catch {
+            let graphError = error as? GraphError
+            let cancelled = graphError?.kind == .cancelled
+            summary = RunSummary(runId: runId, result: cancelled ? .cancelled : .failed, full: isFull, started: started,
+                                 finished: Date().timeIntervalSince1970,
+                                 error: cancelled ? "cancelled: the daemon is stopping" : "\(error)",
+                                 hint: graphError?.hint,
+                                 users: before.users.count, groups: before.groups.count,
+                                 memberships: before.members.values.reduce(0) { $0 + $1.count })
+            if cancelled {
+                logger.notice("run cancelled; nothing was committed")
+            } else {
+                logger.error("run failed: \(error)\(graphError?.hint.map { " — \($0)" } ?? "")",
+                             metadata: ["MESSAGE_ID": "\(MessageID.runFailed)",
+                                        "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
+                // The failure goes into the history; the mirror and delta links stay as committed.
+                let recorded = (try? worker.withLock { w throws in try w.journal?.commit([Mutation.recordRun(summary).record]) }) != nil
+                shared.withLock { s in if recorded { s.state.apply(.recordRun(summary)) } }
+            }
+        }
+
+        if committed != nil { afterCommit(plan: committed!, runId: runId, logger: logger) }
+
+        let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
+            s.phase = .idle
+            s.currentRun = nil
+            if summary.result == .failed && s.state.history.last?.runId != runId {
+                // Not journaled (e.g. disk full): still show it.
+                s.state.history.append(summary)
+            }
+            s.consecutiveFailures = summary.result == .succeeded ? 0 : s.consecutiveFailures + 1
+            let w = s.waiters
+            s.waiters = []
+            return (w, s.consecutiveFailures)
+        }
+        if summary.result != .cancelled && !shared.withLock({ $0.stopping }) {
+            let interval = profile.interval
+            let next = failures == 0 ? interval : min(interval, 30 * pow(2, Double(min(failures - 1, 6))))
+            schedule(in: next + Double.random(in: 0...max(0, profile.randomizedDelay)))
+        }
+        for waiter in waiters { waiter(summary) }
+        onRunFinished(self, summary)
+    }
+
+    /// Exports and compaction, after the mirror changed. Failures here never undo the commit.
+    private func afterCommit(plan: SyncPlan, runId: String, logger: Logger) {
+        let state = mirror
+        let exports = ExportWriter(directory: directory + "/export")
+        if !plan.isEmpty || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
+            do {
+                try exports.write(state, runId: runId)
+                shared.withLock { $0.exportError = nil }
+            } catch {
+                logger.error("export failed: \(error)")
+                shared.withLock { $0.exportError = "export failed: \(error)" }
+            }
+        }
+        worker.withLock { w in
+            guard let journal = w.journal, journal.shouldCompact(factor: compaction.factor, minBytes: compaction.minBytes) else { return }
+            do {
+                try journal.writeSnapshot { emit in
+                    try state.snapshotMutations { try emit($0.record) }
+                }
+                logger.info("journal compacted to \(journal.totalBytes) bytes")
+            } catch {
+                logger.error("journal compaction failed (the journal stays valid): \(error)")
+            }
+        }
+    }
+
+    /// Makes sure exports show the committed state (a crash can fall between commit and export).
+    public func refreshExportsIfStale() {
+        runQueue.async {
+            let state = self.mirror
+            guard let last = state.lastSuccess else { return }
+            let exports = ExportWriter(directory: self.directory + "/export")
+            guard exports.exportedRunId() != last.runId else { return }
+            do {
+                try exports.write(state, runId: last.runId)
+            } catch {
+                self.logger.error("export failed: \(error)")
+            }
+        }
+    }
+
+    private func graphClient(for profile: Profile) throws -> GraphClient {
+        try worker.withLock { w throws -> GraphClient in
+            if let graph = w.graph, w.graphProfile == profile { return graph }
+            let graph = try GraphClient(profile: profile, logger: logger)
+            w.graph = graph
+            w.graphProfile = profile
+            return graph
+        }
+    }
+
+    static func makeRunId() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String(format: "%016llx", rng.next() as UInt64)
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o750])
+    }
+}
+
+/// A dispatch timer shared between the scheduler queue and callers of `schedule`/`stop`.
+/// `@unchecked` is safe: DispatchSource's schedule, cancel and handler setters are thread-safe.
+final class TimerSource: @unchecked Sendable {
+    let source: DispatchSourceTimer
+    init(_ source: DispatchSourceTimer) { self.source = source }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// Damaged journals, as a crash or a bad disk leaves them.
+@Suite("journal damage end to end")
+struct JournalEndToEndTests {
+    /// Two committed runs, the second with changes; returns the mirror after the first.
+    func twoRuns(_ daemon: DaemonHarness, _ sim: Simulator) throws -> Mirror {
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        try daemon.runNow("contoso")
+        let first = try Mirror.fromExports(daemon.exportDirectory("contoso"))
+        try sim.admin("POST", "/_sim/churn", ["seed": 11, "changes": 15])
+        try daemon.runNow("contoso")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) != first)
+        #expect(try daemon.stop(SIGTERM) == 0)
+        return first
+    }
+
+    func lastSegment(_ daemon: DaemonHarness) throws -> String {
+        let dir = daemon.journalDirectory("contoso")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".seg") }.sorted()
+        guard let last = segments.last else { throw HarnessError("no journal segment in \(dir)") }
+        return dir + "/" + last
+    }
+
+    func modify(_ path: String, _ body: (inout [UInt8]) -> Void) throws {
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        body(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test("a torn tail (the last commit cut short) is truncated: the mirror is the previous run", arguments: [1, 7, 40])
+    func truncatedTail(cut: Int) throws {
+        let sim = try Simulator(users: 20, groups: 3, memberships: 30)
+        let daemon = DaemonHarness()
+        let first = try twoRuns(daemon, sim)
+        try modify(try lastSegment(daemon)) { $0.removeLast(cut) }
+
+        try daemon.start()
+        try Harness.waitUntil("exports to show the recovered state") {
+            (try? Mirror.fromExports(daemon.exportDirectory("contoso"))) == first
+        }
+        #expect(daemon.log.contains("repaired") || daemon.log.contains("truncat"))
+        #expect(try daemon.status()["contoso"]?["users"] as? Int == first.users.count)
+        try daemon.runNow("contoso")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
+    }
+
+    @Test("a bit flip in the last, uncommitted-looking batch is truncated like a torn tail")
+    func bitFlippedTail() throws {
+        let sim = try Simulator(users: 20, groups: 3, memberships: 30)
+        let daemon = DaemonHarness()
+        let first = try twoRuns(daemon, sim)
+        try modify(try lastSegment(daemon)) { $0[$0.count - 12] ^= 0x10 }
+
+        try daemon.start()
+        try Harness.waitUntil("exports to show the recovered state") {
+            (try? Mirror.fromExports(daemon.exportDirectory("contoso"))) == first
+        }
+        try daemon.runNow("contoso")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
+    }
+
+    @Test("damage before the last commit is a clear error for that profile; other profiles keep running")
+    func corruptionBeforeLastCommit() throws {
+        let sim = try Simulator(users: 20, groups: 3, memberships: 30)
+        let other = try Simulator(users: 4, groups: 1, memberships: 2, seed: 5)
+        let daemon = DaemonHarness()
+        _ = try twoRuns(daemon, sim)
+        try daemon.writeProfile("other", simulator: other)
+        // Flip a bit early in the journal: inside the first committed run.
+        let segments = try FileManager.default.contentsOfDirectory(atPath: daemon.journalDirectory("contoso"))
+            .filter { $0.hasSuffix(".seg") }.sorted()
+        try modify(daemon.journalDirectory("contoso") + "/" + segments.first!) { $0[200] ^= 0x01 }
+
+        try daemon.start()
+        let status = try daemon.status()
+        #expect(status["contoso"]?["state"] as? String == "failed")
+        let error = status["contoso"]?["error"] as? String ?? ""
+        #expect(error.contains("journal"))
+        #expect(error.contains(".seg"))
+        let run = try daemon.ctl(["run-now", "contoso", "--wait"])
+        #expect(run.status != 0)
+        try daemon.runNow("other")
+        #expect(try daemon.status()["other"]?["users"] as? Int == 4)
+    }
+}
