@@ -1,1 +1,69 @@
-print("todo")
+import Foundation
+import Glibc
+
+/// entra-graph-sim: a simulated Microsoft Entra tenant for tests, benchmarks and the demo.
+let usage = """
+    usage: entra-graph-sim [--host 127.0.0.1] [--port 0] [--port-file PATH] [--tenant-id GUID]
+                           [--tenant-domain DOMAIN] [--client-id ID] [--client-secret S] [--users N]
+                           [--groups N] [--memberships N] [--nested-groups N] [--seed N]
+                           [--page-size 100] [--member-slice 50] [--token-lifetime 3599]
+    """
+
+nonisolated(unsafe) var options: [String: String] = [
+    "host": "127.0.0.1", "port": "0", "tenant-id": "00000000-0000-4000-8000-000000000001",
+    "tenant-domain": "contoso.onmicrosoft.com", "client-id": "11111111-2222-3333-4444-555555555555",
+    "client-secret": "sim-secret", "users": "20", "groups": "5", "memberships": "40", "nested-groups": "1",
+    "seed": "1", "page-size": "100", "member-slice": "50", "token-lifetime": "3599",
+]
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    if argument == "--help" || argument == "-h" {
+        print(usage)
+        exit(0)
+    }
+    guard argument.hasPrefix("--"), options.keys.contains(String(argument.dropFirst(2))) || argument == "--port-file",
+          let value = arguments.next() else {
+        FileHandle.standardError.write(Data("entra-graph-sim: bad argument \(argument)\n\(usage)\n".utf8))
+        exit(2)
+    }
+    options[String(argument.dropFirst(2))] = value
+}
+func number(_ key: String) -> Int {
+    guard let n = Int(options[key]!) else {
+        FileHandle.standardError.write(Data("entra-graph-sim: --\(key) needs a number\n".utf8))
+        exit(2)
+    }
+    return n
+}
+
+let tenant = Tenant(domain: options["tenant-domain"]!, seed: UInt64(number("seed")))
+tenant.generate(users: number("users"), groups: number("groups"), memberships: number("memberships"), nested: number("nested-groups"))
+let simulator = Simulator(
+    settings: Settings(tenantId: options["tenant-id"]!, domain: options["tenant-domain"]!, clientId: options["client-id"]!,
+                       clientSecret: options["client-secret"]!, pageSize: max(1, number("page-size")),
+                       memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime")),
+    tenant: tenant)
+signal(SIGPIPE, SIG_IGN)
+let server: HTTPServer
+do {
+    server = try HTTPServer(host: options["host"]!, port: number("port")) { simulator.handle($0) }
+} catch {
+    FileHandle.standardError.write(Data("entra-graph-sim: \(error.localizedDescription)\n".utf8))
+    exit(1)
+}
+print("entra-graph-sim listening on http://\(options["host"]!):\(server.port)")
+FileHandle.standardOutput.synchronizeFile()
+if let portFile = options["port-file"] {
+    try? "\(server.port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
+    rename(portFile + ".tmp", portFile)
+}
+let acceptThread = Thread { server.run() }
+acceptThread.start()
+for sig in [SIGTERM, SIGINT] { signal(sig, SIG_IGN) }
+let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .main)
+term.setEventHandler { exit(0) }
+term.activate()
+let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
+int.setEventHandler { exit(0) }
+int.activate()
+dispatchMain()

@@ -83,6 +83,16 @@ struct Daemon: ParsableCommand {
         logger.info("listening on \(socketPath); \(manager.statusLine())")
         SystemdNotifier.ready(status: manager.statusLine())
 
+        // The watchdog is fed from the scheduler queue itself, so a wedged scheduler gets the daemon restarted.
+        var watchdog: DispatchSourceTimer?
+        if let interval = SystemdNotifier.watchdogInterval(), interval > 0 {
+            let timer = DispatchSource.makeTimerSource(queue: manager.schedulerQueue)
+            timer.schedule(deadline: .now(), repeating: interval / 2, leeway: .milliseconds(100))
+            timer.setEventHandler { SystemdNotifier.watchdog() }
+            timer.activate()
+            watchdog = timer
+        }
+
         let signals = DispatchQueue(label: "entra-syncd.signals")
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
         let stopOnce = DispatchSemaphore(value: 1)
@@ -109,7 +119,7 @@ struct Daemon: ParsableCommand {
             SystemdNotifier.ready(status: manager.statusLine())
         }
         hup.activate()
-        withExtendedLifetime((term, int, hup, server)) {
+        withExtendedLifetime((term, int, hup, server, watchdog)) {
             dispatchMain()
         }
     }

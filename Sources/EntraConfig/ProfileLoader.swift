@@ -1,0 +1,231 @@
+import Foundation
+
+/// Reads and validates profile files.
+public enum ProfileLoader {
+    static let known: [String: [String]] = [
+        "Tenant": ["TenantId", "ClientId", "ClientSecret", "ClientSecretFile", "ClientSecretCredential", "Cloud",
+                   "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
+        "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts"],
+    ]
+
+    /// Loads every `*.conf` in `dir`; a bad file does not stop the others.
+    public static func loadDirectory(_ dir: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> ProfileSet {
+        var set = ProfileSet()
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        } catch {
+            set.errors["*"] = ConfigError(file: dir, message: "cannot read the configuration directory: \((error as NSError).localizedDescription)")
+            return set
+        }
+        for name in names.sorted() where name.hasSuffix(".conf") && !name.hasPrefix(".") {
+            let path = dir + "/" + name
+            do {
+                let (profile, warnings) = try load(file: path, environment: environment)
+                set.profiles.append(profile)
+                set.warnings += warnings
+            } catch {
+                set.errors[String(name.dropLast(5))] = error
+            }
+        }
+        return set
+    }
+
+    /// Loads one profile file; the profile's name is the file name without `.conf`.
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(ConfigError) -> (Profile, [ConfigWarning])
+    {
+        let base = (file as NSString).lastPathComponent
+        let name = base.hasSuffix(".conf") ? String(base.dropLast(5)) : base
+        guard !name.isEmpty, !name.hasPrefix("."),
+              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) })
+        else {
+            throw ConfigError(file: file, message: "profile name '\(name)' may only use letters, digits, '.', '_' and '-'")
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: file, message: "cannot read: \((error as NSError).localizedDescription)")
+        }
+        let document = try INIDocument(text: text, file: file)
+        var values: [String: (value: String, line: Int)] = [:]
+        for entry in document.entries {
+            guard let keys = known[entry.section] else {
+                throw ConfigError(file: file, line: entry.line, message: "unknown section [\(entry.section)]\(suggest(entry.section, Array(known.keys)))")
+            }
+            guard keys.contains(entry.key) else {
+                throw ConfigError(file: file, line: entry.line, key: entry.key,
+                                  message: "unknown key in [\(entry.section)]\(suggest(entry.key, keys))")
+            }
+            values[entry.key] = (entry.value, entry.line)
+        }
+        var warnings: [ConfigWarning] = []
+
+        func error(_ key: String, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: values[key]?.line, key: key, message: message)
+        }
+        func string(_ key: String) -> String? {
+            guard let v = values[key]?.value, !v.isEmpty else { return nil }
+            return v
+        }
+        func required(_ key: String) throws(ConfigError) -> String {
+            guard let v = string(key) else { throw ConfigError(file: file, key: key, message: "missing; it is required in [Tenant]") }
+            return v
+        }
+        func bool(_ key: String, _ fallback: Bool) throws(ConfigError) -> Bool {
+            guard let v = string(key) else { return fallback }
+            switch v.lowercased() {
+            case "yes", "true", "on", "1": return true
+            case "no", "false", "off", "0": return false
+            default: throw error(key, "expected yes or no, found '\(v)'")
+            }
+        }
+        func span(_ key: String, _ fallback: Double) throws(ConfigError) -> Double {
+            guard let v = string(key) else { return fallback }
+            do { return try TimeSpan.parse(v) } catch let parseError { throw error(key, parseError.description) }
+        }
+        func url(_ key: String) throws(ConfigError) -> String? {
+            guard var v = string(key) else { return nil }
+            while v.hasSuffix("/") { v.removeLast() }
+            guard let parsed = URLComponents(string: v), let scheme = parsed.scheme?.lowercased(), let host = parsed.host, !host.isEmpty else {
+                throw error(key, "not a URL: '\(v)'")
+            }
+            switch scheme {
+            case "https": return v
+            case "http":
+                guard isLoopback(host) else {
+                    throw error(key, "http:// is only allowed for loopback hosts (the simulator); use https://")
+                }
+                return v
+            default: throw error(key, "unsupported scheme '\(scheme)'; use https://")
+            }
+        }
+
+        let tenantId = try required("TenantId")
+        guard isGUID(tenantId) || isDomain(tenantId) else {
+            throw error("TenantId", "'\(tenantId)' is neither a GUID nor a domain name")
+        }
+        let clientId = try required("ClientId")
+        guard isGUID(clientId) else { throw error("ClientId", "'\(clientId)' is not a GUID; use the Application (client) ID") }
+
+        let secretKeys = ["ClientSecret", "ClientSecretFile", "ClientSecretCredential"].filter { string($0) != nil }
+        guard secretKeys.count == 1 else {
+            if secretKeys.isEmpty {
+                throw ConfigError(file: file, key: "ClientSecretFile", message: "no client secret; set ClientSecretFile=, ClientSecretCredential= or ClientSecret=")
+            }
+            throw error(secretKeys[1], "give only one of \(secretKeys.joined(separator: ", "))")
+        }
+        let secret: Secret
+        let source: SecretSource
+        switch secretKeys[0] {
+        case "ClientSecret":
+            secret = Secret(string("ClientSecret")!)
+            source = .inline
+            if let mode = permissions(file), mode & 0o044 != 0 {
+                warnings.append(ConfigWarning(file: file, message: "holds ClientSecret= but is readable by other users; run: chmod 0600 \(file) (or move the secret to ClientSecretFile=)"))
+            }
+        case "ClientSecretFile":
+            let path = string("ClientSecretFile")!
+            secret = Secret(try readSecret(path, key: "ClientSecretFile", error: error))
+            source = .file(path)
+            if let mode = permissions(path), mode & 0o044 != 0 {
+                warnings.append(ConfigWarning(file: path, message: "the client secret is readable by other users; run: chmod 0600 \(path) (or 0640 with group entra-sync)"))
+            }
+        default:
+            let name = string("ClientSecretCredential")!
+            guard let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty else {
+                throw error("ClientSecretCredential", "$CREDENTIALS_DIRECTORY is not set; load the credential with LoadCredential=\(name):PATH in the service")
+            }
+            secret = Secret(try readSecret(dir + "/" + name, key: "ClientSecretCredential", error: error))
+            source = .credential(name)
+        }
+
+        let cloudText = string("Cloud") ?? "global"
+        guard let cloud = Cloud(rawValue: cloudText.lowercased()) else {
+            throw error("Cloud", "unknown cloud '\(cloudText)'; use global, usgov, usgov-dod or china")
+        }
+        let caFile = string("CAFile")
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw error("CAFile", "cannot read \(caFile)")
+        }
+        let proxy = string("Proxy")
+        if let proxy, URLComponents(string: proxy)?.host == nil {
+            throw error("Proxy", "not a URL: '\(proxy)'; use e.g. http://proxy.example:3128")
+        }
+        let interval = try span("Interval", 1800)
+        guard interval >= 1 else { throw error("Interval", "must be at least 1s") }
+        let delay = try span("RandomizedDelay", min(interval / 10, 300))
+        let timeout = try span("RequestTimeout", 60)
+        guard timeout >= 1 else { throw error("RequestTimeout", "must be at least 1s") }
+        var attempts = 6
+        if let v = string("MaxAttempts") {
+            guard let n = Int(v), (1...20).contains(n) else { throw error("MaxAttempts", "expected a number from 1 to 20, found '\(v)'") }
+            attempts = n
+        }
+        let users = try bool("Users", true)
+        let groups = try bool("Groups", true)
+        guard users || groups else { throw error("Groups", "Users=no and Groups=no leaves nothing to sync") }
+
+        let profile = Profile(
+            name: name, sourceFile: file, tenantId: tenantId, clientId: clientId, clientSecret: secret, secretSource: source,
+            cloud: cloud, loginEndpoint: try url("LoginEndpoint") ?? cloud.loginEndpoint,
+            graphEndpoint: try url("GraphEndpoint") ?? cloud.graphEndpoint, caFile: caFile, proxy: proxy,
+            interval: interval, randomizedDelay: delay, requestTimeout: timeout, syncUsers: users, syncGroups: groups,
+            maxAttempts: attempts)
+        return (profile, warnings)
+    }
+
+    static func readSecret(_ path: String, key: String, error: (String, String) -> ConfigError) throws(ConfigError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw error(key, "cannot read \(path)")
+        }
+        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty else { throw error(key, "\(path) is empty") }
+        return value
+    }
+
+    static func permissions(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_mode & 0o777)
+    }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if h == "localhost" || h == "::1" { return true }
+        let parts = h.split(separator: ".")
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    static func isGUID(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+
+    static func isDomain(_ s: String) -> Bool {
+        let labels = s.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }
+    }
+
+    static func suggest(_ word: String, _ candidates: [String]) -> String {
+        let best = candidates.map { ($0, distance(word.lowercased(), $0.lowercased())) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= 3 else { return "" }
+        return "; did you mean \(best.0)?"
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+
+/// Which Microsoft cloud a tenant lives in; picks the login host and the Graph root.
+public enum Cloud: String, Sendable, CaseIterable {
+    case global
+    case usgov
+    case usgovDod = "usgov-dod"
+    case china
+
+    public var loginEndpoint: String {
+        switch self {
+        case .global: "https://login.microsoftonline.com"
+        case .usgov, .usgovDod: "https://login.microsoftonline.us"
+        case .china: "https://login.chinacloudapi.cn"
+        }
+    }
+
+    public var graphEndpoint: String {
+        switch self {
+        case .global: "https://graph.microsoft.com"
+        case .usgov: "https://graph.microsoft.us"
+        case .usgovDod: "https://dod-graph.microsoft.us"
+        case .china: "https://microsoftgraph.chinacloudapi.cn"
+        }
+    }
+}
+
+/// A secret that never prints its value.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}
+
+/// Where the client secret came from.
+public enum SecretSource: Sendable, Equatable {
+    case inline
+    case file(String)
+    case credential(String)
+}
+
+/// One validated profile: `NAME.conf` in the configuration directory.
+///
+/// Keys (section, type, default):
+/// - `[Tenant] TenantId=` GUID or domain, required
+/// - `ClientId=` GUID, required
+/// - `ClientSecret=` / `ClientSecretFile=` / `ClientSecretCredential=`: exactly one
+/// - `Cloud=` global | usgov | usgov-dod | china, default global
+/// - `LoginEndpoint=`, `GraphEndpoint=`: URL overrides (http only for loopback)
+/// - `CAFile=`: extra PEM trust anchor; `Proxy=`: proxy URL
+/// - `[Sync] Interval=` time span, default 30min; `RandomizedDelay=` default min(Interval/10, 5min)
+/// - `Users=`, `Groups=` booleans, default yes; `RequestTimeout=` default 60s; `MaxAttempts=` 1...20, default 6
+public struct Profile: Sendable, Equatable {
+    public var name: String
+    public var sourceFile: String
+    public var tenantId: String
+    public var clientId: String
+    public var clientSecret: Secret
+    public var secretSource: SecretSource
+    public var cloud: Cloud
+    public var loginEndpoint: String
+    public var graphEndpoint: String
+    public var caFile: String?
+    public var proxy: String?
+    public var interval: Double
+    public var randomizedDelay: Double
+    public var requestTimeout: Double
+    public var syncUsers: Bool
+    public var syncGroups: Bool
+    public var maxAttempts: Int
+
+    public var tokenURL: String { "\(loginEndpoint)/\(tenantId)/oauth2/v2.0/token" }
+    /// Always the cloud's Graph root: tokens are for the resource, whatever host serves it.
+    public var graphScope: String { "\(cloud.graphEndpoint)/.default" }
+}
+
+/// A configuration error: file, line, key and what to do.
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var message: String
+
+    public init(file: String, line: Int? = nil, key: String? = nil, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        var text = file
+        if let line { text += ":\(line)" }
+        text += ": "
+        if let key { text += "\(key): " }
+        return text + message
+    }
+}
+
+/// Something that works but should be fixed, e.g. a secret readable by others.
+public struct ConfigWarning: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var message: String
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
+    public var description: String { "\(file): \(message)" }
+}
+
+/// The result of reading a configuration directory.
+public struct ProfileSet: Sendable {
+    public var profiles: [Profile] = []
+    /// Errors by profile name ("*" when the directory itself cannot be read).
+    public var errors: [String: ConfigError] = [:]
+    public var warnings: [ConfigWarning] = []
+}

@@ -1,0 +1,135 @@
+import Dispatch
+import Glibc
+
+/// One client connection. Confined to the server's queue; replies hop onto it.
+/// `@unchecked Sendable`: all mutable state is touched only on `server.queue`.
+final class VarlinkConnection: @unchecked Sendable {
+    let fd: Int32
+    let peer: PeerCredentials
+    unowned let server: VarlinkServer
+    let limits: VarlinkLimits
+    private var input: [UInt8] = []
+    private var output: [UInt8] = []
+    private var readSource: DispatchSourceRead?
+    private var writeSource: DispatchSourceWrite?
+    private var writeActive = false
+    private var closed = false
+    private var nextCall = 0
+    private var nextToSend = 0
+    /// Finished or streamed replies waiting for earlier calls: call number → chunks, and whether done.
+    private var pending: [Int: (chunks: [[UInt8]], done: Bool)] = [:]
+
+    init(fd: Int32, peer: PeerCredentials, server: VarlinkServer, limits: VarlinkLimits) {
+        self.fd = fd
+        self.peer = peer
+        self.server = server
+        self.limits = limits
+    }
+
+    func start() {
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: server.queue)
+        source.setEventHandler { [self] in readAvailable() }
+        readSource = source
+        source.activate()
+    }
+
+    private func readAvailable() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !closed {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return close() }
+            if n < 0 {
+                if errno == EAGAIN || errno == EINTR { break }
+                return close()
+            }
+            input.append(contentsOf: buffer[0..<n])
+            while let end = input.firstIndex(of: 0) {
+                let message = Array(input[..<end])
+                input.removeSubrange(...end)
+                handle(message)
+                if closed { return }
+            }
+            if input.count > limits.maxMessageBytes {
+                enqueue(call: nextCall, VarlinkWire.error(.invalidParameter("message too large")), done: true)
+                nextCall += 1
+                flush()
+                return close()
+            }
+        }
+    }
+
+    private func handle(_ message: [UInt8]) {
+        let number = nextCall
+        nextCall += 1
+        guard let call = VarlinkCall.parse(message, peer: peer) else {
+            enqueue(call: number, VarlinkWire.error(.invalidParameter("method")), done: true)
+            flush()
+            return close()
+        }
+        let replier = VarlinkReplier(oneway: call.oneway) { [weak self] bytes, done in
+            guard let self else { return }
+            self.server.queue.async { self.enqueue(call: number, bytes, done: done) }
+        }
+        server.dispatch(call, replier)
+    }
+
+    private func enqueue(call: Int, _ bytes: [UInt8], done: Bool) {
+        guard !closed else { return }
+        var entry = pending[call] ?? ([], false)
+        if !bytes.isEmpty { entry.chunks.append(bytes) }
+        entry.done = entry.done || done
+        pending[call] = entry
+        // Replies go out in call order: stream the current call's chunks, move on when it is done.
+        while let current = pending[nextToSend] {
+            for chunk in current.chunks { output += chunk }
+            if current.done {
+                pending[nextToSend] = nil
+                nextToSend += 1
+            } else {
+                pending[nextToSend] = ([], false)
+                break
+            }
+        }
+        if output.count > limits.maxPendingOutputBytes { return close() }
+        flush()
+    }
+
+    private func flush() {
+        while !output.isEmpty && !closed {
+            let n = output.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EAGAIN || errno == EINTR { break }
+                return close()
+            }
+            output.removeFirst(n)
+        }
+        if output.isEmpty {
+            if writeActive { writeSource?.suspend(); writeActive = false }
+        } else if !closed {
+            if writeSource == nil {
+                let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: server.queue)
+                source.setEventHandler { [self] in flush() }
+                writeSource = source
+                writeActive = true
+                source.activate()
+            } else if !writeActive {
+                writeSource?.resume()
+                writeActive = true
+            }
+        }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        readSource?.cancel()
+        if let writeSource {
+            if !writeActive { writeSource.resume() }
+            writeSource.cancel()
+        }
+        Glibc.close(fd)
+        output = []
+        pending = [:]
+        server.connectionClosed(fd)
+    }
+}

@@ -1,0 +1,165 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// Answers one call; safe to use from any thread, later than the handler returns.
+public final class VarlinkReplier: Sendable {
+    private let send: @Sendable ([UInt8], Bool) -> Void
+    private let done = Atomic<Bool>(false)
+    let oneway: Bool
+
+    init(oneway: Bool, send: @escaping @Sendable ([UInt8], Bool) -> Void) {
+        self.oneway = oneway
+        self.send = send
+    }
+
+    public func reply(_ parameters: some Encodable, continues: Bool = false) {
+        let bytes = (try? JSONEncoder().encode(parameters)).map(Array.init) ?? Array("{}".utf8)
+        reply(rawParameters: bytes, continues: continues)
+    }
+
+    public func reply(rawParameters: [UInt8], continues: Bool = false) {
+        guard !done.load(ordering: .acquiring) else { return }
+        if !continues { done.store(true, ordering: .releasing) }
+        send(oneway ? [] : VarlinkWire.reply(parameters: rawParameters, continues: continues), !continues)
+    }
+
+    public func fail(_ error: VarlinkError) {
+        guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        send(oneway ? [] : VarlinkWire.error(error), true)
+    }
+}
+
+/// A varlink server on a Unix stream socket: event-driven, no thread per connection.
+public final class VarlinkServer: Sendable {
+    private let path: String
+    private let ownsPath: Bool
+    private let listenFD: Int32
+    private let info: VarlinkServiceInfo
+    private let limits: VarlinkLimits
+    private let handler: @Sendable (VarlinkCall, VarlinkReplier) -> Void
+    let queue = DispatchQueue(label: "entra-sync.varlink")
+    private let handlers = DispatchQueue(label: "entra-sync.varlink.handlers", attributes: .concurrent)
+    private let state = Mutex(State())
+
+    struct State: ~Copyable {
+        var source: ListenerSource?
+        var connections: [Int32: VarlinkConnection] = [:]
+        var stopped = false
+    }
+
+    public init(path: String, mode: mode_t = 0o660, listenFD: Int32? = nil, info: VarlinkServiceInfo,
+                limits: VarlinkLimits = .init(), handler: @escaping @Sendable (VarlinkCall, VarlinkReplier) -> Void) throws {
+        self.path = path
+        self.info = info
+        self.limits = limits
+        self.handler = handler
+        if let listenFD {
+            self.listenFD = listenFD
+            self.ownsPath = false
+            _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
+            return
+        }
+        self.ownsPath = true
+        var address = try VarlinkClient.address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw VarlinkClientError.io("socket", errno) }
+        // A stale socket file is replaced; a live server is not.
+        if (try? VarlinkClient(path: path, timeout: 1)) != nil {
+            close(fd)
+            throw VarlinkClientError.io("another server already listens on \(path)", EADDRINUSE)
+        }
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, chmod(path, mode) == 0, listen(fd, 128) == 0 else {
+            let code = errno
+            close(fd)
+            throw VarlinkClientError.io("cannot listen on \(path)", code)
+        }
+        self.listenFD = fd
+    }
+
+    public func start() {
+        let source = DispatchSource.makeReadSource(fileDescriptor: listenFD, queue: queue)
+        source.setEventHandler { [self] in acceptAll() }
+        let box = ListenerSource(source)
+        state.withLock { $0.source = box }
+        source.activate()
+    }
+
+    public func stop() {
+        let (source, connections) = state.withLock { s -> (ListenerSource?, [VarlinkConnection]) in
+            s.stopped = true
+            let c = Array(s.connections.values)
+            s.connections = [:]
+            return (s.source, c)
+        }
+        source?.source.cancel()
+        queue.sync {
+            for connection in connections { connection.close() }
+        }
+        close(listenFD)
+        if ownsPath { unlink(path) }
+    }
+
+    private func acceptAll() {
+        while true {
+            let fd = accept(listenFD, nil, nil)
+            if fd < 0 { return }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (Glibc hides it behind _GNU_SOURCE)
+            var cred: (Int32, UInt32, UInt32) = (0, 0, 0)
+            var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length)
+            let peer = PeerCredentials(pid: cred.0, uid: cred.1, gid: cred.2)
+            let tooMany = state.withLock { $0.connections.count >= limits.maxConnections || $0.stopped }
+            if tooMany {
+                close(fd)
+                continue
+            }
+            let connection = VarlinkConnection(fd: fd, peer: peer, server: self, limits: limits)
+            state.withLock { $0.connections[fd] = connection }
+            connection.start()
+        }
+    }
+
+    func connectionClosed(_ fd: Int32) {
+        _ = state.withLock { $0.connections.removeValue(forKey: fd) }
+    }
+
+    /// Runs a call: the service interface here, everything else in the handler.
+    func dispatch(_ call: VarlinkCall, _ replier: VarlinkReplier) {
+        switch call.method {
+        case "org.varlink.service.GetInfo":
+            struct Info: Encodable { var vendor, product, version, url: String; var interfaces: [String] }
+            replier.reply(Info(vendor: info.vendor, product: info.product, version: info.version, url: info.url,
+                               interfaces: ["org.varlink.service"] + info.interfaces.keys.sorted()))
+        case "org.varlink.service.GetInterfaceDescription":
+            struct Request: Decodable { var interface: String }
+            struct Reply: Encodable { var description: String }
+            guard let request = try? call.decode(Request.self) else { return replier.fail(.invalidParameter("interface")) }
+            if request.interface == "org.varlink.service" {
+                replier.reply(Reply(description: VarlinkWire.serviceDescription))
+            } else if let text = info.interfaces[request.interface] {
+                replier.reply(Reply(description: text))
+            } else {
+                replier.fail(.interfaceNotFound(request.interface))
+            }
+        default:
+            if call.method.hasPrefix("org.varlink.service.") { return replier.fail(.methodNotFound(call.method)) }
+            let interface = String(call.method[..<(call.method.lastIndex(of: ".") ?? call.method.startIndex)])
+            guard info.interfaces[interface] != nil else { return replier.fail(.interfaceNotFound(interface)) }
+            handlers.async { self.handler(call, replier) }
+        }
+    }
+}
+
+/// `@unchecked Sendable`: DispatchSource's cancel is thread-safe, and nothing else is called on it.
+final class ListenerSource: @unchecked Sendable {
+    let source: DispatchSourceRead
+    init(_ source: DispatchSourceRead) { self.source = source }
+}

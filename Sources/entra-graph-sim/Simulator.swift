@@ -1,0 +1,365 @@
+import Foundation
+
+struct Settings {
+    var tenantId: String
+    var domain: String
+    var clientId: String
+    var clientSecret: String
+    var pageSize: Int
+    var memberSlice: Int
+    var tokenLifetime: Int
+    var consent = true
+    var secretExpired = false
+}
+
+struct FaultRule {
+    var path: String
+    var method: String?
+    var status: Int
+    var retryAfter: String?
+    var count: Int
+    var code: String?
+    var message: String?
+    var headers: [String: String]
+    var delayMs: Int
+    var body: String?
+    var afterRequests: Int
+    var action: String?
+}
+
+struct Round {
+    var pages: [[UInt8]]
+}
+
+/// The simulated tenant's HTTP face: token endpoint, Graph delta API and the admin API for tests.
+final class Simulator: @unchecked Sendable {  // every field is guarded by `lock`
+    private let lock = NSLock()
+    private var settings: Settings
+    private let tenant: Tenant
+    private var tokens: [String: Date] = [:]
+    private var rounds: [String: Round] = [:]
+    private var nextRound = 1
+    private var generation = 1
+    private var resetMode = "gone"
+    private var faults: [FaultRule] = []
+    private var requestLog: [[String: Any]] = []
+    private var stats: [String: Int] = ["tokenRequests": 0, "graphRequests": 0, "bytesServed": 0]
+
+    init(settings: Settings, tenant: Tenant) {
+        self.settings = settings
+        self.tenant = tenant
+    }
+
+    func handle(_ request: Request) -> Response {
+        if request.path.hasPrefix("/_sim/") {
+            lock.lock()
+            defer { lock.unlock() }
+            return admin(request)
+        }
+        // Faults first; a delay happens outside the lock.
+        lock.lock()
+        let fault = matchFault(request)
+        lock.unlock()
+        if let fault, fault.delayMs > 0 { Thread.sleep(forTimeInterval: Double(fault.delayMs) / 1000) }
+        lock.lock()
+        defer { lock.unlock() }
+        var response: Response
+        if let fault, fault.status > 0 {
+            var headers = fault.headers.map { ($0.key, $0.value) }
+            if let retryAfter = fault.retryAfter { headers.append(("Retry-After", retryAfter)) }
+            if let body = fault.body {
+                response = Response(status: fault.status, headers: [("Content-Type", "application/json")] + headers, body: Array(body.utf8))
+            } else {
+                response = graphError(fault.status, fault.code ?? "Fault", fault.message ?? "Injected fault", request, headers: headers)
+            }
+        } else {
+            response = route(request)
+        }
+        if fault?.action == "reset" { response.resetConnection = true }
+        if fault?.action == "truncate" { response.truncateBody = true }
+        response.headers.append(("request-id", UUID().uuidString.lowercased()))
+        if let id = request.header("client-request-id") { response.headers.append(("client-request-id", id)) }
+        stats["bytesServed", default: 0] += response.body.count
+        requestLog.append(["method": request.method, "path": request.target, "prefer": request.header("prefer") ?? "",
+                           "clientRequestId": request.header("client-request-id") ?? "",
+                           "authorization": request.header("authorization") != nil, "status": response.status])
+        if requestLog.count > 10000 { requestLog.removeFirst(requestLog.count - 10000) }
+        return response
+    }
+
+    private func matchFault(_ request: Request) -> FaultRule? {
+        for i in faults.indices where request.target.contains(faults[i].path) && (faults[i].method == nil || faults[i].method == request.method) {
+            if faults[i].afterRequests > 0 {
+                faults[i].afterRequests -= 1
+                return nil
+            }
+            let rule = faults[i]
+            faults[i].count -= 1
+            if faults[i].count <= 0 { faults.remove(at: i) }
+            return rule
+        }
+        return nil
+    }
+
+    // MARK: Routing
+
+    private func route(_ request: Request) -> Response {
+        let parts = request.path.split(separator: "/").map(String.init)
+        if parts.count == 4, parts[1] == "oauth2", parts[2] == "v2.0", parts[3] == "token", request.method == "POST" {
+            return token(tenant: parts[0], request)
+        }
+        if parts.count == 4, parts[1] == "v2.0", parts[2] == ".well-known", parts[3] == "openid-configuration" {
+            guard knownTenant(parts[0]) else { return aadError(400, "invalid_tenant", 90002, "Tenant '\(parts[0])' not found.") }
+            let base = "http://\(request.header("host") ?? "localhost")"
+            return .json(200, ["token_endpoint": "\(base)/\(settings.tenantId)/oauth2/v2.0/token",
+                               "issuer": "https://login.microsoftonline.com/\(settings.tenantId)/v2.0"])
+        }
+        guard parts.first == "v1.0" else { return graphError(404, "Request_ResourceNotFound", "Resource not found.", request) }
+        stats["graphRequests", default: 0] += 1
+        guard let auth = request.header("authorization"), auth.hasPrefix("Bearer "),
+              let expiry = tokens[String(auth.dropFirst(7))], expiry > Date() else {
+            return graphError(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.", request)
+        }
+        guard settings.consent else {
+            return graphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", request)
+        }
+        if parts.count == 3, parts[2] == "delta", parts[1] == "users" || parts[1] == "groups" {
+            return delta(kind: parts[1], request)
+        }
+        if parts.count == 2, parts[1] == "users" || parts[1] == "groups" {
+            return list(kind: parts[1], request)
+        }
+        return graphError(404, "Request_ResourceNotFound", "Resource '\(request.path)' does not exist.", request)
+    }
+
+    private func knownTenant(_ t: String) -> Bool {
+        t.lowercased() == settings.tenantId.lowercased() || t.lowercased() == settings.domain.lowercased()
+    }
+
+    // MARK: Token endpoint
+
+    private func token(tenant t: String, _ request: Request) -> Response {
+        stats["tokenRequests", default: 0] += 1
+        var form: [String: String] = [:]
+        for pair in String(decoding: request.body, as: UTF8.self).split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (s: Substring) in String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+            form[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
+        }
+        if let basic = request.header("authorization"), basic.hasPrefix("Basic "),
+           let decoded = Data(base64Encoded: String(basic.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+           let colon = decoded.firstIndex(of: ":") {
+            form["client_id"] = String(decoded[..<colon])
+            form["client_secret"] = String(decoded[decoded.index(after: colon)...])
+        }
+        guard knownTenant(t) else { return aadError(400, "invalid_tenant", 90002, "Tenant '\(t)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.") }
+        guard form["client_id"] == settings.clientId else {
+            return aadError(400, "unauthorized_client", 700016, "Application with identifier '\(form["client_id"] ?? "")' was not found in the directory '\(t)'.")
+        }
+        guard let scope = form["scope"], scope.hasSuffix("/.default") else {
+            return aadError(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' isn't valid.")
+        }
+        guard let secret = form["client_secret"], !secret.isEmpty else {
+            return aadError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+        }
+        guard secret == settings.clientSecret else {
+            return aadError(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(settings.clientId)'.")
+        }
+        if settings.secretExpired {
+            return aadError(401, "invalid_client", 7000222, "The provided client secret keys for app '\(settings.clientId)' are expired.")
+        }
+        let token = "sim." + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        tokens[token] = Date().addingTimeInterval(Double(settings.tokenLifetime))
+        return .json(200, ["token_type": "Bearer", "expires_in": settings.tokenLifetime, "ext_expires_in": settings.tokenLifetime, "access_token": token])
+    }
+
+    private func aadError(_ status: Int, _ error: String, _ code: Int, _ text: String) -> Response {
+        let trace = UUID().uuidString.lowercased(), correlation = UUID().uuidString.lowercased()
+        let now = ISO8601DateFormatter().string(from: Date())
+        return .json(status, ["error": error,
+                              "error_description": "AADSTS\(code): \(text)\r\nTrace ID: \(trace)\r\nCorrelation ID: \(correlation)\r\nTimestamp: \(now)",
+                              "error_codes": [code], "timestamp": now, "trace_id": trace, "correlation_id": correlation,
+                              "error_uri": "https://login.microsoftonline.com/error?code=\(code)"])
+    }
+
+    private func graphError(_ status: Int, _ code: String, _ message: String, _ request: Request, headers: [(String, String)] = []) -> Response {
+        .json(status, ["error": ["code": code, "message": message,
+                                 "innerError": ["date": ISO8601DateFormatter().string(from: Date()), "request-id": UUID().uuidString.lowercased(),
+                                                "client-request-id": request.header("client-request-id") ?? ""]]],
+              headers: headers)
+    }
+
+    private static let contentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+    // MARK: Delta
+
+    private func delta(kind: String, _ request: Request) -> Response {
+        for unsupported in ["$top", "$expand", "$orderby"] where request.query[unsupported] != nil {
+            return graphError(400, "Request_UnsupportedQuery", "Unsupported Query.", request)
+        }
+        let base = "http://\(request.header("host") ?? "localhost")/v1.0/\(kind)/delta"
+        if let skip = request.query["$skiptoken"] {
+            let parts = skip.split(separator: ".")
+            guard parts.count == 2, let index = Int(parts[1]), let round = rounds[String(parts[0])], index < round.pages.count else {
+                return graphError(400, "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request.", request)
+            }
+            return page(round.pages[index])
+        }
+        var since: Int?
+        var select: [String]? = request.query["$select"].map { $0.split(separator: ",").map { String($0) } }
+        if let token = request.query["$deltatoken"] {
+            if token.lowercased() == "latest" {
+                return renderRound(kind: kind, entries: [], select: select, base: base, preferred: request)
+            }
+            let fields = token.split(separator: "~", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 3, let gen = Int(fields[0]), let seq = Int(fields[1]), fields[2] == kind else {
+                return graphError(400, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.", request)
+            }
+            if gen != generation {
+                switch resetMode {
+                case "expired":
+                    return graphError(400, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.", request)
+                case "resync":
+                    return graphError(400, "resyncRequired", "The delta token is no longer valid, and the app must reset the sync state.", request)
+                default:
+                    return graphError(410, "resyncRequired", "The sync state was reset.", request, headers: [("Location", "\(base)?$deltatoken=")])
+                }
+            }
+            since = seq
+            select = fields.count > 3 && !fields[3].isEmpty ? fields[3].split(separator: ",").map(String.init) : nil
+        }
+        let entries = kind == "users"
+            ? tenant.userEntries(since: since, select: select)
+            : tenant.groupEntries(since: since, select: select, slice: settings.memberSlice)
+        return renderRound(kind: kind, entries: entries, select: select, base: base, preferred: request)
+    }
+
+    private func renderRound(kind: String, entries: [[String: Any]], select: [String]?, base: String, preferred: Request) -> Response {
+        var size = settings.pageSize
+        if let prefer = preferred.header("prefer"), let r = prefer.range(of: "odata.maxpagesize=") {
+            let n = Int(prefer[r.upperBound...].prefix { $0.isNumber }) ?? size
+            size = max(1, min(size, n))
+        }
+        let roundId = "r\(generation)x\(nextRound)"
+        nextRound += 1
+        let deltaToken = "\(generation)~\(tenant.sequence)~\(kind)~\(select?.joined(separator: ",") ?? "")"
+        let context = "https://graph.microsoft.com/v1.0/$metadata#\(kind)"
+        var pages: [[UInt8]] = []
+        var start = 0
+        repeat {
+            let slice = Array(entries[start..<min(start + size, entries.count)])
+            start += size
+            var page: [String: Any] = ["@odata.context": context, "value": slice]
+            if start < entries.count {
+                page["@odata.nextLink"] = "\(base)?$skiptoken=\(roundId).\(pages.count + 1)"
+            } else {
+                page["@odata.deltaLink"] = "\(base)?$deltatoken=\(deltaToken.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? deltaToken)"
+            }
+            pages.append(Array((try? JSONSerialization.data(withJSONObject: page, options: [.withoutEscapingSlashes])) ?? Data()))
+        } while start < entries.count
+        rounds[roundId] = Round(pages: pages)
+        return page(pages[0])
+    }
+
+    private func page(_ body: [UInt8]) -> Response {
+        Response(status: 200, headers: [("Content-Type", Self.contentType), ("OData-Version", "4.0")], body: body)
+    }
+
+    private func list(kind: String, _ request: Request) -> Response {
+        let top = Int(request.query["$top"] ?? "100") ?? -1
+        guard (1...999).contains(top) else {
+            return graphError(400, "Request_UnsupportedQuery", "Invalid page size specified: '\(request.query["$top"] ?? "")'. Must be between 1 and 999 inclusive.", request)
+        }
+        let select = request.query["$select"].map { $0.split(separator: ",").map { String($0) } }
+        let entries = kind == "users"
+            ? tenant.userEntries(since: nil, select: select).filter { $0["@removed"] == nil }
+            : tenant.groupEntries(since: nil, select: (select ?? ["id", "displayName"]).filter { $0 != "members" }, slice: Int.max)
+        return .json(200, ["@odata.context": "https://graph.microsoft.com/v1.0/$metadata#\(kind)", "value": Array(entries.prefix(top))],
+                     headers: [("OData-Version", "4.0")])
+    }
+
+    // MARK: Admin
+
+    private func admin(_ request: Request) -> Response {
+        let parts = request.path.split(separator: "/").map(String.init).dropFirst().map { $0 }
+        let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any] ?? [:]
+        let notFound = Response.json(404, ["error": "not found"])
+        switch (request.method, parts.first ?? "", parts.count) {
+        case ("GET", "state", 1):
+            return .json(200, tenant.stateJSON())
+        case ("GET", "stats", 1):
+            return .json(200, stats)
+        case ("GET", "requests", 1):
+            return .json(200, ["requests": requestLog])
+        case ("DELETE", "requests", 1):
+            requestLog = []
+            return .json(200, [:])
+        case ("POST", "faults", 1):
+            faults.append(FaultRule(path: body["path"] as? String ?? "", method: body["method"] as? String,
+                                    status: body["status"] as? Int ?? 0, retryAfter: body["retryAfter"] as? String,
+                                    count: body["count"] as? Int ?? 1, code: body["code"] as? String, message: body["message"] as? String,
+                                    headers: body["headers"] as? [String: String] ?? [:], delayMs: body["delayMs"] as? Int ?? 0,
+                                    body: body["body"] as? String, afterRequests: body["afterRequests"] as? Int ?? 0,
+                                    action: body["action"] as? String))
+            return .json(201, [:])
+        case ("DELETE", "faults", 1):
+            faults = []
+            return .json(200, [:])
+        case ("POST", "reset-sync", 1):
+            generation += 1
+            resetMode = body["mode"] as? String ?? "gone"
+            rounds = [:]
+            return .json(200, ["generation": generation])
+        case ("POST", "settings", 1):
+            if let v = body["pageSize"] as? Int { settings.pageSize = max(1, v) }
+            if let v = body["memberSlice"] as? Int { settings.memberSlice = max(1, v) }
+            if let v = body["tokenLifetime"] as? Int { settings.tokenLifetime = v }
+            if let v = body["consent"] as? Bool { settings.consent = v }
+            if let v = body["secretExpired"] as? Bool { settings.secretExpired = v }
+            return .json(200, [:])
+        case ("POST", "churn", 1):
+            let counts = tenant.churn(seed: UInt64(body["seed"] as? Int ?? 1), changes: body["changes"] as? Int ?? 10)
+            return .json(200, counts)
+        case ("POST", "users", 1):
+            let id = tenant.createUser(body)
+            return .json(201, tenant.users[id]!)
+        case (_, "users", 2), (_, "users", 3):
+            let id = parts[1].lowercased()
+            guard let status = tenant.userStatus[id], status != .hard else { return notFound }
+            switch (request.method, parts.count == 3 ? parts[2] : "") {
+            case ("PATCH", ""):
+                tenant.patchUser(id, body)
+            case ("DELETE", ""):
+                if request.query["permanent"] == "true" { tenant.hardDeleteUser(id) } else { tenant.softDeleteUser(id) }
+            case ("POST", "restore"):
+                guard status == .soft else { return .json(400, ["error": "user is not deleted"]) }
+                tenant.restoreUser(id)
+            default:
+                return notFound
+            }
+            return .json(200, tenant.users[id]!)
+        case ("POST", "groups", 1):
+            let id = tenant.createGroup(body)
+            return .json(201, tenant.groups[id]!)
+        case (_, "groups", 2), (_, "groups", 3), (_, "groups", 4):
+            let id = parts[1].lowercased()
+            guard tenant.isLiveGroup(id) else { return notFound }
+            switch (request.method, parts.count) {
+            case ("PATCH", 2): tenant.patchGroup(id, body)
+            case ("DELETE", 2): tenant.deleteGroup(id)
+            case ("POST", 3) where parts[2] == "members":
+                guard let member = (body["id"] as? String)?.lowercased(),
+                      tenant.userStatus[member] != nil || tenant.isLiveGroup(member) else { return notFound }
+                tenant.addMember(group: id, member: member)
+            case ("DELETE", 4) where parts[2] == "members":
+                guard tenant.members[id]?[parts[3].lowercased()] != nil else { return notFound }
+                tenant.removeMember(group: id, member: parts[3].lowercased())
+            default:
+                return notFound
+            }
+            return .json(200, tenant.groups[id]!)
+        default:
+            return notFound
+        }
+    }
+}
