@@ -15,6 +15,8 @@ public final class Journal {
     private var otherSegmentsBytes = 0
     public private(set) var snapshotBytes = 0
     private var currentIsSnapshot = false
+    /// Test hook: the next commit writes this many bytes, then fails as a full disk would.
+    var failNextCommitAfterBytes: Int?
 
     private init(directory: String, options: JournalOptions) {
         self.directory = directory
@@ -192,6 +194,11 @@ public final class Journal {
         sequence.appendLE(commitSequence + 1)
         JournalFormat.appendFrame(to: &buffer, salt: salt, type: JournalFormat.commitType, payload: sequence)
         do {
+            if let partial = failNextCommitAfterBytes {
+                failNextCommitAfterBytes = nil
+                try writeAll(fd, Array(buffer.prefix(partial)), path: segmentPath)
+                throw JournalError.io(segmentPath, "write failed", ENOSPC)
+            }
             try writeAll(fd, buffer, path: segmentPath)
             if options.syncEnabled && fdatasync(fd) != 0 { throw JournalError.io(segmentPath, "fdatasync failed") }
         } catch {

@@ -299,6 +299,17 @@ final class DaemonHarness {
             guard process.isRunning else { throw HarnessError("entra-syncd exited early:\n\(self.log)") }
             return (try? ctl(["status"]).status) == 0
         }
+        try waitForIdle()
+    }
+
+    /// Waits until every profile finished its first run (the daemon starts one at once when it has no state).
+    func waitForIdle(timeout: Double = 60) throws {
+        try Harness.waitUntil("the profiles' runs to finish", timeout: timeout) {
+            try status().values.allSatisfy { profile in
+                let state = profile["state"] as? String
+                return state == "config-error" || (state != "syncing" && (profile["lastRun"] != nil || profile["error"] != nil))
+            }
+        }
     }
 
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }

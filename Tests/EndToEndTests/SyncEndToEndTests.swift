@@ -24,9 +24,7 @@ struct SyncEndToEndTests {
         }
         let daemon = DaemonHarness()
         try daemon.writeProfile("contoso", simulator: sim)
-        try daemon.start()
-        let run = try daemon.runNow("contoso")
-        #expect(run.stdout.contains("contoso: succeeded"))
+        try daemon.start()  // a profile without state syncs at once
 
         try expectExportsMatch(daemon, "contoso", sim)
         let exported = try Mirror.fromExports(daemon.exportDirectory("contoso"))
@@ -44,7 +42,9 @@ struct SyncEndToEndTests {
         #expect(status["nextRun"] is String)
 
         // What went over the wire: big pages asked for, a client-request-id each, one token for both runs.
-        try daemon.runNow("contoso")
+        let run = try daemon.runNow("contoso")
+        #expect(run.stdout.contains("contoso: succeeded"))
+        #expect(run.stdout.contains("+0 ~0 -0"))
         let requests = try sim.requests().filter { ($0["path"] as? String ?? "").contains("/delta") }
         #expect(requests.count > 6)
         #expect(requests.allSatisfy { ($0["prefer"] as? String ?? "").contains("odata.maxpagesize=999") })
@@ -145,9 +145,9 @@ struct SyncEndToEndTests {
         try sim.addFault(["path": "users/delta", "status": 429, "retryAfter": "0.4", "count": 2, "code": "TooManyRequests"])
         let daemon = DaemonHarness()
         try daemon.writeProfile("contoso", simulator: sim)
-        try daemon.start()
         let started = Date()
-        try daemon.runNow("contoso")
+        try daemon.start()
+        #expect(try daemon.status()["contoso"]?["state"] as? String == "idle")
         try expectExportsMatch(daemon, "contoso", sim)
         let firstPage = try sim.requests().filter {
             let path = $0["path"] as? String ?? ""

@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+@testable import EntraConfig
+
+@Suite("profiles")
+struct ProfileLoaderTests {
+    let dir: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "cfg-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func write(_ name: String, _ text: String, mode: Int = 0o600) throws -> String {
+        let path = dir + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, mode_t(mode))
+        return path
+    }
+
+    let tenant = """
+        [Tenant]
+        TenantId=contoso.onmicrosoft.com
+        ClientId=11111111-2222-3333-4444-555555555555
+        """
+
+    @Test func minimalProfileGetsDefaults() throws {
+        let secret = try write("c.secret", "s3cr3t-value\n")
+        let path = try write("contoso.conf", tenant + "\nClientSecretFile=\(secret)\n")
+        let (profile, warnings) = try ProfileLoader.load(file: path)
+        #expect(profile.name == "contoso")
+        #expect(profile.clientSecret.value == "s3cr3t-value")
+        #expect(profile.interval == 1800)
+        #expect(profile.randomizedDelay == 180)
+        #expect(profile.syncUsers && profile.syncGroups)
+        #expect(profile.loginEndpoint == "https://login.microsoftonline.com")
+        #expect(profile.graphEndpoint == "https://graph.microsoft.com")
+        #expect(profile.tokenURL == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
+        #expect(profile.graphScope == "https://graph.microsoft.com/.default")
+        #expect(warnings.isEmpty)
+    }
+
+    @Test func everyKeyParses() throws {
+        let ca = try write("ca.pem", "-----BEGIN CERTIFICATE-----\n")
+        let path = try write("full.conf", """
+            # comment
+            ; another
+            [Tenant]
+            TenantId = 0d2a1f3e-1111-4222-8333-444455556666
+            ClientId=11111111-2222-3333-4444-555555555555
+            ClientSecret="inline secret"
+            Cloud=usgov-dod
+            LoginEndpoint=http://127.0.0.2:8080/
+            GraphEndpoint=http://[::1]:9090
+            CAFile=\(ca)
+            Proxy=http://proxy.example:3128
+            [Sync]
+            Interval=1h 30s
+            RandomizedDelay=0
+            Users=no
+            Groups=yes
+            RequestTimeout=2min
+            MaxAttempts=\\
+              3
+            """)
+        let (p, warnings) = try ProfileLoader.load(file: path)
+        #expect(p.cloud == .usgovDod)
+        #expect(p.loginEndpoint == "http://127.0.0.2:8080")
+        #expect(p.graphEndpoint == "http://[::1]:9090")
+        #expect(p.graphScope == "https://dod-graph.microsoft.us/.default")
+        #expect(p.interval == 3630)
+        #expect(p.randomizedDelay == 0)
+        #expect(!p.syncUsers)
+        #expect(p.requestTimeout == 120)
+        #expect(p.maxAttempts == 3)
+        #expect(p.secretSource == .inline)
+        #expect(warnings.isEmpty)
+    }
+
+    @Test("errors name file, line and key", arguments: [
+        ("Interval=soon", "Interval", "invalid time span"),
+        ("Users=maybe", "Users", "expected yes or no"),
+        ("MaxAttempts=99", "MaxAttempts", "1 to 20"),
+        ("Intervall=5min", "Intervall", "did you mean Interval"),
+    ])
+    func syncErrors(line: String, key: String, text: String) throws {
+        let path = try write("bad.conf", tenant + "\nClientSecret=x\n[Sync]\n\(line)\n")
+        #expect {
+            _ = try ProfileLoader.load(file: path)
+        } throws: { error in
+            let e = error as! ConfigError
+            return e.line == 6 && e.key == key && "\(e)".contains("bad.conf:6: \(key): ") && "\(e)".contains(text)
+        }
+    }
+
+    @Test("http is only for loopback", arguments: ["http://example.com", "http://10.0.0.1:80", "ftp://127.0.0.1"])
+    func httpNonLoopbackRejected(url: String) throws {
+        let path = try write("x.conf", tenant + "\nClientSecret=x\nGraphEndpoint=\(url)\n")
+        #expect(throws: ConfigError.self) { try ProfileLoader.load(file: path) }
+    }
+
+    @Test func loopbackHosts() {
+        for host in ["127.0.0.1", "127.5.5.5", "[::1]", "::1", "localhost"] { #expect(ProfileLoader.isLoopback(host)) }
+        for host in ["128.0.0.1", "example.com", "127.0.0", "10.0.0.1"] { #expect(!ProfileLoader.isLoopback(host)) }
+    }
+
+    @Test func clouds() throws {
+        for (cloud, login, graph) in [("china", "https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+                                      ("usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us")] {
+            let path = try write("c.conf", tenant + "\nClientSecret=x\nCloud=\(cloud)\n", mode: 0o600)
+            let (p, _) = try ProfileLoader.load(file: path)
+            #expect(p.loginEndpoint == login)
+            #expect(p.graphEndpoint == graph)
+        }
+    }
+
+    @Test func credentialFromSystemd() throws {
+        let creds = dir + "/creds"
+        try FileManager.default.createDirectory(atPath: creds, withIntermediateDirectories: true)
+        try "cred-secret".write(toFile: creds + "/tenant", atomically: true, encoding: .utf8)
+        let path = try write("c.conf", tenant + "\nClientSecretCredential=tenant\n")
+        let (p, _) = try ProfileLoader.load(file: path, environment: ["CREDENTIALS_DIRECTORY": creds])
+        #expect(p.clientSecret.value == "cred-secret")
+        #expect(throws: ConfigError.self) { try ProfileLoader.load(file: path, environment: [:]) }
+    }
+
+    @Test func exactlyOneSecret() throws {
+        let none = try write("n.conf", tenant + "\n")
+        #expect(throws: ConfigError.self) { try ProfileLoader.load(file: none) }
+        let two = try write("t.conf", tenant + "\nClientSecret=a\nClientSecretCredential=b\n")
+        #expect(throws: ConfigError.self) { try ProfileLoader.load(file: two) }
+    }
+
+    @Test func readableSecretsWarnWithoutShowingThem() throws {
+        let secret = try write("open.secret", "very-secret-value", mode: 0o644)
+        let path = try write("w.conf", tenant + "\nClientSecretFile=\(secret)\n", mode: 0o644)
+        let (p, warnings) = try ProfileLoader.load(file: path)
+        #expect(warnings.count == 1)
+        #expect(warnings[0].description.contains("chmod 0600 \(secret)"))
+        let inline = try write("i.conf", tenant + "\nClientSecret=very-secret-value\n", mode: 0o644)
+        let (q, inlineWarnings) = try ProfileLoader.load(file: inline)
+        #expect(inlineWarnings.count == 1)
+        for text in ["\(p)", String(reflecting: p), "\(q)", String(reflecting: q.clientSecret), "\(warnings)", "\(inlineWarnings)"] {
+            #expect(!text.contains("very-secret-value"))
+        }
+        let bad = try write("b.conf", tenant + "\nClientSecret=very-secret-value\nInterval=x\n")
+        do { _ = try ProfileLoader.load(file: bad) } catch { #expect(!"\(error)".contains("very-secret-value")) }
+    }
+
+    @Test func directoryLoadsGoodFilesDespiteBadOnes() throws {
+        _ = try write("good.conf", tenant + "\nClientSecret=x\n")
+        _ = try write("bad.conf", tenant + "\nClientSecret=x\n[Sync]\nInterval=\n\nUsers=perhaps\n")
+        _ = try write("example.conf.sample", "garbage")
+        _ = try write("notes.txt", "garbage")
+        _ = try write("bad name.conf", "garbage")
+        let set = ProfileLoader.loadDirectory(dir)
+        #expect(set.profiles.map(\.name) == ["good"])
+        #expect(set.errors["bad"]?.line == 8)
+        #expect(set.errors["bad"]?.key == "Users")
+        #expect(set.errors["bad name"] != nil)
+        #expect(ProfileLoader.loadDirectory(dir + "/missing").errors["*"] != nil)
+    }
+
+    @Test func malformedLines() throws {
+        let path = try write("m.conf", "TenantId=x\n")
+        #expect { try ProfileLoader.load(file: path) } throws: { ($0 as? ConfigError)?.line == 1 }
+        let header = try write("h.conf", "[Tenant\n")
+        #expect { try ProfileLoader.load(file: header) } throws: { "\($0)".contains("section header") }
+    }
+
+    @Test func timeSpans() throws {
+        #expect(try TimeSpan.parse("30min") == 1800)
+        #expect(try TimeSpan.parse("1h 30s") == 3630)
+        #expect(try TimeSpan.parse("2h30m") == 9000)
+        #expect(try TimeSpan.parse("1.5h") == 5400)
+        #expect(try TimeSpan.parse("500ms") == 0.5)
+        #expect(try TimeSpan.parse("45") == 45)
+        #expect(try TimeSpan.parse("1w 1d") == 691_200)
+        for bad in ["", "abc", "5 parsecs", "-5s", "1..2s"] {
+            #expect(throws: TimeSpan.ParseError.self) { try TimeSpan.parse(bad) }
+        }
+        #expect(TimeSpan.format(3630) == "1h 30s")
+    }
+}
