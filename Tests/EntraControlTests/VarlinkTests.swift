@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+@testable import EntraControl
+
+struct Echo: Codable, Equatable { var text: String }
+
+@Suite("varlink", .serialized)
+struct VarlinkTests {
+    let dir: String
+    var path: String { dir + "/s.sock" }
+
+    init() {
+        var template = Array("/tmp/vlt-XXXXXX".utf8CString)
+        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    func server(_ handler: @escaping @Sendable (VarlinkCall, VarlinkReplier) -> Void = VarlinkTests.echo) throws -> VarlinkServer {
+        let info = VarlinkServiceInfo(vendor: "t", product: "p", version: "1", url: "u",
+                                      interfaces: ["io.test": "interface io.test\nmethod Echo(text: string) -> (text: string)\n"])
+        let server = try VarlinkServer(path: path, info: info, handler: handler)
+        server.start()
+        return server
+    }
+
+    static let echo: @Sendable (VarlinkCall, VarlinkReplier) -> Void = { call, replier in
+        switch call.method {
+        case "io.test.Echo":
+            do { replier.reply(try call.decode(Echo.self)) } catch let e as VarlinkError { replier.fail(e) } catch {}
+        case "io.test.Later":
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { replier.reply(Echo(text: "late")) }
+        case "io.test.Stream":
+            for i in 0..<3 { replier.reply(Echo(text: "\(i)"), continues: i < 2) }
+        case "io.test.Big":
+            replier.reply(Echo(text: String(repeating: "x", count: 8 << 20)))
+        case "io.test.Peer":
+            replier.reply(["uid": Int(call.peer.uid), "pid": Int(call.peer.pid)])
+        default:
+            replier.fail(.methodNotFound(call.method))
+        }
+    }
+
+    /// Sends raw bytes and reads raw replies (NUL-separated) until `count` arrived or the peer closed.
+    func raw(_ bytes: [UInt8], replies count: Int) throws -> [String] {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = try VarlinkClient.address(path)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while buffer.filter({ $0 == 0 }).count < count {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            buffer += chunk[0..<n]
+        }
+        return buffer.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func callReplyAndErrors() throws {
+        let s = try server()
+        defer { s.stop() }
+        let client = try VarlinkClient(path: path)
+        #expect(try client.call("io.test.Echo", parameters: Echo(text: "hi"), as: Echo.self) == Echo(text: "hi"))
+        #expect(throws: VarlinkClientError.self) { try client.call("io.test.Nope", parameters: Echo(text: "")) }
+        do {
+            _ = try client.call("io.test.Echo", parameters: ["wrong": 1])
+            Issue.record("expected an error")
+        } catch VarlinkClientError.remote(let name, let parameters) {
+            #expect(name == "org.varlink.service.InvalidParameter")
+            #expect(String(decoding: parameters, as: UTF8.self).contains("text"))
+        }
+        #expect(try client.call("io.test.Later", parameters: Echo(text: ""), as: Echo.self).text == "late")
+        var streamed: [String] = []
+        try client.callMore("io.test.Stream", parameters: Echo(text: "")) { streamed.append(try JSONDecoder().decode(Echo.self, from: Data($0)).text) }
+        #expect(streamed == ["0", "1", "2"])
+        let peer = try JSONSerialization.jsonObject(with: Data(try client.call("io.test.Peer", parameters: Echo(text: "")))) as! [String: Int]
+        #expect(peer["uid"] == Int(getuid()))
+        #expect(peer["pid"] == Int(getpid()))
+    }
+
+    @Test func serviceInterface() throws {
+        let s = try server()
+        defer { s.stop() }
+        let client = try VarlinkClient(path: path)
+        let info = try JSONSerialization.jsonObject(with: Data(try client.call("org.varlink.service.GetInfo", parameters: [String: String]()))) as! [String: Any]
+        #expect(info["interfaces"] as? [String] == ["org.varlink.service", "io.test"])
+        let description = try JSONSerialization.jsonObject(with: Data(try client.call("org.varlink.service.GetInterfaceDescription", parameters: ["interface": "io.test"]))) as! [String: String]
+        #expect(description["description"]?.contains("method Echo") == true)
+        #expect(throws: VarlinkClientError.self) { try client.call("org.varlink.service.GetInterfaceDescription", parameters: ["interface": "io.none"]) }
+        #expect(throws: VarlinkClientError.self) { try client.call("io.none.X", parameters: [String: String]()) }
+    }
+
+    @Test func pipelinedCallsAreAnsweredInOrder() throws {
+        let s = try server()
+        defer { s.stop() }
+        var message: [UInt8] = []
+        message += Array(#"{"method":"io.test.Later"}"#.utf8) + [0]
+        message += Array(#"{"method":"io.test.Echo","parameters":{"text":"second"}}"#.utf8) + [0]
+        let replies = try raw(message, replies: 2)
+        #expect(replies.count == 2)
+        #expect(replies.first?.contains("late") == true)
+        #expect(replies.last?.contains("second") == true)
+    }
+
+    @Test func badClientsDoNotHurtOthers() throws {
+        let s = try server()
+        defer { s.stop() }
+        // Garbage gets an error and the connection is closed.
+        let garbage = try raw(Array("not json".utf8) + [0], replies: 1)
+        #expect(garbage.first?.contains("InvalidParameter") == true)
+        // An oversized message without a terminator.
+        let big = try raw([UInt8](repeating: 65, count: (1 << 20) + 10), replies: 1)
+        #expect(big.first?.contains("InvalidParameter") == true)
+        // Many idle connections and a client that never reads a big reply.
+        var idle: [Int32] = []
+        for _ in 0..<200 {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = try VarlinkClient.address(path)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            idle.append(fd)
+        }
+        let message = Array(#"{"method":"io.test.Big"}"#.utf8) + [0]
+        _ = message.withUnsafeBytes { send(idle[0], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let client = try VarlinkClient(path: path, timeout: 5)
+        #expect(try client.call("io.test.Echo", parameters: Echo(text: "still here"), as: Echo.self).text == "still here")
+        for fd in idle { close(fd) }
+    }
+
+    @Test func socketFileLifecycle() throws {
+        // A stale socket file is replaced.
+        FileManager.default.createFile(atPath: path, contents: Data())
+        let s = try server()
+        var st = stat()
+        stat(path, &st)
+        #expect(st.st_mode & 0o777 == 0o660)
+        // A second server on a live socket is refused.
+        #expect(throws: (any Error).self) { _ = try VarlinkServer(path: path, info: .init(vendor: "", product: "", version: "", url: "", interfaces: [:])) { _, _ in } }
+        s.stop()
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect { try VarlinkClient(path: path) } throws: { "\($0)".contains("Is entra-syncd running?") }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Testing
+@testable import EntraGraph
+
+/// A loopback HTTP server for one test: answers each request with `respond`, counts connections.
+final class TinyServer: @unchecked Sendable {  // counters are guarded by `lock`
+    let fd: Int32
+    let port: Int
+    private let lock = NSLock()
+    private var accepted = 0
+    private var requests: [String] = []
+    let respond: @Sendable (String) -> [UInt8]?
+
+    init(respond: @escaping @Sendable (String) -> [UInt8]?) {
+        self.respond = respond
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 16)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread { [self] in
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { return }
+                lock.withLock { accepted += 1 }
+                Thread { [self] in serve(client) }.start()
+            }
+        }.start()
+    }
+
+    var connections: Int { lock.withLock { accepted } }
+    var received: [String] { lock.withLock { requests } }
+
+    func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+
+    private func serve(_ client: Int32) {
+        defer { close(client) }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return }
+            buffer += chunk[0..<n]
+            let text = String(decoding: buffer, as: UTF8.self)
+            guard let headEnd = text.range(of: "\r\n\r\n") else { continue }
+            let head = String(text[..<headEnd.lowerBound])
+            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            let total = text.utf8.distance(from: text.utf8.startIndex, to: headEnd.upperBound) + length
+            guard buffer.count >= total else { continue }
+            let request = String(decoding: buffer[..<total], as: UTF8.self)
+            buffer.removeFirst(total)
+            lock.withLock { requests.append(request) }
+            guard let reply = respond(request) else { Thread.sleep(forTimeInterval: 30); return }
+            _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    static func response(_ body: [UInt8], headers: [String] = []) -> [UInt8] {
+        Array(("HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8) + body
+    }
+}
+
+@Suite("HTTP client")
+struct HTTPClientTests {
+    @Test func getPostHeadersAndKeepAlive() throws {
+        let server = TinyServer { request in TinyServer.response(Array("echo:\(request.count)".utf8), headers: ["X-Test: yes"]) }
+        defer { server.stop() }
+        let client = try HTTPClient(options: .init())
+        let url = "http://127.0.0.1:\(server.port)/path?q=1"
+        let first = try client.perform(HTTPRequest(url: url, headers: [(name: "client-request-id", value: "abc")]))
+        #expect(first.status == 200)
+        #expect(first.header("X-TEST") == "yes")
+        let second = try client.perform(HTTPRequest(method: "POST", url: url, body: Array("a=b&c=d".utf8)))
+        #expect(second.status == 200)
+        #expect(server.connections == 1)
+        #expect(server.received[0].contains("client-request-id: abc"))
+        #expect(server.received[0].lowercased().contains("accept-encoding:"))
+        #expect(server.received[1].hasPrefix("POST /path?q=1"))
+        #expect(server.received[1].hasSuffix("a=b&c=d"))
+    }
+
+    @Test func gzipBodiesAreDecoded() throws {
+        let dir = NSTemporaryDirectory() + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let plain = String(repeating: "{\"value\":[]}", count: 100)
+        try plain.write(toFile: dir + "/b", atomically: true, encoding: .utf8)
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        gzip.arguments = [dir + "/b"]
+        try gzip.run()
+        gzip.waitUntilExit()
+        let compressed = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.gz")))
+        let server = TinyServer { _ in TinyServer.response(compressed, headers: ["Content-Encoding: gzip"]) }
+        defer { server.stop() }
+        let response = try HTTPClient(options: .init()).perform(HTTPRequest(url: "http://127.0.0.1:\(server.port)/"))
+        #expect(String(decoding: response.body, as: UTF8.self) == plain)
+    }
+
+    @Test func stalledResponseTimesOut() throws {
+        let server = TinyServer { _ in nil }
+        defer { server.stop() }
+        let started = Date()
+        #expect { try HTTPClient(options: .init()).perform(HTTPRequest(url: "http://127.0.0.1:\(server.port)/", timeout: 1)) } throws: {
+            ($0 as? HTTPError)?.kind == .timeout
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
+    @Test func cancellationAbortsAStalledRequest() throws {
+        let server = TinyServer { _ in nil }
+        defer { server.stop() }
+        let flag = CancellationFlag()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { flag.cancel() }
+        let started = Date()
+        #expect { try HTTPClient(options: .init()).perform(HTTPRequest(url: "http://127.0.0.1:\(server.port)/", timeout: 20), cancel: flag) } throws: {
+            ($0 as? HTTPError)?.kind == .cancelled
+        }
+        #expect(Date().timeIntervalSince(started) < 3)
+    }
+
+    @Test func transportErrorsAreClassified() throws {
+        let server = TinyServer { _ in TinyServer.response(Array(repeating: 65, count: 5000)) }
+        defer { server.stop() }
+        var options = HTTPClientOptions()
+        options.maxResponseBytes = 1000
+        #expect { try HTTPClient(options: options).perform(HTTPRequest(url: "http://127.0.0.1:\(server.port)/")) } throws: {
+            ($0 as? HTTPError)?.kind == .tooLarge
+        }
+        // TLS to a server that does not speak it: verification can never be skipped.
+        let plain = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(plain, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(plain, 4)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(plain, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        Thread {
+            let client = accept(plain, nil, nil)
+            let text = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".utf8)
+            _ = text.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            close(client)
+            close(plain)
+        }.start()
+        #expect { try HTTPClient(options: .init()).perform(HTTPRequest(url: "https://127.0.0.1:\(port)/", timeout: 5)) } throws: {
+            ($0 as? HTTPError)?.kind == .tls
+        }
+        // Nothing listens on port 1.
+        #expect { try HTTPClient(options: .init()).perform(HTTPRequest(url: "http://127.0.0.1:1/")) } throws: {
+            ($0 as? HTTPError)?.kind == .connect
+        }
+    }
+
+    @Test func retryAfterAndBackoff() {
+        var rng = SystemRandomNumberGenerator()
+        let policy = RetryPolicy(maxAttempts: 6, baseDelay: 1, maxDelay: 60)
+        #expect(policy.delay(afterAttempt: 1, retryAfter: "2.128", using: &rng) == 2.128)
+        #expect(policy.delay(afterAttempt: 1, retryAfter: "100000", using: &rng) == 300)
+        for attempt in 1...10 {
+            let d = policy.delay(afterAttempt: attempt, retryAfter: nil, using: &rng)
+            let ceiling = min(60, pow(2, Double(attempt - 1)))
+            #expect(d >= ceiling / 2 && d <= ceiling)
+        }
+    }
+
+    @Test func deltaPagesDecodeStrictly() throws {
+        let page = """
+            {"@odata.context":"x","@odata.nextLink":"https://n","value":[
+              {"id":"u1","displayName":"A","jobTitle":null,"unknownProperty":{"x":1},"assignedLicenses":[{"skuId":"s2","disabledPlans":[]},{"skuId":"s1"}]},
+              {"id":"u2","@removed":{"reason":"changed"}},
+              {"id":"u3","@removed":{"reason":"deleted"}}]}
+            """
+        let decoded = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: Data(page.utf8))
+        #expect(decoded.nextLink == "https://n")
+        #expect(decoded.value.map(\.delta) == [
+            .upsert(DirectoryUser(id: "u1", displayName: "A", assignedLicenses: ["s1", "s2"])),
+            .removed(id: "u2", reason: .changed), .removed(id: "u3", reason: .deleted),
+        ])
+        let bad = #"{"value":[{"id":"u1","accountEnabled":"yes"}]}"#
+        do {
+            _ = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: Data(bad.utf8))
+            Issue.record("expected a decoding error")
+        } catch let error as DecodingError {
+            #expect(error.locationDescription.contains("value[0].accountEnabled"))
+        }
+        let groups = ##"{"value":[{"id":"g","displayName":"G","members@delta":[{"@odata.type":"#microsoft.graph.group","id":"g2"},{"@odata.type":"#microsoft.graph.user","id":"u","@removed":{"reason":"deleted"}}]}]}"##
+        let g = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: Data(groups.utf8))
+        #expect(g.value[0].delta == .upsert(DirectoryGroup(id: "g", displayName: "G"), members: [
+            MemberDelta(id: "g2", kind: .group, removed: false), MemberDelta(id: "u", kind: .user, removed: true),
+        ]))
+    }
+
+    @Test func tokenAndDeltaLinksAreRedactedInLogs() {
+        #expect(GraphClient.redact("https://g/v1.0/users/delta?$deltatoken=SECRET&$select=id") == "https://g/v1.0/users/delta?$deltatoken=…&$select=id")
+        #expect(GraphClient.formEncode("a b&c=d/+") == "a%20b%26c%3Dd%2F%2B")
+    }
+}
