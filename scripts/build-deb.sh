@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds entra-sync_<version>_<arch>.deb from a release build (dpkg-deb only).
-# Usage: scripts/build-deb.sh [OUTPUT-DIR]
+# Usage: scripts/build-deb.sh [--debug] [OUTPUT-DIR]   (--debug packages the debug build; tests use it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+config=release
+if [ "${1:-}" = "--debug" ]; then config=debug; shift; fi
 out="${1:-.}"
 version="$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/EntraControl/ManagerProtocol.swift)"
 arch="$(dpkg --print-architecture)"
-swift build -c release --product entra-syncd
-swift build -c release --product entra-syncctl
-bin="$(swift build -c release --show-bin-path)"
+swift build -c "$config" --product entra-syncd >&2
+swift build -c "$config" --product entra-syncctl >&2
+bin="$(swift build -c "$config" --show-bin-path)"
 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
