@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
 
+# The unit's exposure score (systemd-analyze prints it on a 0-10 scale; README records it).
+if command -v systemd-analyze >/dev/null; then
+    score="$(systemd-analyze security --offline=true packaging/systemd/entra-sync.service 2>/dev/null | sed -n 's/.*Overall exposure level for entra-sync.service: \([0-9.]*\).*/\1/p')"
+    if awk "BEGIN { exit !($score <= 1.5) }"; then echo "ok: unit exposure $score <= 1.5"; else echo "FAIL: unit exposure $score > 1.5"; exit 1; fi
+fi
+
 if ! reason="$(scripts/systemd-sandbox.sh check 2>&1)"; then
     echo "SKIP system tests: $reason"
     exit 0

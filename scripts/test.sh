@@ -5,3 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build "$@"
+# System tests under a real systemd (skipped, with the reason, where namespaces are not available).
+if [ $# -eq 0 ]; then
+    scripts/system-test.sh
+fi

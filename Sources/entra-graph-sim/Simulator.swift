@@ -305,6 +305,9 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         case ("DELETE", "faults", 1):
             faults = []
             return .json(200, [:])
+        case ("POST", "revoke-tokens", 1):
+            tokens = [:]
+            return .json(200, [:])
         case ("POST", "reset-sync", 1):
             generation += 1
             resetMode = body["mode"] as? String ?? "gone"

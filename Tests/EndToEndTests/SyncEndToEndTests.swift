@@ -280,3 +280,45 @@ struct SyncEndToEndTests {
         try expectExportsMatch(daemon, "contoso", sim)
     }
 }
+
+@Suite("sync end to end, continued")
+struct SyncEndToEndMoreTests {
+    @Test("a revoked token is refreshed once, then the run goes on")
+    func tokenRefresh() throws {
+        let sim = try Simulator(users: 10, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        try sim.admin("POST", "/_sim/revoke-tokens")
+        try sim.admin("POST", "/_sim/churn", ["seed": 2, "changes": 5])
+        try daemon.runNow("contoso")
+        #expect((try sim.admin("GET", "/_sim/stats") as! [String: Any])["tokenRequests"] as? Int == 2)
+        #expect(try sim.requests().contains { $0["status"] as? Int == 401 })
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
+    }
+
+    @Test("compaction keeps the mirror: many runs, snapshot, restart")
+    func compaction() throws {
+        let sim = try Simulator(users: 30, groups: 4, memberships: 50)
+        let daemon = DaemonHarness()
+        daemon.extraArguments = ["--compact-min-bytes", "2048"]
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        for seed in 1...6 {
+            try sim.admin("POST", "/_sim/churn", ["seed": seed, "changes": 25])
+            try daemon.runNow("contoso")
+        }
+        let full = try daemon.runNow("contoso", full: true)
+        #expect(full.stdout.contains("full"))
+        #expect(daemon.log.contains("journal compacted"))
+        let segments = try FileManager.default.contentsOfDirectory(atPath: daemon.journalDirectory("contoso")).filter { $0.hasSuffix(".seg") }
+        #expect(segments.count == 1)
+        #expect(segments.first != "0000000000000001.seg")
+        try daemon.stop()
+        try daemon.start()
+        #expect(try daemon.status()["contoso"]?["users"] as? Int == (try sim.expectedMirror()).users.count)
+        try sim.admin("POST", "/_sim/churn", ["seed": 99, "changes": 10])
+        try daemon.runNow("contoso")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
+    }
+}
