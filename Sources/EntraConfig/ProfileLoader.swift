@@ -5,7 +5,8 @@ public enum ProfileLoader {
     static let known: [String: [String]] = [
         "Tenant": ["TenantId", "ClientId", "ClientSecret", "ClientSecretFile", "ClientSecretCredential", "Cloud",
                    "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
-        "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts"],
+        "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts", "UserFilter", "GroupFilter",
+                 "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions"],
     ]
 
     /// Loads every `*.conf` in `dir`; a bad file does not stop the others.
@@ -167,14 +168,53 @@ public enum ProfileLoader {
         let groups = try bool("Groups", true)
         guard users || groups else { throw error("Groups", "Users=no and Groups=no leaves nothing to sync") }
 
-        let profile = Profile(
+        func filter(_ key: String, _ known: [String]) throws(ConfigError) -> FilterExpression? {
+            guard let text = string(key) else { return nil }
+            let expression: FilterExpression
+            do {
+                expression = try FilterExpression.parse(text)
+            } catch let syntax {
+                throw error(key, "\(syntax) in '\(text)'")
+            }
+            if let unknown = expression.properties.subtracting(known).sorted().first {
+                throw error(key, "unknown property '\(unknown)'; use one of \(known.joined(separator: ", "))")
+            }
+            return expression
+        }
+        var scope = Scope()
+        scope.userFilter = try filter("UserFilter", userFilterProperties)
+        scope.groupFilter = try filter("GroupFilter", groupFilterProperties)
+        scope.includeGroups = (string("IncludeGroups") ?? "").split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        scope.excludeUnlicensed = try bool("ExcludeUnlicensed", false)
+        scope.excludeDisabled = try bool("ExcludeDisabled", false)
+        var maxDeletions: DeletionLimit?
+        if let v = string("MaxDeletions") {
+            if v.hasSuffix("%"), let p = Double(v.dropLast()), p >= 0, p <= 100 {
+                maxDeletions = .percent(p)
+            } else if let n = Int(v), n >= 0 {
+                maxDeletions = .count(n)
+            } else {
+                throw error("MaxDeletions", "expected a count like 500 or a percentage like 10%, found '\(v)'")
+            }
+        }
+
+        var profile = Profile(
             name: name, sourceFile: file, tenantId: tenantId, clientId: clientId, clientSecret: secret, secretSource: source,
             cloud: cloud, loginEndpoint: try url("LoginEndpoint") ?? cloud.loginEndpoint,
             graphEndpoint: try url("GraphEndpoint") ?? cloud.graphEndpoint, caFile: caFile, proxy: proxy,
             interval: interval, randomizedDelay: delay, requestTimeout: timeout, syncUsers: users, syncGroups: groups,
             maxAttempts: attempts)
+        profile.scope = scope
+        profile.maxDeletions = maxDeletions
         return (profile, warnings)
     }
+
+    /// Properties filters may use (what the mirror holds).
+    public static let userFilterProperties = ["id", "userPrincipalName", "displayName", "givenName", "surname", "mail",
+                                              "accountEnabled", "jobTitle", "department", "employeeId", "mailNickname",
+                                              "onPremisesImmutableId"]
+    public static let groupFilterProperties = ["id", "displayName", "description", "mail", "mailEnabled", "mailNickname",
+                                               "securityEnabled"]
 
     static func readSecret(_ path: String, key: String, error: (String, String) -> ConfigError) throws(ConfigError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -70,10 +70,51 @@ public struct Profile: Sendable, Equatable {
     public var syncUsers: Bool
     public var syncGroups: Bool
     public var maxAttempts: Int
+    /// Scope: which mirrored objects the outputs show (the mirror itself holds the whole tenant,
+    /// so a scope change takes effect at the next run without a resync).
+    public var scope = Scope()
+    /// A run that would remove more than this is not committed until approved.
+    public var maxDeletions: DeletionLimit?
 
     public var tokenURL: String { "\(loginEndpoint)/\(tenantId)/oauth2/v2.0/token" }
     /// Always the cloud's Graph root: tokens are for the resource, whatever host serves it.
     public var graphScope: String { "\(cloud.graphEndpoint)/.default" }
+}
+
+/// What part of the mirror is imported into outputs.
+public struct Scope: Sendable, Equatable {
+    public var userFilter: FilterExpression?
+    public var groupFilter: FilterExpression?
+    /// Group ids or display names: only these groups, their nested groups and their transitive members.
+    public var includeGroups: [String] = []
+    public var excludeUnlicensed = false
+    public var excludeDisabled = false
+    public init() {}
+
+    public var isEverything: Bool {
+        userFilter == nil && groupFilter == nil && includeGroups.isEmpty && !excludeUnlicensed && !excludeDisabled
+    }
+}
+
+/// `MaxDeletions=`: a count or a percentage of the objects mirrored.
+public enum DeletionLimit: Sendable, Equatable, CustomStringConvertible {
+    case count(Int)
+    case percent(Double)
+
+    /// The most removals allowed when `total` objects are mirrored.
+    public func limit(total: Int) -> Int {
+        switch self {
+        case .count(let n): n
+        case .percent(let p): Int((Double(total) * p / 100).rounded(.down))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .count(let n): "\(n)"
+        case .percent(let p): "\(p)%"
+        }
+    }
 }
 
 /// A configuration error: file, line, key and what to do.

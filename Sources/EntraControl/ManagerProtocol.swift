@@ -10,6 +10,11 @@ public enum ManagerProtocol {
         public static let status = "io.entrasync.Manager.Status"
         public static let runNow = "io.entrasync.Manager.RunNow"
         public static let reload = "io.entrasync.Manager.Reload"
+        public static let history = "io.entrasync.Manager.History"
+        public static let users = "io.entrasync.Manager.Users"
+        public static let groups = "io.entrasync.Manager.Groups"
+        public static let members = "io.entrasync.Manager.Members"
+        public static let show = "io.entrasync.Manager.Show"
     }
 
     public enum ErrorName {
@@ -17,6 +22,8 @@ public enum ManagerProtocol {
         public static let profileNotRunnable = "io.entrasync.Manager.ProfileNotRunnable"
         public static let permissionDenied = "io.entrasync.Manager.PermissionDenied"
         public static let shuttingDown = "io.entrasync.Manager.ShuttingDown"
+        public static let invalidFilter = "io.entrasync.Manager.InvalidFilter"
+        public static let notFound = "io.entrasync.Manager.NotFound"
     }
 
     /// The interface definition in varlink IDL, served by `GetInterfaceDescription`.
@@ -60,7 +67,20 @@ public enum ManagerProtocol {
         )
 
         # Starts a run (or joins the one in progress). With wait, returns when it ends.
-        method RunNow(profile: ?string, all: ?bool, full: ?bool, wait: ?bool) -> (runs: []RunNowResult)
+        method RunNow(profile: ?string, all: ?bool, full: ?bool, wait: ?bool, allowDeletions: ?int) -> (runs: []RunNowResult)
+
+        # The last runs from the journal, newest first.
+        method History(profile: string, limit: ?int) -> (runs: []RunInfo)
+
+        # Users and groups in the profile's scope (objects as in the export files), optionally filtered.
+        method Users(profile: string, filter: ?string) -> (users: []object)
+        method Groups(profile: string, filter: ?string) -> (groups: []object)
+
+        # Members of a group (id or display name); transitive follows nested groups.
+        method Members(profile: string, group: string, transitive: ?bool) -> (group: object, users: []object, groups: []object, others: []string)
+
+        # One user or group by id, userPrincipalName, mail or display name.
+        method Show(profile: string, key: string) -> (users: []object, groups: []object)
 
         # Re-reads all profiles, as SIGHUP does.
         method Reload() -> (added: []string, removed: []string, changed: []string, errors: []string)
@@ -69,6 +89,8 @@ public enum ManagerProtocol {
         error ProfileNotRunnable (profile: string, reason: string)
         error PermissionDenied (method: string)
         error ShuttingDown ()
+        error InvalidFilter (message: string)
+        error NotFound (key: string)
         """
 }
 
@@ -147,11 +169,14 @@ public struct RunNowRequest: Codable, Sendable {
     public var all: Bool?
     public var full: Bool?
     public var wait: Bool?
-    public init(profile: String? = nil, all: Bool? = nil, full: Bool? = nil, wait: Bool? = nil) {
+    /// Approves this many removals for the next run (MaxDeletions=).
+    public var allowDeletions: Int?
+    public init(profile: String? = nil, all: Bool? = nil, full: Bool? = nil, wait: Bool? = nil, allowDeletions: Int? = nil) {
         self.profile = profile
         self.all = all
         self.full = full
         self.wait = wait
+        self.allowDeletions = allowDeletions
     }
 }
 
@@ -197,5 +222,35 @@ public struct ProfileErrorParameters: Codable, Sendable {
     public init(profile: String, reason: String? = nil) {
         self.profile = profile
         self.reason = reason
+    }
+}
+
+public struct HistoryRequest: Codable, Sendable {
+    public var profile: String
+    public var limit: Int?
+    public init(profile: String, limit: Int? = nil) {
+        self.profile = profile
+        self.limit = limit
+    }
+}
+
+public struct HistoryReply: Codable, Sendable {
+    public var runs: [RunInfo]
+    public init(runs: [RunInfo]) { self.runs = runs }
+}
+
+/// Parameters of Users, Groups, Members and Show.
+public struct QueryRequest: Codable, Sendable {
+    public var profile: String
+    public var filter: String?
+    public var group: String?
+    public var transitive: Bool?
+    public var key: String?
+    public init(profile: String, filter: String? = nil, group: String? = nil, transitive: Bool? = nil, key: String? = nil) {
+        self.profile = profile
+        self.filter = filter
+        self.group = group
+        self.transitive = transitive
+        self.key = key
     }
 }

@@ -26,18 +26,17 @@ public struct ExportWriter: Sendable {
         return id.isEmpty ? nil : id
     }
 
-    public func write(_ state: MirrorState, runId: String) throws(Failure) {
+    public func write(_ view: ScopedView, runId: String) throws(Failure) {
         try makeDirectory()
-        try replace("users.json", with: Self.usersJSON(state))
-        try replace("groups.json", with: Self.groupsJSON(state))
+        try replace("users.json", with: Self.usersJSON(view.users))
+        try replace("groups.json", with: Self.groupsJSON(view))
         try replace(".state", with: Array((runId + "\n").utf8))
     }
 
-    static func usersJSON(_ state: MirrorState) -> [UInt8] {
-        var out = JSONText(capacity: state.users.count * 400 + 16)
+    public static func usersJSON(_ users: [DirectoryUser]) -> [UInt8] {
+        var out = JSONText(capacity: users.count * 400 + 16)
         out.raw("[")
-        for (i, id) in state.users.keys.sorted().enumerated() {
-            let u = state.users[id]!
+        for (i, u) in users.enumerated() {
             out.raw(i == 0 ? "\n{" : ",\n{")
             out.key("id"); out.string(u.id)
             out.raw(","); out.key("userPrincipalName"); out.optionalString(u.userPrincipalName)
@@ -58,11 +57,11 @@ public struct ExportWriter: Sendable {
         return out.bytes
     }
 
-    static func groupsJSON(_ state: MirrorState) -> [UInt8] {
-        var out = JSONText(capacity: state.groups.count * 300 + state.members.count * 40 + 16)
+    public static func groupsJSON(_ view: ScopedView, groups: [DirectoryGroup]? = nil) -> [UInt8] {
+        let groups = groups ?? view.groups
+        var out = JSONText(capacity: groups.count * 300 + view.state.members.count * 40 + 16)
         out.raw("[")
-        for (i, id) in state.groups.keys.sorted().enumerated() {
-            let g = state.groups[id]!
+        for (i, g) in groups.enumerated() {
             out.raw(i == 0 ? "\n{" : ",\n{")
             out.key("id"); out.string(g.id)
             out.raw(","); out.key("displayName"); out.optionalString(g.displayName)
@@ -72,7 +71,7 @@ public struct ExportWriter: Sendable {
             out.raw(","); out.key("mailNickname"); out.optionalString(g.mailNickname)
             out.raw(","); out.key("securityEnabled"); out.optionalBool(g.securityEnabled)
             out.raw(","); out.key("groupTypes"); out.stringArray(g.groupTypes)
-            out.raw(","); out.key("members"); out.stringArray(state.visibleMembers(of: id).sorted())
+            out.raw(","); out.key("members"); out.stringArray(view.members(of: g.id))
             out.raw("}")
         }
         out.raw("\n]\n")

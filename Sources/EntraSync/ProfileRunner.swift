@@ -34,6 +34,10 @@ public final class ProfileRunner: Sendable {
         var stopping = false
         var cancel = CancellationFlag()
         var consecutiveFailures = 0
+        /// What outputs show under the profile's scope, after the last export.
+        var scopedCounts: (users: Int, groups: Int, memberships: Int)?
+        /// Removals approved for the next run (`run-now --allow-deletions N`).
+        var allowedDeletions = 0
     }
 
     public let name: String
@@ -51,6 +55,7 @@ public final class ProfileRunner: Sendable {
         var journal: Journal?
         var graph: GraphClient?
         var graphProfile: Profile?
+        var exportedScope: Scope?
     }
 
     /// When the journal is rewritten as a snapshot.
@@ -126,8 +131,9 @@ public final class ProfileRunner: Sendable {
 
     public func status() -> ProfileStatus {
         shared.withLock { s in
-            var status = ProfileStatus(name: name, state: "idle", users: s.state.users.count, groups: s.state.groups.count,
-                                       memberships: s.visibleMemberships)
+            let counts = s.scopedCounts ?? (s.state.users.count, s.state.groups.count, s.visibleMemberships)
+            var status = ProfileStatus(name: name, state: "idle", users: counts.users, groups: counts.groups,
+                                       memberships: counts.memberships)
             let last = s.state.history.last
             status.lastRun = last.map(Self.runInfo)
             status.lastSuccess = s.state.lastSuccess.map { Timestamp.format($0.finished) }
@@ -142,6 +148,8 @@ public final class ProfileRunner: Sendable {
                 status.state = "config-error"
             } else if last?.result == .failed {
                 status.state = "failed"
+            } else if last?.result == .blocked {
+                status.state = "blocked"
             }
             status.error = s.openError ?? s.configError ?? s.exportError
             return status
@@ -198,10 +206,11 @@ public final class ProfileRunner: Sendable {
     /// Starts a run, or joins the one in progress.
     /// - Returns: whether a new run was started; nil when the profile cannot run (with the reason).
     @discardableResult
-    public func trigger(full: Bool, waiter: (@Sendable (RunSummary) -> Void)?) -> Result<Bool, NotRunnable> {
+    public func trigger(full: Bool, allowDeletions: Int = 0, waiter: (@Sendable (RunSummary) -> Void)?) -> Result<Bool, NotRunnable> {
         let decision = shared.withLock { s -> Result<(Bool, CancellationFlag), NotRunnable> in
             if let error = s.openError { return .failure(NotRunnable(reason: error)) }
             if s.stopping { return .failure(NotRunnable(reason: "the daemon is stopping")) }
+            s.allowedDeletions = max(s.allowedDeletions, allowDeletions)
             if let waiter { s.waiters.append(waiter) }
             if s.phase == .syncing { return .success((false, s.cancel)) }
             s.phase = .syncing
@@ -216,6 +225,22 @@ public final class ProfileRunner: Sendable {
         case .success((true, let cancel)):
             runQueue.async { self.performRun(full: full, cancel: cancel) }
             return .success(true)
+        }
+    }
+
+    /// A run that would remove more objects than MaxDeletions= allows.
+    struct DeletionsBlocked: Error, CustomStringConvertible {
+        var removals: Int
+        var limit: DeletionLimit
+        var allowed: Int
+        var profile: String
+        var added: Int
+        var updated: Int
+        var description: String {
+            "run blocked: it would remove \(removals) users and groups, more than MaxDeletions=\(limit) allows (\(allowed)); nothing was committed"
+        }
+        var hint: String {
+            "If these deletions are intended, approve one run: entra-syncctl run-now \(profile) --allow-deletions \(removals)"
         }
     }
 
@@ -247,9 +272,11 @@ public final class ProfileRunner: Sendable {
         let started = Date().timeIntervalSince1970
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(runId)"
-        let (profile, before) = shared.withLock { s -> (Profile, MirrorState) in
+        let (profile, before, allowed) = shared.withLock { s -> (Profile, MirrorState, Int) in
             s.currentRun = (runId, full, started)
-            return (s.profile, s.state)
+            let allowed = s.allowedDeletions
+            s.allowedDeletions = 0
+            return (s.profile, s.state, allowed)
         }
         let isFull = full || (profile.syncUsers && before.usersDeltaLink == nil) || (profile.syncGroups && before.groupsDeltaLink == nil)
         shared.withLock { $0.currentRun = (runId, isFull, started) }
@@ -264,6 +291,11 @@ public final class ProfileRunner: Sendable {
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             let plan = SyncPlan.make(state: before, users: users, groups: groups)
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
+            let removals = plan.usersRemoved + plan.groupsRemoved
+            if let limit = profile.maxDeletions, removals > limit.limit(total: before.users.count + before.groups.count), removals > allowed {
+                throw DeletionsBlocked(removals: removals, limit: limit, allowed: limit.limit(total: before.users.count + before.groups.count),
+                                       profile: profile.name, added: plan.added, updated: plan.updated)
+            }
             summary = RunSummary(
                 runId: runId, result: .succeeded, full: wasFull, started: started, finished: Date().timeIntervalSince1970,
                 added: plan.added, updated: plan.updated, removed: plan.removed,
@@ -286,6 +318,16 @@ public final class ProfileRunner: Sendable {
                 metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(plan.added)",
                            "ENTRA_UPDATED": "\(plan.updated)", "ENTRA_REMOVED": "\(plan.removed)",
                            "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
+        } catch let blocked as DeletionsBlocked {
+            summary = RunSummary(runId: runId, result: .blocked, full: isFull, started: started, finished: Date().timeIntervalSince1970,
+                                 added: blocked.added, updated: blocked.updated, removed: blocked.removals,
+                                 error: blocked.description, hint: blocked.hint,
+                                 users: before.users.count, groups: before.groups.count,
+                                 memberships: before.members.values.reduce(0) { $0 + $1.count })
+            logger.warning("\(blocked.description) \(blocked.hint)",
+                           metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_REMOVED": "\(blocked.removals)"])
+            let recorded = (try? worker.withLock { w throws in try w.journal?.commit([Mutation.recordRun(summary).record]) }) != nil
+            shared.withLock { s in if recorded { s.state.apply(.recordRun(summary)) } }
         } catch {
             let graphError = error as? GraphError
             let cancelled = graphError?.kind == .cancelled
@@ -307,12 +349,12 @@ public final class ProfileRunner: Sendable {
             }
         }
 
-        if committed != nil { afterCommit(plan: committed!, runId: runId, logger: logger) }
+        if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, logger: logger) }
 
         let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
             s.phase = .idle
             s.currentRun = nil
-            if summary.result == .failed && s.state.history.last?.runId != runId {
+            if (summary.result == .failed || summary.result == .blocked) && s.state.history.last?.runId != runId {
                 // Not journaled (e.g. disk full): still show it.
                 s.state.history.append(summary)
             }
@@ -331,13 +373,20 @@ public final class ProfileRunner: Sendable {
     }
 
     /// Exports and compaction, after the mirror changed. Failures here never undo the commit.
-    private func afterCommit(plan: SyncPlan, runId: String, logger: Logger) {
+    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, logger: Logger) {
         let state = mirror
         let exports = ExportWriter(directory: directory + "/export")
-        if !plan.isEmpty || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
+        let scopeChanged = worker.withLock { $0.exportedScope != scope }
+        if !plan.isEmpty || scopeChanged || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
             do {
-                try exports.write(state, runId: runId)
-                shared.withLock { $0.exportError = nil }
+                let view = ScopedView(state: state, scope: scope)
+                try exports.write(view, runId: runId)
+                let counts = view.counts
+                worker.withLock { $0.exportedScope = scope }
+                shared.withLock {
+                    $0.exportError = nil
+                    $0.scopedCounts = counts
+                }
             } catch {
                 logger.error("export failed: \(error)")
                 shared.withLock { $0.exportError = "export failed: \(error)" }
@@ -360,11 +409,16 @@ public final class ProfileRunner: Sendable {
     public func refreshExportsIfStale() {
         runQueue.async {
             let state = self.mirror
+            let scope = self.profile.scope
+            let view = ScopedView(state: state, scope: scope)
+            let counts = view.counts
+            self.shared.withLock { $0.scopedCounts = counts }
             guard let last = state.lastSuccess else { return }
             let exports = ExportWriter(directory: self.directory + "/export")
             guard exports.exportedRunId() != last.runId else { return }
             do {
-                try exports.write(state, runId: last.runId)
+                try exports.write(view, runId: last.runId)
+                self.worker.withLock { $0.exportedScope = scope }
             } catch {
                 self.logger.error("export failed: \(error)")
             }

@@ -4,6 +4,8 @@ import Foundation
 public struct RunSummary: Sendable, Equatable {
     public enum Result: String, Sendable {
         case succeeded, failed, cancelled
+        /// Not committed: it would have removed more than MaxDeletions= allows.
+        case blocked
     }
 
     public var runId: String

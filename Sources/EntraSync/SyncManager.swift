@@ -170,7 +170,7 @@ public final class SyncManager: Sendable {
             case ManagerProtocol.Method.reload:
                 replier.reply(reload())
             default:
-                replier.fail(.methodNotFound(call.method))
+                if try !handleQuery(call, replier) { replier.fail(.methodNotFound(call.method)) }
             }
         } catch let error as VarlinkError {
             replier.fail(error)
@@ -214,7 +214,7 @@ public final class SyncManager: Sendable {
                     group.leave()
                 }
             }
-            let outcome = runner.trigger(full: request.full ?? false, waiter: waiter)
+            let outcome = runner.trigger(full: request.full ?? false, allowDeletions: request.allowDeletions ?? 0, waiter: waiter)
             switch outcome {
             case .success(let started):
                 results.value.withLock { r in

@@ -8,7 +8,7 @@ struct Ctl: ParsableCommand {
         commandName: "entra-syncctl",
         abstract: "Control and inspect entra-syncd.",
         discussion: "Finds the daemon's socket through --socket, else $ENTRA_SYNC_SOCKET, else /run/entra-sync/control.sock.",
-        subcommands: [Status.self, RunNow.self, Reload.self])
+        subcommands: [Status.self, RunNow.self, Reload.self, History.self, Users.self, Groups.self, Members.self, Show.self])
 }
 
 struct SocketOptions: ParsableArguments {
@@ -135,6 +135,7 @@ struct RunNow: ParsableCommand {
     @Flag(name: .long, help: "Run every profile.") var all = false
     @Flag(name: .long, help: "Full resync: read everything and remove what Graph no longer returns.") var full = false
     @Flag(name: .long, help: "Wait for the run to end, print its result, exit non-zero if it failed.") var wait = false
+    @Option(name: .customLong("allow-deletions"), help: "Approve up to N removals for this run (see MaxDeletions=).") var allowDeletions: Int?
 
     func validate() throws {
         if all && profile != nil { throw ValidationError("give a profile or --all, not both") }
@@ -142,7 +143,8 @@ struct RunNow: ParsableCommand {
 
     func run() throws {
         let client = try socket.connect(timeout: wait ? 86_400 : 30)
-        let request = RunNowRequest(profile: profile, all: all ? true : nil, full: full ? true : nil, wait: wait ? true : nil)
+        let request = RunNowRequest(profile: profile, all: all ? true : nil, full: full ? true : nil, wait: wait ? true : nil,
+                                    allowDeletions: allowDeletions)
         let reply = call(client, ManagerProtocol.Method.runNow, request, as: RunNowReply.self, timeout: wait ? 86_400 : nil)
         var failed = false
         for result in reply.runs {
@@ -154,6 +156,7 @@ struct RunNow: ParsableCommand {
             if let error = run.error { print("  error: \(error)") }
             if let hint = run.hint { print("  hint:  \(hint)") }
             if run.result != "succeeded" { failed = true }
+            if run.result == "blocked" { print("  (not committed: approve with --allow-deletions \(run.removed))") }
         }
         if failed { throw ExitCode(1) }
     }
@@ -170,6 +173,144 @@ struct Reload: ParsableCommand {
         print("added: \(reply.added.joined(separator: ", ")); removed: \(reply.removed.joined(separator: ", ")); changed: \(reply.changed.joined(separator: ", "))")
         for error in reply.errors { print("error: \(error)") }
         if !reply.errors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The last runs of a profile, newest first.")
+
+    @OptionGroup var socket: SocketOptions
+    @Argument var profile: String
+    @Option(name: .shortAndLong, help: "How many runs.") var n = 10
+    @Flag(name: .long) var json = false
+
+    func run() throws {
+        let reply = call(try socket.connect(), ManagerProtocol.Method.history, HistoryRequest(profile: profile, limit: n), as: HistoryReply.self)
+        if json { return printJSON(reply) }
+        for run in reply.runs {
+            var line = "\(run.started)  \(run.result.padding(toLength: 9, withPad: " ", startingAt: 0)) \(formatDuration(run.durationMsec).padding(toLength: 9, withPad: " ", startingAt: 0))"
+            line += " +\(run.added) ~\(run.updated) -\(run.removed)\(run.full ? " full" : "")"
+            if let error = run.error { line += "  \(error)" }
+            print(line)
+        }
+    }
+}
+
+/// Prints objects from a query as JSON, CSV or a table.
+func printObjects(_ objects: [[String: Any]], columns: [String], json: Bool, csv: Bool) {
+    if json {
+        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        print(String(decoding: data, as: UTF8.self))
+        return
+    }
+    func text(_ value: Any?) -> String {
+        switch value {
+        case let s as String: return s
+        case let b as Bool: return b ? "true" : "false"
+        case let a as [Any]: return a.map { text($0) }.joined(separator: ";")
+        case let n as NSNumber: return n.stringValue
+        default: return ""
+        }
+    }
+    if csv {
+        func field(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        print(columns.joined(separator: ","))
+        for object in objects { print(columns.map { field(text(object[$0])) }.joined(separator: ",")) }
+        return
+    }
+    let rows = objects.map { o in columns.map { text(o[$0]) } }
+    let widths = columns.indices.map { i in min(40, max(columns[i].count, rows.map { $0[i].count }.max() ?? 0)) }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in c.count > widths[i] ? String(c.prefix(widths[i] - 1)) + "…" : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }
+    print(line(columns))
+    for row in rows { print(line(row)) }
+}
+
+func query(_ socket: SocketOptions, _ method: String, _ request: QueryRequest) -> [String: Any] {
+    let client = (try? socket.connect()) ?? { fail("cannot connect") }()
+    do {
+        let bytes = try client.call(method, parameters: request, timeout: 300)
+        return (try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+    } catch let error as VarlinkClientError {
+        if case .remote(let name, let parameters) = error {
+            let details = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any]) ?? [:]
+            if name == ManagerProtocol.ErrorName.invalidFilter { fail("invalid filter: \(details["message"] ?? "")") }
+            if name == ManagerProtocol.ErrorName.notFound { fail("not found: \(details["key"] ?? "")") }
+        }
+        fail(describe(error))
+    } catch {
+        fail("\(error)")
+    }
+}
+
+let userColumns = ["id", "userPrincipalName", "displayName", "mail", "accountEnabled"]
+let groupColumns = ["id", "displayName", "mail", "securityEnabled", "members"]
+
+struct Users: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the profile's users (in scope), optionally filtered.")
+    @OptionGroup var socket: SocketOptions
+    @Argument var profile: String
+    @Option(name: .long, help: "A filter expression, e.g. \"accountEnabled eq true and endswith(mail,'@contoso.com')\".") var filter: String?
+    @Flag(name: .long) var json = false
+    @Flag(name: .long) var csv = false
+
+    func run() throws {
+        let reply = query(socket, ManagerProtocol.Method.users, QueryRequest(profile: profile, filter: filter))
+        printObjects(reply["users"] as? [[String: Any]] ?? [], columns: userColumns, json: json, csv: csv)
+    }
+}
+
+struct Groups: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the profile's groups (in scope), optionally filtered.")
+    @OptionGroup var socket: SocketOptions
+    @Argument var profile: String
+    @Option(name: .long, help: "A filter expression, e.g. \"securityEnabled eq true\".") var filter: String?
+    @Flag(name: .long) var json = false
+    @Flag(name: .long) var csv = false
+
+    func run() throws {
+        let reply = query(socket, ManagerProtocol.Method.groups, QueryRequest(profile: profile, filter: filter))
+        var groups = reply["groups"] as? [[String: Any]] ?? []
+        if !json { groups = groups.map { var g = $0; g["members"] = (g["members"] as? [Any])?.count ?? 0; return g } }
+        printObjects(groups, columns: groupColumns, json: json, csv: csv)
+    }
+}
+
+struct Members: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Members of a group (id or display name); --transitive follows nested groups.")
+    @OptionGroup var socket: SocketOptions
+    @Argument var profile: String
+    @Argument var group: String
+    @Flag(name: .long) var transitive = false
+    @Flag(name: .long) var json = false
+
+    func run() throws {
+        let reply = query(socket, ManagerProtocol.Method.members, QueryRequest(profile: profile, group: group, transitive: transitive))
+        if json {
+            printObjects([reply], columns: [], json: true, csv: false)
+            return
+        }
+        let users = reply["users"] as? [[String: Any]] ?? []
+        let groups = reply["groups"] as? [[String: Any]] ?? []
+        let others = reply["others"] as? [String] ?? []
+        for user in users { print("user   \(user["id"] as? String ?? "")  \(user["userPrincipalName"] as? String ?? "")  \(user["displayName"] as? String ?? "")") }
+        for group in groups { print("group  \(group["id"] as? String ?? "")  \(group["displayName"] as? String ?? "")") }
+        for other in others { print("other  \(other)") }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a user or group by id, userPrincipalName, mail or display name.")
+    @OptionGroup var socket: SocketOptions
+    @Argument var profile: String
+    @Argument var key: String
+
+    func run() throws {
+        let reply = query(socket, ManagerProtocol.Method.show, QueryRequest(profile: profile, key: key))
+        let data = (try? JSONSerialization.data(withJSONObject: reply, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        print(String(decoding: data, as: UTF8.self))
     }
 }
 

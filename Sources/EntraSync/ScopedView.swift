@@ -1,0 +1,139 @@
+import EntraConfig
+import EntraGraph
+
+/// The part of the mirror a profile's scope imports: what exports, status and queries show.
+///
+/// The mirror always holds the whole tenant, so a changed scope takes effect at the next run
+/// (or query) without a resync from Graph.
+public struct ScopedView: Sendable {
+    public let state: MirrorState
+    /// nil means every user (or group).
+    public let userIds: Set<String>?
+    public let groupIds: Set<String>?
+
+    public init(state: MirrorState, scope: Scope) {
+        self.state = state
+        guard !scope.isEverything else {
+            userIds = nil
+            groupIds = nil
+            return
+        }
+        var groups = Set(state.groups.keys)
+        var users = Set(state.users.keys)
+        if !scope.includeGroups.isEmpty {
+            var roots: [String] = []
+            for wanted in scope.includeGroups {
+                let key = wanted.lowercased()
+                roots += state.groups.values.filter { $0.id == key || $0.displayName?.lowercased() == key }.map(\.id)
+            }
+            let (nestedGroups, memberUsers) = Self.closure(of: roots, in: state)
+            groups = nestedGroups
+            users = memberUsers.intersection(users)
+        }
+        if let filter = scope.groupFilter {
+            groups = groups.filter { id in filter.matches { Self.property($0, of: state.groups[id]!) } }
+        }
+        if let filter = scope.userFilter {
+            users = users.filter { id in filter.matches { Self.property($0, of: state.users[id]!) } }
+        }
+        if scope.excludeDisabled { users = users.filter { state.users[$0]!.accountEnabled != false } }
+        if scope.excludeUnlicensed { users = users.filter { !(state.users[$0]!.assignedLicenses ?? []).isEmpty } }
+        userIds = users
+        groupIds = groups
+    }
+
+    /// Groups reachable from `roots` through group members, and every user member of them; cycles are fine.
+    static func closure(of roots: [String], in state: MirrorState) -> (groups: Set<String>, users: Set<String>) {
+        var groups = Set<String>()
+        var users = Set<String>()
+        var stack = roots
+        while let group = stack.popLast() {
+            guard groups.insert(group).inserted else { continue }
+            for (member, kind) in state.members[group] ?? [:] {
+                switch kind {
+                case .group: stack.append(member)
+                case .user: if !state.softDeletedUsers.contains(member) { users.insert(member) }
+                default: break
+                }
+            }
+        }
+        return (groups, users)
+    }
+
+    public var users: [DirectoryUser] {
+        let ids = userIds.map(Array.init) ?? Array(state.users.keys)
+        return ids.sorted().compactMap { state.users[$0] }
+    }
+
+    public var groups: [DirectoryGroup] {
+        let ids = groupIds.map(Array.init) ?? Array(state.groups.keys)
+        return ids.sorted().compactMap { state.groups[$0] }
+    }
+
+    /// Direct members as outputs show them: soft-deleted users hidden, out-of-scope users and groups left out.
+    public func members(of group: String) -> [String] {
+        guard let list = state.members[group] else { return [] }
+        return list.compactMap { id, kind -> String? in
+            if state.softDeletedUsers.contains(id) { return nil }
+            if kind == .user, let userIds, !userIds.contains(id) { return nil }
+            if kind == .group, let groupIds, !groupIds.contains(id) { return nil }
+            return id
+        }.sorted()
+    }
+
+    /// Users and groups that are members of `group`, directly or through nested groups (cycles handled).
+    public func transitiveMembers(of group: String) -> [String] {
+        var seen = Set<String>([group])
+        var result = Set<String>()
+        var stack = [group]
+        while let current = stack.popLast() {
+            for id in members(of: current) {
+                result.insert(id)
+                if state.members[id] != nil || state.groups[id] != nil, seen.insert(id).inserted { stack.append(id) }
+            }
+        }
+        result.remove(group)
+        return result.sorted()
+    }
+
+    public var counts: (users: Int, groups: Int, memberships: Int) {
+        if userIds == nil && groupIds == nil {
+            return (state.users.count, state.groups.count, state.visibleMembershipCount)
+        }
+        let groups = self.groups
+        return (users.count, groups.count, groups.reduce(0) { $0 + members(of: $1.id).count })
+    }
+
+    public static func property(_ name: String, of user: DirectoryUser) -> FilterValue {
+        func s(_ v: String?) -> FilterValue { v.map(FilterValue.string) ?? .null }
+        switch name {
+        case "id": return .string(user.id)
+        case "userPrincipalName": return s(user.userPrincipalName)
+        case "displayName": return s(user.displayName)
+        case "givenName": return s(user.givenName)
+        case "surname": return s(user.surname)
+        case "mail": return s(user.mail)
+        case "accountEnabled": return user.accountEnabled.map(FilterValue.bool) ?? .null
+        case "jobTitle": return s(user.jobTitle)
+        case "department": return s(user.department)
+        case "employeeId": return s(user.employeeId)
+        case "mailNickname": return s(user.mailNickname)
+        case "onPremisesImmutableId": return s(user.onPremisesImmutableId)
+        default: return .null
+        }
+    }
+
+    public static func property(_ name: String, of group: DirectoryGroup) -> FilterValue {
+        func s(_ v: String?) -> FilterValue { v.map(FilterValue.string) ?? .null }
+        switch name {
+        case "id": return .string(group.id)
+        case "displayName": return s(group.displayName)
+        case "description": return s(group.description)
+        case "mail": return s(group.mail)
+        case "mailEnabled": return group.mailEnabled.map(FilterValue.bool) ?? .null
+        case "mailNickname": return s(group.mailNickname)
+        case "securityEnabled": return group.securityEnabled.map(FilterValue.bool) ?? .null
+        default: return .null
+        }
+    }
+}
