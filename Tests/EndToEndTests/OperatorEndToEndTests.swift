@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+/// Day-to-day operator features: scope, the deletion guard, queries and history.
+@Suite("operator features end to end")
+struct OperatorEndToEndTests {
+    @Test("a scope change takes effect at the next run without a full resync")
+    func scopeChange() throws {
+        let sim = try Simulator(users: 30, groups: 4, memberships: 50)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        let all = try Mirror.fromExports(daemon.exportDirectory("contoso"))
+        #expect(all.users.count == 30)
+
+        try daemon.writeProfile("contoso", simulator: sim, extra: "ExcludeDisabled=yes\nUserFilter=startswith(displayName,'A')")
+        daemon.kill(SIGHUP)
+        try Harness.waitUntil("the reload") { daemon.log.contains("reloaded") }
+        let run = try daemon.runNow("contoso")
+        #expect(!run.stdout.contains("full"))
+        let state = try sim.admin("GET", "/_sim/state") as! [String: Any]
+        let expected = (state["users"] as! [[String: Any]]).filter {
+            ($0["accountEnabled"] as? Bool) != false && (($0["displayName"] as? String) ?? "").lowercased().hasPrefix("a")
+        }.map { $0["id"] as! String }
+        let scoped = try Mirror.fromExports(daemon.exportDirectory("contoso"))
+        #expect(Set(scoped.users.keys) == Set(expected))
+        #expect(!expected.isEmpty && expected.count < 30)
+        #expect(try daemon.status()["contoso"]?["users"] as? Int == expected.count)
+        // Group member lists only name users in scope.
+        #expect(scoped.groups.values.allSatisfy { $0.members.allSatisfy { scoped.users[$0] != nil || scoped.groups[$0] != nil } })
+    }
+
+    @Test("a deletion storm is blocked, then approved with --allow-deletions")
+    func deletionGuard() throws {
+        let sim = try Simulator(users: 20, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: "MaxDeletions=3")
+        try daemon.start()
+        let users = ((try sim.admin("GET", "/_sim/state") as! [String: Any])["users"] as! [[String: Any]]).map { $0["id"] as! String }
+        for id in users.prefix(5) { try sim.admin("DELETE", "/_sim/users/\(id)?permanent=true") }
+
+        let blocked = try daemon.ctl(["run-now", "contoso", "--wait"])
+        #expect(blocked.status != 0)
+        #expect(blocked.stdout.contains("blocked"))
+        #expect(blocked.stdout.contains("--allow-deletions 5"))
+        #expect(try daemon.status()["contoso"]?["state"] as? String == "blocked")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")).users.count == 20)
+        #expect(daemon.log.contains("4c3a215e0c4d474aa0e8f993329c0796"))
+
+        let approved = try daemon.ctl(["run-now", "contoso", "--wait", "--allow-deletions", "5"])
+        #expect(approved.status == 0, "\(approved.stdout)\(approved.stderr)")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
+        // The approval was for one run only.
+        for id in users[5..<10] { try sim.admin("DELETE", "/_sim/users/\(id)?permanent=true") }
+        #expect(try daemon.ctl(["run-now", "contoso", "--wait"]).stdout.contains("blocked"))
+    }
+
+    @Test("queries answer from the daemon's mirror: users, groups, members, show, history")
+    func queries() throws {
+        let sim = try Simulator(users: 12, groups: 3, memberships: 15)
+        let parent = try sim.admin("POST", "/_sim/groups", ["displayName": "Parent", "securityEnabled": true]) as! [String: Any]
+        let child = try sim.admin("POST", "/_sim/groups", ["displayName": "Child", "securityEnabled": true]) as! [String: Any]
+        let person = try sim.admin("POST", "/_sim/users", ["displayName": "Ünïcode Person", "userPrincipalName": "u.p@contoso.com",
+                                                         "accountEnabled": false, "mail": "u.p@contoso.com"]) as! [String: Any]
+        let parentId = parent["id"] as! String, childId = child["id"] as! String, personId = person["id"] as! String
+        try sim.admin("POST", "/_sim/groups/\(parentId)/members", ["id": childId])
+        try sim.admin("POST", "/_sim/groups/\(childId)/members", ["id": parentId])  // a cycle
+        try sim.admin("POST", "/_sim/groups/\(childId)/members", ["id": personId])
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+
+        let disabled = try daemon.ctl(["users", "contoso", "--filter", "accountEnabled eq false and endswith(mail,'@CONTOSO.com')", "--json"])
+        let list = try JSONSerialization.jsonObject(with: Data(disabled.stdout.utf8)) as! [[String: Any]]
+        #expect(list.contains { $0["id"] as? String == personId })
+        #expect(list.allSatisfy { $0["accountEnabled"] as? Bool == false })
+
+        let csv = try daemon.ctl(["users", "contoso", "--csv"])
+        #expect(csv.stdout.split(separator: "\n").count == 14)
+        #expect(csv.stdout.hasPrefix("id,userPrincipalName,displayName,mail,accountEnabled"))
+
+        let bad = try daemon.ctl(["users", "contoso", "--filter", "mail eq"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("column 8"))
+
+        let direct = try daemon.ctl(["members", "contoso", "Parent"])
+        #expect(direct.stdout.contains(childId))
+        #expect(!direct.stdout.contains(personId))
+        let transitive = try daemon.ctl(["members", "contoso", "parent", "--transitive"])
+        #expect(transitive.stdout.contains(personId))
+        #expect(transitive.stdout.contains(childId))
+
+        let show = try daemon.ctl(["show", "contoso", "U.P@contoso.com"])
+        #expect(show.status == 0)
+        #expect(show.stdout.contains("Ünïcode Person"))
+        #expect(try daemon.ctl(["show", "contoso", "nobody"]).status != 0)
+
+        let groups = try daemon.ctl(["groups", "contoso", "--filter", "displayName eq 'child'", "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(groups.stdout.utf8)) as! [[String: Any]]).count == 1)
+
+        try daemon.runNow("contoso")
+        let history = try daemon.ctl(["history", "contoso", "-n", "5", "--json"])
+        let runs = (try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as! [String: Any])["runs"] as! [[String: Any]]
+        #expect(runs.count == 2)
+        #expect(runs.first?["added"] as? Int == 0)
+        #expect(runs.last?["full"] as? Bool == true)
+        #expect(try daemon.ctl(["history", "contoso"]).stdout.contains("succeeded"))
+    }
+}
