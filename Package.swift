@@ -42,7 +42,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "entra-syncctl", dependencies: [
-            "EntraControl",
+            "EntraControl", "EntraConfig", "EntraGraph", "EntraSync",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The simulated tenant. It shares no Graph parsing code with the client on purpose.

@@ -328,7 +328,7 @@ public final class GraphClient: Sendable {
         return head + "?" + params.joined(separator: "&")
     }
 
-    static func transportHint(_ error: HTTPError) -> String? {
+    public static func transportHint(_ error: HTTPError) -> String? {
         switch error.kind {
         case .tls: "TLS verification failed. If a proxy or private CA intercepts TLS, give its certificate with CAFile=."
         case .proxy: "The proxy could not be reached. Check Proxy= or the https_proxy environment."

@@ -56,7 +56,7 @@ public struct GraphError: Error, Sendable, CustomStringConvertible {
         """
 
     /// The admin-facing hint for an identity platform error code.
-    static func hint(forAADSTS code: Int) -> String? {
+    public static func hint(forAADSTS code: Int) -> String? {
         switch code {
         case 7000215:
             "The client secret is wrong: you probably pasted the secret ID, not its value. Create a new secret and copy its Value."

@@ -83,6 +83,12 @@ final class HTTPServer: @unchecked Sendable {  // immutable after init; the hand
                 let n = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
                 if n <= 0 { return }
                 buffer += chunk[0..<n]
+                if buffer.first == 0x16 {
+                    // A TLS ClientHello on this plain-HTTP port: answer like an HTTP server would.
+                    let reply = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+                    _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    return
+                }
             }
             let head = String(decoding: buffer[0..<headEnd!], as: UTF8.self)
             buffer.removeFirst(headEnd! + 4)

@@ -44,6 +44,16 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     private var faults: [FaultRule] = []
     private var requestLog: [[String: Any]] = []
     private var stats: [String: Int] = ["tokenRequests": 0, "graphRequests": 0, "bytesServed": 0]
+    /// Seconds the simulated server's clock is ahead (tests of clock-skew detection).
+    private var clockSkew: Double = 0
+
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
 
     init(settings: Settings, tenant: Tenant) {
         self.settings = settings
@@ -78,6 +88,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         if fault?.action == "reset" { response.resetConnection = true }
         if fault?.action == "truncate" { response.truncateBody = true }
         response.headers.append(("request-id", UUID().uuidString.lowercased()))
+        response.headers.append(("Date", Self.httpDate(Date().addingTimeInterval(clockSkew))))
         if let id = request.header("client-request-id") { response.headers.append(("client-request-id", id)) }
         stats["bytesServed", default: 0] += response.body.count
         requestLog.append(["method": request.method, "path": request.target, "prefer": request.header("prefer") ?? "",
@@ -319,6 +330,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             if let v = body["tokenLifetime"] as? Int { settings.tokenLifetime = v }
             if let v = body["consent"] as? Bool { settings.consent = v }
             if let v = body["secretExpired"] as? Bool { settings.secretExpired = v }
+            if let v = body["clockSkew"] as? Double { clockSkew = v }
+            if let v = body["clockSkew"] as? Int { clockSkew = Double(v) }
             return .json(200, [:])
         case ("POST", "churn", 1):
             let counts = tenant.churn(seed: UInt64(body["seed"] as? Int ?? 1), changes: body["changes"] as? Int ?? 10)
