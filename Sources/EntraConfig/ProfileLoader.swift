@@ -7,6 +7,7 @@ public enum ProfileLoader {
                    "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
         "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts", "UserFilter", "GroupFilter",
                  "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions"],
+        "Output": ["Export", "MetricsFile"],
     ]
 
     /// Loads every `*.conf` in `dir`; a bad file does not stop the others.
@@ -206,6 +207,16 @@ public enum ProfileLoader {
             maxAttempts: attempts)
         profile.scope = scope
         profile.maxDeletions = maxDeletions
+        if let v = string("Export") {
+            var formats = Set<ExportFormat>()
+            for item in v.split(separator: ",").map({ String($0).trimmingSpaces.lowercased() }) where !item.isEmpty {
+                guard let format = ExportFormat(rawValue: item) else { throw error("Export", "unknown format '\(item)'; use json, csv or json,csv") }
+                formats.insert(format)
+            }
+            guard !formats.isEmpty else { throw error("Export", "name at least one format: json, csv") }
+            profile.exportFormats = formats
+        }
+        profile.metricsPath = string("MetricsFile")
         return (profile, warnings)
     }
 

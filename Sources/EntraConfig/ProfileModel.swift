@@ -75,6 +75,10 @@ public struct Profile: Sendable, Equatable {
     public var scope = Scope()
     /// A run that would remove more than this is not committed until approved.
     public var maxDeletions: DeletionLimit?
+    /// `[Output] Export=`: formats written to `export/` after each committed run.
+    public var exportFormats: Set<ExportFormat> = [.json]
+    /// `[Output] MetricsFile=`: a directory (node_exporter textfile collector) or a file path; nil = state dir.
+    public var metricsPath: String?
 
     public var tokenURL: String { "\(loginEndpoint)/\(tenantId)/oauth2/v2.0/token" }
     /// Always the cloud's Graph root: tokens are for the resource, whatever host serves it.
@@ -94,6 +98,10 @@ public struct Scope: Sendable, Equatable {
     public var isEverything: Bool {
         userFilter == nil && groupFilter == nil && includeGroups.isEmpty && !excludeUnlicensed && !excludeDisabled
     }
+}
+
+public enum ExportFormat: String, Sendable, CaseIterable {
+    case json, csv
 }
 
 /// `MaxDeletions=`: a count or a percentage of the objects mirrored.

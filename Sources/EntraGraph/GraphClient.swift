@@ -35,6 +35,7 @@ public struct GraphRequestCounters: Sendable, Equatable {
     public var throttled = 0
     public var retries = 0
     public var tokenRequests = 0
+    public init() {}
 }
 
 /// Reads Microsoft Graph for one profile: token, delta rounds, retries.

@@ -1,3 +1,4 @@
+import EntraConfig
 import EntraGraph
 import Foundation
 import Glibc
@@ -26,10 +27,23 @@ public struct ExportWriter: Sendable {
         return id.isEmpty ? nil : id
     }
 
-    public func write(_ view: ScopedView, runId: String) throws(Failure) {
+    public func write(_ view: ScopedView, runId: String, formats: Set<ExportFormat> = [.json]) throws(Failure) {
         try makeDirectory()
-        try replace("users.json", with: Self.usersJSON(view.users))
-        try replace("groups.json", with: Self.groupsJSON(view))
+        for format in ExportFormat.allCases {
+            let files = format == .json ? ["users.json", "groups.json"] : ["users.csv", "groups.csv"]
+            guard formats.contains(format) else {
+                for file in files { unlink(directory + "/" + file) }
+                continue
+            }
+            switch format {
+            case .json:
+                try replace("users.json", with: Self.usersJSON(view.users))
+                try replace("groups.json", with: Self.groupsJSON(view))
+            case .csv:
+                try replace("users.csv", with: Self.usersCSV(view.users))
+                try replace("groups.csv", with: Self.groupsCSV(view))
+            }
+        }
         try replace(".state", with: Array((runId + "\n").utf8))
     }
 
@@ -76,6 +90,46 @@ public struct ExportWriter: Sendable {
         }
         out.raw("\n]\n")
         return out.bytes
+    }
+
+    static func csvField(_ value: String?) -> String {
+        guard let value else { return "" }
+        if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return value
+    }
+
+    static func csvBool(_ value: Bool?) -> String { value.map { $0 ? "true" : "false" } ?? "" }
+
+    /// RFC 4180 CSV; list columns are joined with `;`.
+    public static func usersCSV(_ users: [DirectoryUser]) -> [UInt8] {
+        var out = "id,userPrincipalName,displayName,givenName,surname,mail,accountEnabled,jobTitle,department,employeeId,mailNickname,onPremisesImmutableId,assignedLicenses\r\n"
+        for u in users {
+            let fields = [u.id, u.userPrincipalName, u.displayName, u.givenName, u.surname, u.mail].map(csvField)
+                + [csvBool(u.accountEnabled)]
+                + [u.jobTitle, u.department, u.employeeId, u.mailNickname, u.onPremisesImmutableId].map(csvField)
+                + [csvField(u.assignedLicenses?.joined(separator: ";"))]
+            out += fields.joined(separator: ",") + "\r\n"
+        }
+        return Array(out.utf8)
+    }
+
+    public static func groupsCSV(_ view: ScopedView) -> [UInt8] {
+        var out = "id,displayName,description,mail,mailEnabled,mailNickname,securityEnabled,groupTypes,members\r\n"
+        for g in view.groups {
+            let fields = [csvField(g.id), csvField(g.displayName), csvField(g.description), csvField(g.mail), csvBool(g.mailEnabled),
+                          csvField(g.mailNickname), csvBool(g.securityEnabled), csvField(g.groupTypes?.joined(separator: ";")),
+                          csvField(view.members(of: g.id).joined(separator: ";"))]
+            out += fields.joined(separator: ",") + "\r\n"
+        }
+        return Array(out.utf8)
+    }
+
+    /// Writes `name` in this directory atomically (used for metrics too).
+    public func writeFile(_ name: String, _ bytes: [UInt8]) throws(Failure) {
+        try makeDirectory()
+        try replace(name, with: bytes)
     }
 
     private func makeDirectory() throws(Failure) {

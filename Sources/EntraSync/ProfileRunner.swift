@@ -38,6 +38,8 @@ public final class ProfileRunner: Sendable {
         var scopedCounts: (users: Int, groups: Int, memberships: Int)?
         /// Removals approved for the next run (`run-now --allow-deletions N`).
         var allowedDeletions = 0
+        /// Runs by result since the daemon started (Prometheus counters).
+        var runsByResult: [String: Int] = [:]
     }
 
     public let name: String
@@ -55,7 +57,7 @@ public final class ProfileRunner: Sendable {
         var journal: Journal?
         var graph: GraphClient?
         var graphProfile: Profile?
-        var exportedScope: Scope?
+        var exportedSettings: ExportSettings?
     }
 
     /// When the journal is rewritten as a snapshot.
@@ -130,7 +132,11 @@ public final class ProfileRunner: Sendable {
     public var mirror: MirrorState { shared.withLock { $0.state } }
 
     public func status() -> ProfileStatus {
-        shared.withLock { s in
+        shared.withLock { statusLocked($0) }
+    }
+
+    private func statusLocked(_ s: Shared) -> ProfileStatus {
+        do {
             let counts = s.scopedCounts ?? (s.state.users.count, s.state.groups.count, s.visibleMemberships)
             var status = ProfileStatus(name: name, state: "idle", users: counts.users, groups: counts.groups,
                                        memberships: counts.memberships)
@@ -154,6 +160,11 @@ public final class ProfileRunner: Sendable {
             status.error = s.openError ?? s.configError ?? s.exportError
             return status
         }
+    }
+
+    struct ExportSettings: Equatable {
+        var scope: Scope
+        var formats: Set<ExportFormat>
     }
 
     static func runInfo(_ run: RunSummary) -> RunInfo {
@@ -349,7 +360,7 @@ public final class ProfileRunner: Sendable {
             }
         }
 
-        if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, logger: logger) }
+        if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, logger: logger) }
 
         let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
             s.phase = .idle
@@ -368,21 +379,23 @@ public final class ProfileRunner: Sendable {
             let next = failures == 0 ? interval : min(interval, 30 * pow(2, Double(min(failures - 1, 6))))
             schedule(in: next + Double.random(in: 0...max(0, profile.randomizedDelay)))
         }
+        writeMetrics(profile: profile, summary: summary, logger: logger)
         for waiter in waiters { waiter(summary) }
         onRunFinished(self, summary)
     }
 
     /// Exports and compaction, after the mirror changed. Failures here never undo the commit.
-    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, logger: Logger) {
+    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, formats: Set<ExportFormat>, logger: Logger) {
         let state = mirror
         let exports = ExportWriter(directory: directory + "/export")
-        let scopeChanged = worker.withLock { $0.exportedScope != scope }
+        let settings = ExportSettings(scope: scope, formats: formats)
+        let scopeChanged = worker.withLock { $0.exportedSettings != settings }
         if !plan.isEmpty || scopeChanged || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
             do {
                 let view = ScopedView(state: state, scope: scope)
-                try exports.write(view, runId: runId)
+                try exports.write(view, runId: runId, formats: formats)
                 let counts = view.counts
-                worker.withLock { $0.exportedScope = scope }
+                worker.withLock { $0.exportedSettings = settings }
                 shared.withLock {
                     $0.exportError = nil
                     $0.scopedCounts = counts
@@ -405,11 +418,55 @@ public final class ProfileRunner: Sendable {
         }
     }
 
+    /// Writes the Prometheus text file of this profile (atomically, for node_exporter's textfile collector).
+    private func writeMetrics(profile: Profile, summary: RunSummary, logger: Logger) {
+        let (status, runs, lastSuccess) = shared.withLock { s -> (ProfileStatus, [String: Int], RunSummary?) in
+            s.runsByResult[summary.result.rawValue, default: 0] += 1
+            return (self.statusLocked(s), s.runsByResult, s.state.lastSuccess)
+        }
+        let counters = worker.withLock { $0.graph?.counters } ?? GraphRequestCounters()
+        let label = "profile=\"\(profile.name)\""
+        var text = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { text += "\(name){\(labels)} \(value == value.rounded() ? String(Int(value)) : String(value))\n" }
+        }
+        metric("entra_sync_last_success_timestamp_seconds", "gauge", "When the last successful run finished.",
+               [(label, lastSuccess?.finished ?? 0)])
+        metric("entra_sync_last_run_duration_seconds", "gauge", "Duration of the last run.", [(label, Double(summary.durationMsec) / 1000)])
+        metric("entra_sync_last_run_success", "gauge", "1 if the last run succeeded.", [(label, summary.result == .succeeded ? 1 : 0)])
+        metric("entra_sync_objects", "gauge", "Objects in the profile's scope.",
+               [("\(label),kind=\"users\"", Double(status.users)), ("\(label),kind=\"groups\"", Double(status.groups)),
+                ("\(label),kind=\"memberships\"", Double(status.memberships))])
+        metric("entra_sync_runs_total", "counter", "Runs since the daemon started, by result.",
+               RunSummary.Result.allCases.map { ("\(label),result=\"\($0.rawValue)\"", Double(runs[$0.rawValue] ?? 0)) })
+        metric("entra_sync_graph_requests_total", "counter", "Graph requests sent.", [(label, Double(counters.requests))])
+        metric("entra_sync_graph_throttled_total", "counter", "Graph answers 429.", [(label, Double(counters.throttled))])
+        metric("entra_sync_graph_retries_total", "counter", "Graph requests retried.", [(label, Double(counters.retries))])
+        let (dir, file): (String, String)
+        if let path = profile.metricsPath {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                (dir, file) = (path, "entra-sync-\(profile.name).prom")
+            } else {
+                (dir, file) = ((path as NSString).deletingLastPathComponent, (path as NSString).lastPathComponent)
+            }
+        } else {
+            (dir, file) = (directory, "metrics.prom")
+        }
+        do {
+            try ExportWriter(directory: dir).writeFile(file, Array(text.utf8))
+        } catch {
+            logger.warning("cannot write metrics: \(error)")
+        }
+    }
+
     /// Makes sure exports show the committed state (a crash can fall between commit and export).
     public func refreshExportsIfStale() {
         runQueue.async {
             let state = self.mirror
-            let scope = self.profile.scope
+            let profile = self.profile
+            let scope = profile.scope
             let view = ScopedView(state: state, scope: scope)
             let counts = view.counts
             self.shared.withLock { $0.scopedCounts = counts }
@@ -417,8 +474,8 @@ public final class ProfileRunner: Sendable {
             let exports = ExportWriter(directory: self.directory + "/export")
             guard exports.exportedRunId() != last.runId else { return }
             do {
-                try exports.write(view, runId: last.runId)
-                self.worker.withLock { $0.exportedScope = scope }
+                try exports.write(view, runId: last.runId, formats: profile.exportFormats)
+                self.worker.withLock { $0.exportedSettings = ExportSettings(scope: scope, formats: profile.exportFormats) }
             } catch {
                 self.logger.error("export failed: \(error)")
             }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The outcome of one sync run, kept in the journal (history) and shown in status.
 public struct RunSummary: Sendable, Equatable {
-    public enum Result: String, Sendable {
+    public enum Result: String, Sendable, CaseIterable {
         case succeeded, failed, cancelled
         /// Not committed: it would have removed more than MaxDeletions= allows.
         case blocked

@@ -107,3 +107,37 @@ struct OperatorEndToEndTests {
         #expect(try daemon.ctl(["history", "contoso"]).stdout.contains("succeeded"))
     }
 }
+
+@Suite("outputs end to end")
+struct OutputsEndToEndTests {
+    @Test("Export=json,csv writes both; MetricsFile= feeds node_exporter's textfile collector")
+    func csvAndMetrics() throws {
+        let sim = try Simulator(users: 7, groups: 2, memberships: 6)
+        try sim.admin("POST", "/_sim/users", ["displayName": "Comma, \"Quoted\"", "userPrincipalName": "c@contoso.com", "accountEnabled": true])
+        let daemon = DaemonHarness()
+        let textfiles = daemon.directory + "/textfiles"
+        try FileManager.default.createDirectory(atPath: textfiles, withIntermediateDirectories: true)
+        try daemon.writeProfile("contoso", simulator: sim, extra: "[Output]\nExport=json,csv\nMetricsFile=\(textfiles)")
+        try daemon.start()
+        let csv = try String(contentsOfFile: daemon.exportDirectory("contoso") + "/users.csv", encoding: .utf8)
+        let lines = csv.split(separator: "\r\n")
+        #expect(lines.count == 9)
+        #expect(csv.contains("\"Comma, \"\"Quoted\"\"\""))
+        let groups = try String(contentsOfFile: daemon.exportDirectory("contoso") + "/groups.csv", encoding: .utf8)
+        #expect(groups.hasPrefix("id,displayName,"))
+        #expect(FileManager.default.fileExists(atPath: daemon.exportDirectory("contoso") + "/users.json"))
+
+        let metrics = try String(contentsOfFile: textfiles + "/entra-sync-contoso.prom", encoding: .utf8)
+        #expect(metrics.contains("entra_sync_objects{profile=\"contoso\",kind=\"users\"} 8"))
+        #expect(metrics.contains("entra_sync_runs_total{profile=\"contoso\",result=\"succeeded\"} 1"))
+        #expect(metrics.contains("# TYPE entra_sync_last_success_timestamp_seconds gauge"))
+        #expect(metrics.contains("entra_sync_graph_requests_total{profile=\"contoso\"}"))
+
+        // Only CSV now: the JSON files go away at the next run.
+        try daemon.writeProfile("contoso", simulator: sim, extra: "[Output]\nExport=csv")
+        _ = try daemon.ctl(["reload"])
+        try daemon.runNow("contoso")
+        #expect(!FileManager.default.fileExists(atPath: daemon.exportDirectory("contoso") + "/users.json"))
+        #expect(FileManager.default.fileExists(atPath: daemon.directory + "/state/contoso/metrics.prom"))
+    }
+}
