@@ -7,7 +7,7 @@ public enum ProfileLoader {
                    "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
         "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts", "UserFilter", "GroupFilter",
                  "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions"],
-        "Output": ["Export", "MetricsFile"],
+        "Output": ["Export", "MetricsFile", "OnChange", "OnChangeTimeout"],
     ]
 
     /// Loads every `*.conf` in `dir`; a bad file does not stop the others.
@@ -217,6 +217,13 @@ public enum ProfileLoader {
             profile.exportFormats = formats
         }
         profile.metricsPath = string("MetricsFile")
+        if let program = string("OnChange") {
+            guard program.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: program) else {
+                throw error("OnChange", "'\(program)' is not an executable file given by its absolute path")
+            }
+            profile.onChange = program
+        }
+        profile.onChangeTimeout = try span("OnChangeTimeout", 60)
         return (profile, warnings)
     }
 

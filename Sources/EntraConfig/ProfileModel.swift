@@ -79,6 +79,10 @@ public struct Profile: Sendable, Equatable {
     public var exportFormats: Set<ExportFormat> = [.json]
     /// `[Output] MetricsFile=`: a directory (node_exporter textfile collector) or a file path; nil = state dir.
     public var metricsPath: String?
+    /// `[Output] OnChange=`: a program fed each committed change set as JSON lines on stdin.
+    public var onChange: String?
+    /// `[Output] OnChangeTimeout=`: how long the program may run.
+    public var onChangeTimeout: Double = 60
 
     public var tokenURL: String { "\(loginEndpoint)/\(tenantId)/oauth2/v2.0/token" }
     /// Always the cloud's Graph root: tokens are for the resource, whatever host serves it.

@@ -37,6 +37,10 @@ struct ByteWriter {
     mutating func double(_ value: Double) {
         varint(value.bitPattern)
     }
+
+    mutating func bytes(_ value: [UInt8]) {
+        bytes.append(contentsOf: value)
+    }
 }
 
 /// Reads what `ByteWriter` wrote; every read is bounds-checked.
@@ -85,6 +89,12 @@ struct ByteReader {
         let end = offset + Int(count)
         defer { offset = end }
         return String(decoding: bytes[offset..<end], as: UTF8.self)
+    }
+
+    mutating func bytes(count: Int) throws(Malformed) -> [UInt8] {
+        guard count >= 0, count <= bytes.count - offset else { throw Malformed(offset: offset, what: "bytes run past the end") }
+        defer { offset += count }
+        return Array(bytes[offset..<(offset + count)])
     }
 
     mutating func double() throws(Malformed) -> Double {

@@ -10,6 +10,10 @@ struct JSONText {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    mutating func rawBytes(_ value: [UInt8]) {
+        bytes.append(contentsOf: value)
+    }
+
     mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         var value = value

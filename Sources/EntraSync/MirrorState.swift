@@ -15,6 +15,8 @@ public struct MirrorState: Sendable {
     public var groupsDeltaLink: String?
     /// The most recent runs, oldest first.
     public var history: [RunSummary] = []
+    /// Change sets not yet accepted by the OnChange program, oldest first.
+    public var pendingChanges: [(runId: String, lines: [UInt8])] = []
 
     public static let historyLimit = 100
 
@@ -47,6 +49,12 @@ public struct MirrorState: Sendable {
             switch kind {
             case .users: usersDeltaLink = link
             case .groups: groupsDeltaLink = link
+            }
+        case .hookPending(let runId, let lines):
+            pendingChanges.append((runId, lines))
+        case .hookDelivered(let runId):
+            if let index = pendingChanges.firstIndex(where: { $0.runId == runId }) {
+                pendingChanges.removeFirst(index + 1)
             }
         case .recordRun(let summary):
             history.append(summary)
@@ -87,5 +95,6 @@ public struct MirrorState: Sendable {
             for (member, kind) in list { try emit(.addMember(group: group, member: member, kind: kind)) }
         }
         for run in history { try emit(.recordRun(run)) }
+        for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }
     }
 }

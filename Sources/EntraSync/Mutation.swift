@@ -16,6 +16,10 @@ public enum Mutation: Sendable, Equatable {
     case removeMember(group: String, member: String)
     case setDeltaLink(DeltaKind, String?)
     case recordRun(RunSummary)
+    /// A change set waiting for the OnChange program (JSON lines), journaled with its run.
+    case hookPending(runId: String, lines: [UInt8])
+    /// The OnChange program accepted every change set up to and including this run.
+    case hookDelivered(runId: String)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -29,6 +33,8 @@ enum MirrorRecordType: UInt8 {
     case removeMember = 7
     case setDeltaLink = 8
     case recordRun = 9
+    case hookPending = 10
+    case hookDelivered = 11
 }
 
 extension Mutation {
@@ -67,6 +73,14 @@ extension Mutation {
         case .recordRun(let summary):
             type = .recordRun
             summary.encode(into: &w)
+        case .hookPending(let runId, let lines):
+            type = .hookPending
+            w.string(runId)
+            w.varint(UInt64(lines.count))
+            w.bytes(lines)
+        case .hookDelivered(let runId):
+            type = .hookDelivered
+            w.string(runId)
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
     }
@@ -96,6 +110,11 @@ extension Mutation {
             self = .setDeltaLink(kind, link.isEmpty ? nil : link)
         case .recordRun:
             self = .recordRun(try RunSummary.decode(from: &r))
+        case .hookPending:
+            let runId = try r.string()
+            self = .hookPending(runId: runId, lines: try r.bytes(count: Int(try r.varint())))
+        case .hookDelivered:
+            self = .hookDelivered(runId: try r.string())
         }
     }
 }

@@ -313,13 +313,18 @@ public final class ProfileRunner: Sendable {
                 users: before.users.count + plan.usersAdded - plan.usersRemoved,
                 groups: before.groups.count + plan.groupsAdded - plan.groupsRemoved,
                 memberships: before.members.values.reduce(0) { $0 + $1.count } + plan.membershipsAdded - plan.membershipsRemoved)
-            let records = plan.mutations.map(\.record) + [Mutation.recordRun(summary).record]
+            var hookRecord: Mutation?
+            if profile.onChange != nil && !plan.isEmpty {
+                hookRecord = .hookPending(runId: runId, lines: ChangeSet.lines(before: before, mutations: plan.mutations, runId: runId))
+            }
+            let records = plan.mutations.map(\.record) + (hookRecord.map { [$0.record] } ?? []) + [Mutation.recordRun(summary).record]
             try worker.withLock { w throws in
                 guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
                 try journal.commit(records)
             }
             shared.withLock { s in
                 for mutation in plan.mutations { s.state.apply(mutation) }
+                if let hookRecord { s.state.apply(hookRecord) }
                 s.state.apply(.recordRun(summary))
                 s.visibleMemberships = s.state.visibleMembershipCount
             }
@@ -361,6 +366,9 @@ public final class ProfileRunner: Sendable {
         }
 
         if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, logger: logger) }
+        if summary.result == .succeeded, let program = profile.onChange {
+            deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
+        }
 
         let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
             s.phase = .idle
@@ -415,6 +423,54 @@ public final class ProfileRunner: Sendable {
             } catch {
                 logger.error("journal compaction failed (the journal stays valid): \(error)")
             }
+        }
+    }
+
+    /// Feeds every pending change set to the OnChange program; marks them delivered in the journal
+    /// only when it exits 0, so a failure or a crash means they are delivered again (at least once).
+    private func deliverChanges(program: String, timeout: Double, logger: Logger) {
+        let pending = mirror.pendingChanges
+        guard let last = pending.last else { return }
+        let input = pending.flatMap(\.lines)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ENTRA_PROFILE"] = name
+        environment["ENTRA_RUN_ID"] = last.runId
+        process.environment = environment
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle.nullDevice
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        do {
+            try process.run()
+        } catch {
+            logger.error("OnChange program \(program) could not start: \(error); the changes will be delivered with the next run")
+            return
+        }
+        let writer = stdin.fileHandleForWriting
+        DispatchQueue.global().async {
+            try? writer.write(contentsOf: Data(input))
+            try? writer.close()
+        }
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
+            process.terminate()
+            if finished.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL); finished.wait() }
+            logger.error("OnChange program \(program) timed out after \(TimeSpan.format(timeout)); \(pending.count) change sets will be delivered again with the next run")
+            return
+        }
+        guard process.terminationStatus == 0 else {
+            logger.error("OnChange program \(program) failed with exit status \(process.terminationStatus); \(pending.count) change sets will be delivered again with the next run")
+            return
+        }
+        let delivered = Mutation.hookDelivered(runId: last.runId)
+        do {
+            try worker.withLock { w throws in try w.journal?.commit([delivered.record]) }
+            shared.withLock { $0.state.apply(delivered) }
+            logger.info("OnChange program accepted \(pending.count) change set\(pending.count == 1 ? "" : "s")")
+        } catch {
+            logger.error("cannot record the OnChange delivery: \(error); the changes may be delivered again")
         }
     }
 

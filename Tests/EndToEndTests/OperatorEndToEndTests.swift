@@ -141,3 +141,51 @@ struct OutputsEndToEndTests {
         #expect(FileManager.default.fileExists(atPath: daemon.directory + "/state/contoso/metrics.prom"))
     }
 }
+
+@Suite("change hooks end to end")
+struct HookEndToEndTests {
+    @Test("OnChange gets JSON lines; a failing hook gets the same changes again with the next run")
+    func hookRedelivery() throws {
+        let sim = try Simulator(users: 5, groups: 1, memberships: 3)
+        let daemon = DaemonHarness()
+        let hook = daemon.directory + "/hook.sh"
+        let received = daemon.directory + "/received"
+        let failFlag = daemon.directory + "/fail"
+        try """
+            #!/bin/sh
+            if [ -e \(failFlag) ]; then cat >/dev/null; exit 3; fi
+            cat >>\(received)
+            echo "--- $ENTRA_PROFILE $ENTRA_RUN_ID" >>\(received)
+            """.write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        try daemon.writeProfile("contoso", simulator: sim, extra: "[Output]\nOnChange=\(hook)\nOnChangeTimeout=20s")
+        try daemon.start()
+        let first = try String(contentsOfFile: received, encoding: .utf8)
+        let firstLines = first.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(firstLines.count == 5 + 1 + 3)
+        let parsed = try firstLines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(parsed.filter { $0["kind"] as? String == "user" }.allSatisfy { $0["op"] as? String == "add" && $0["object"] is [String: Any] })
+        #expect(parsed.contains { $0["kind"] as? String == "membership" && $0["group"] is String })
+        #expect(first.contains("--- contoso "))
+
+        // The hook fails: the change set stays pending.
+        FileManager.default.createFile(atPath: failFlag, contents: nil)
+        let users = ((try sim.admin("GET", "/_sim/state") as! [String: Any])["users"] as! [[String: Any]]).map { $0["id"] as! String }
+        try sim.admin("PATCH", "/_sim/users/\(users[0])", ["displayName": "First change"])
+        try daemon.runNow("contoso")
+        #expect(daemon.log.contains("will be delivered again"))
+
+        // Fixed, and a restart in between: both change sets arrive with the next run.
+        try FileManager.default.removeItem(atPath: failFlag)
+        try daemon.stop()
+        try daemon.start()
+        try sim.admin("DELETE", "/_sim/users/\(users[1])?permanent=true")
+        try daemon.runNow("contoso")
+        let all = try String(contentsOfFile: received, encoding: .utf8)
+        let later = all.dropFirst(first.count)
+        #expect(later.contains("\"op\":\"update\",\"kind\":\"user\""))
+        #expect(later.contains("First change"))
+        #expect(later.contains("\"op\":\"remove\",\"kind\":\"user\""))
+        #expect(later.components(separatedBy: "First change").count == 2, "delivered once after the fix")
+    }
+}
