@@ -6,7 +6,7 @@ public enum ProfileLoader {
         "Tenant": ["TenantId", "ClientId", "ClientSecret", "ClientSecretFile", "ClientSecretCredential", "Cloud",
                    "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
         "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts", "UserFilter", "GroupFilter",
-                 "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions"],
+                 "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions", "SoftDeleteGrace"],
         "Output": ["Export", "MetricsFile", "OnChange", "OnChangeTimeout"],
     ]
 
@@ -217,6 +217,7 @@ public enum ProfileLoader {
             profile.exportFormats = formats
         }
         profile.metricsPath = string("MetricsFile")
+        profile.softDeleteGrace = try span("SoftDeleteGrace", 0)
         if let program = string("OnChange") {
             guard program.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: program) else {
                 throw error("OnChange", "'\(program)' is not an executable file given by its absolute path")

@@ -83,6 +83,8 @@ public struct Profile: Sendable, Equatable {
     public var onChange: String?
     /// `[Output] OnChangeTimeout=`: how long the program may run.
     public var onChangeTimeout: Double = 60
+    /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
+    public var softDeleteGrace: Double = 0
 
     public var tokenURL: String { "\(loginEndpoint)/\(tenantId)/oauth2/v2.0/token" }
     /// Always the cloud's Graph root: tokens are for the resource, whatever host serves it.

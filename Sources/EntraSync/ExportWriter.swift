@@ -37,7 +37,7 @@ public struct ExportWriter: Sendable {
             }
             switch format {
             case .json:
-                try replace("users.json", with: Self.usersJSON(view.users))
+                try replace("users.json", with: Self.usersJSON(view.users, deleted: view.deletedUsers))
                 try replace("groups.json", with: Self.groupsJSON(view))
             case .csv:
                 try replace("users.csv", with: Self.usersCSV(view.users))
@@ -47,10 +47,11 @@ public struct ExportWriter: Sendable {
         try replace(".state", with: Array((runId + "\n").utf8))
     }
 
-    public static func usersJSON(_ users: [DirectoryUser]) -> [UInt8] {
+    /// Users as JSON; `deleted` users (within SoftDeleteGrace=) follow, marked `"deleted":true`.
+    public static func usersJSON(_ users: [DirectoryUser], deleted: [DirectoryUser] = []) -> [UInt8] {
         var out = JSONText(capacity: users.count * 400 + 16)
         out.raw("[")
-        for (i, u) in users.enumerated() {
+        for (i, u) in (users + deleted).enumerated() {
             out.raw(i == 0 ? "\n{" : ",\n{")
             out.key("id"); out.string(u.id)
             out.raw(","); out.key("userPrincipalName"); out.optionalString(u.userPrincipalName)
@@ -65,6 +66,7 @@ public struct ExportWriter: Sendable {
             out.raw(","); out.key("mailNickname"); out.optionalString(u.mailNickname)
             out.raw(","); out.key("onPremisesImmutableId"); out.optionalString(u.onPremisesImmutableId)
             out.raw(","); out.key("assignedLicenses"); out.stringArray(u.assignedLicenses)
+            if i >= users.count { out.raw(",\"deleted\":true") }
             out.raw("}")
         }
         out.raw("\n]\n")

@@ -17,6 +17,8 @@ public struct MirrorState: Sendable {
     public var history: [RunSummary] = []
     /// Change sets not yet accepted by the OnChange program, oldest first.
     public var pendingChanges: [(runId: String, lines: [UInt8])] = []
+    /// Soft-deleted users still shown as deleted (SoftDeleteGrace=), with when they were deleted.
+    public var recentlyDeleted: [String: (user: DirectoryUser, at: Double)] = [:]
 
     public static let historyLimit = 100
 
@@ -27,9 +29,13 @@ public struct MirrorState: Sendable {
         case .upsertUser(let user):
             users[user.id] = user
             softDeletedUsers.remove(user.id)
+            recentlyDeleted[user.id] = nil
         case .removeUser(let id):
             users[id] = nil
             softDeletedUsers.remove(id)
+            recentlyDeleted[id] = nil
+        case .keepDeleted(let user, let at):
+            recentlyDeleted[user.id] = (user, at)
         case .softDeleteUser(let id):
             users[id] = nil
             softDeletedUsers.insert(id)
@@ -90,6 +96,7 @@ public struct MirrorState: Sendable {
         try emit(.setDeltaLink(.groups, groupsDeltaLink))
         for user in users.values { try emit(.upsertUser(user)) }
         for id in softDeletedUsers { try emit(.softDeleteUser(id)) }
+        for (_, kept) in recentlyDeleted { try emit(.keepDeleted(kept.user, at: kept.at)) }
         for group in groups.values { try emit(.upsertGroup(group)) }
         for (group, list) in members {
             for (member, kind) in list { try emit(.addMember(group: group, member: member, kind: kind)) }

@@ -20,6 +20,8 @@ public enum Mutation: Sendable, Equatable {
     case hookPending(runId: String, lines: [UInt8])
     /// The OnChange program accepted every change set up to and including this run.
     case hookDelivered(runId: String)
+    /// A soft-deleted user kept visible as deleted (SoftDeleteGrace=) since `at`.
+    case keepDeleted(DirectoryUser, at: Double)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -35,6 +37,7 @@ enum MirrorRecordType: UInt8 {
     case recordRun = 9
     case hookPending = 10
     case hookDelivered = 11
+    case keepDeleted = 12
 }
 
 extension Mutation {
@@ -81,6 +84,10 @@ extension Mutation {
         case .hookDelivered(let runId):
             type = .hookDelivered
             w.string(runId)
+        case .keepDeleted(let user, let at):
+            type = .keepDeleted
+            user.encode(into: &w)
+            w.double(at)
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
     }
@@ -115,6 +122,9 @@ extension Mutation {
             self = .hookPending(runId: runId, lines: try r.bytes(count: Int(try r.varint())))
         case .hookDelivered:
             self = .hookDelivered(runId: try r.string())
+        case .keepDeleted:
+            let user = try DirectoryUser.decode(from: &r)
+            self = .keepDeleted(user, at: try r.double())
         }
     }
 }

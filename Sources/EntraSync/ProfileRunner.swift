@@ -300,7 +300,8 @@ public final class ProfileRunner: Sendable {
             let users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             let groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
-            let plan = SyncPlan.make(state: before, users: users, groups: groups)
+            let plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
+                                     now: Date().timeIntervalSince1970)
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
             let removals = plan.usersRemoved + plan.groupsRemoved
             if let limit = profile.maxDeletions, removals > limit.limit(total: before.users.count + before.groups.count), removals > allowed {
@@ -365,7 +366,7 @@ public final class ProfileRunner: Sendable {
             }
         }
 
-        if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, logger: logger) }
+        if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, grace: profile.softDeleteGrace, logger: logger) }
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
@@ -393,14 +394,15 @@ public final class ProfileRunner: Sendable {
     }
 
     /// Exports and compaction, after the mirror changed. Failures here never undo the commit.
-    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, formats: Set<ExportFormat>, logger: Logger) {
+    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, formats: Set<ExportFormat>, grace: Double, logger: Logger) {
         let state = mirror
         let exports = ExportWriter(directory: directory + "/export")
         let settings = ExportSettings(scope: scope, formats: formats)
         let scopeChanged = worker.withLock { $0.exportedSettings != settings }
-        if !plan.isEmpty || scopeChanged || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
+        let graceShown = !state.recentlyDeleted.isEmpty  // deleted users age out of the exports
+        if !plan.isEmpty || scopeChanged || graceShown || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
             do {
-                let view = ScopedView(state: state, scope: scope)
+                let view = ScopedView(state: state, scope: scope, softDeleteGrace: grace)
                 try exports.write(view, runId: runId, formats: formats)
                 let counts = view.counts
                 worker.withLock { $0.exportedSettings = settings }
@@ -523,7 +525,7 @@ public final class ProfileRunner: Sendable {
             let state = self.mirror
             let profile = self.profile
             let scope = profile.scope
-            let view = ScopedView(state: state, scope: scope)
+            let view = ScopedView(state: state, scope: scope, softDeleteGrace: profile.softDeleteGrace)
             let counts = view.counts
             self.shared.withLock { $0.scopedCounts = counts }
             guard let last = state.lastSuccess else { return }

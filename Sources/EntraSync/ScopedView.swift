@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraGraph
+import Foundation
 
 /// The part of the mirror a profile's scope imports: what exports, status and queries show.
 ///
@@ -10,9 +11,14 @@ public struct ScopedView: Sendable {
     /// nil means every user (or group).
     public let userIds: Set<String>?
     public let groupIds: Set<String>?
+    /// Soft-deleted users still within SoftDeleteGrace=, shown with `deleted: true`.
+    public let deletedUsers: [DirectoryUser]
 
-    public init(state: MirrorState, scope: Scope) {
+    public init(state: MirrorState, scope: Scope, softDeleteGrace: Double = 0, now: Double = Date().timeIntervalSince1970) {
         self.state = state
+        deletedUsers = softDeleteGrace > 0
+            ? state.recentlyDeleted.values.filter { $0.at + softDeleteGrace > now }.map(\.user).sorted { $0.id < $1.id }
+            : []
         guard !scope.isEverything else {
             userIds = nil
             groupIds = nil

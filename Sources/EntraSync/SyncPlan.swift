@@ -22,10 +22,12 @@ public struct SyncPlan: Sendable {
     /// - Parameters:
     ///   - users: the users round, or nil when users are not synced (then any mirrored users are dropped).
     ///   - groups: the groups round, or nil when groups are not synced.
-    public static func make(state: MirrorState, users: DeltaRound<UserDelta>?, groups: DeltaRound<GroupDelta>?) -> SyncPlan {
+    ///   - softDeleteGrace: seconds a soft-deleted user stays visible as deleted; 0 removes it at once.
+    public static func make(state: MirrorState, users: DeltaRound<UserDelta>?, groups: DeltaRound<GroupDelta>?,
+                            softDeleteGrace: Double = 0, now: Double = 0) -> SyncPlan {
         var plan = SyncPlan()
         if let users {
-            plan.planUsers(state: state, round: users)
+            plan.planUsers(state: state, round: users, grace: softDeleteGrace, now: now)
         } else if !state.users.isEmpty || !state.softDeletedUsers.isEmpty || state.usersDeltaLink != nil {
             for id in state.users.keys { plan.mutations.append(.removeUser(id)); plan.usersRemoved += 1 }
             for id in state.softDeletedUsers { plan.mutations.append(.removeUser(id)) }
@@ -43,7 +45,7 @@ public struct SyncPlan: Sendable {
         return plan
     }
 
-    private mutating func planUsers(state: MirrorState, round: DeltaRound<UserDelta>) {
+    private mutating func planUsers(state: MirrorState, round: DeltaRound<UserDelta>, grace: Double, now: Double) {
         // The same user can appear more than once in a round: the last entry wins.
         var order: [String] = []
         var final: [String: UserDelta] = [:]
@@ -64,9 +66,10 @@ public struct SyncPlan: Sendable {
                     mutations.append(.upsertUser(user))
                 }
             case .removed(_, .changed):
-                if state.users[id] != nil {
+                if let user = state.users[id] {
                     usersRemoved += 1
                     mutations.append(.softDeleteUser(id))
+                    if grace > 0 { mutations.append(.keepDeleted(user, at: now)) }
                 } else if !state.softDeletedUsers.contains(id) {
                     mutations.append(.softDeleteUser(id))
                 }

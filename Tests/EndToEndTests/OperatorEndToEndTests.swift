@@ -189,3 +189,33 @@ struct HookEndToEndTests {
         #expect(later.components(separatedBy: "First change").count == 2, "delivered once after the fix")
     }
 }
+
+@Suite("soft delete grace end to end")
+struct SoftDeleteGraceEndToEndTests {
+    @Test("SoftDeleteGrace keeps a soft-deleted user in users.json marked deleted; a restore clears the mark")
+    func grace() throws {
+        let sim = try Simulator(users: 6, groups: 1, memberships: 4)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: "SoftDeleteGrace=1h")
+        try daemon.start()
+        let users = ((try sim.admin("GET", "/_sim/state") as! [String: Any])["users"] as! [[String: Any]]).map { $0["id"] as! String }
+        try sim.admin("DELETE", "/_sim/users/\(users[0])")
+        try daemon.runNow("contoso")
+        func exported() throws -> [[String: Any]] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: daemon.exportDirectory("contoso") + "/users.json"))) as! [[String: Any]]
+        }
+        var list = try exported()
+        #expect(list.count == 6)
+        #expect(list.first { $0["id"] as? String == users[0] }?["deleted"] as? Bool == true)
+        #expect(list.filter { $0["deleted"] != nil }.count == 1)
+        #expect(try daemon.status()["contoso"]?["users"] as? Int == 5)
+        // Survives a restart (it is journaled), and a restore clears it.
+        try daemon.stop()
+        try daemon.start()
+        try sim.admin("POST", "/_sim/users/\(users[0])/restore")
+        try daemon.runNow("contoso")
+        list = try exported()
+        #expect(list.count == 6)
+        #expect(list.allSatisfy { $0["deleted"] == nil })
+    }
+}
