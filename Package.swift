@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // RSA signing of client assertions (certificate credentials); no openssl shell-outs.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C system libraries: a module map and a header, nothing else.
@@ -24,6 +26,8 @@ let package = Package(
         .target(name: "EntraGraph", dependencies: [
             "CCurlShim", "CCurl", "EntraConfig",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "EntraJournal"),
         .target(name: "EntraSystemd", dependencies: [
@@ -47,7 +51,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The simulated tenant. It shares no Graph parsing code with the client on purpose.
-        .executableTarget(name: "entra-graph-sim", dependencies: []),
+        .executableTarget(name: "entra-graph-sim", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
 
         .testTarget(name: "EntraConfigTests", dependencies: ["EntraConfig"]),
         .testTarget(name: "EntraJournalTests", dependencies: ["EntraJournal"]),

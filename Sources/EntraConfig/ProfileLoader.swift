@@ -3,7 +3,8 @@ import Foundation
 /// Reads and validates profile files.
 public enum ProfileLoader {
     static let known: [String: [String]] = [
-        "Tenant": ["TenantId", "ClientId", "ClientSecret", "ClientSecretFile", "ClientSecretCredential", "Cloud",
+        "Tenant": ["TenantId", "ClientId", "ClientSecret", "ClientSecretFile", "ClientSecretCredential", "ClientSecretExpires",
+                   "CertificateFile", "PrivateKeyFile", "CertificateAlgorithm", "Cloud",
                    "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
         "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts", "UserFilter", "GroupFilter",
                  "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions", "SoftDeleteGrace"],
@@ -111,16 +112,39 @@ public enum ProfileLoader {
         let clientId = try required("ClientId")
         guard isGUID(clientId) else { throw error("ClientId", "'\(clientId)' is not a GUID; use the Application (client) ID") }
 
-        let secretKeys = ["ClientSecret", "ClientSecretFile", "ClientSecretCredential"].filter { string($0) != nil }
+        let secretKeys = ["ClientSecret", "ClientSecretFile", "ClientSecretCredential", "CertificateFile"].filter { string($0) != nil }
         guard secretKeys.count == 1 else {
             if secretKeys.isEmpty {
-                throw ConfigError(file: file, key: "ClientSecretFile", message: "no client secret; set ClientSecretFile=, ClientSecretCredential= or ClientSecret=")
+                throw ConfigError(file: file, key: "ClientSecretFile", message: "no credential; set ClientSecretFile=, ClientSecretCredential=, ClientSecret=, or CertificateFile= with PrivateKeyFile=")
             }
             throw error(secretKeys[1], "give only one of \(secretKeys.joined(separator: ", "))")
         }
-        let secret: Secret
+        var secret = Secret("")
         let source: SecretSource
+        var certificate: CertificateCredential?
         switch secretKeys[0] {
+        case "CertificateFile":
+            let certPath = string("CertificateFile")!
+            guard let keyPath = string("PrivateKeyFile") else {
+                throw error("CertificateFile", "PrivateKeyFile= is needed too (the certificate's RSA private key, PEM)")
+            }
+            guard let pem = FileManager.default.contents(atPath: certPath).map({ String(decoding: $0, as: UTF8.self) }),
+                  let der = CertificateCredential.firstCertificateDER(pem: pem) else {
+                throw error("CertificateFile", "cannot read a PEM certificate from \(certPath)")
+            }
+            let key = try readSecret(keyPath, key: "PrivateKeyFile", error: error)
+            guard key.contains("PRIVATE KEY-----") else { throw error("PrivateKeyFile", "\(keyPath) holds no PEM private key") }
+            if let mode = permissions(keyPath), mode & 0o044 != 0 {
+                warnings.append(ConfigWarning(file: keyPath, message: "the private key is readable by other users; run: chmod 0600 \(keyPath) (or 0640 with group entra-sync)"))
+            }
+            let algorithmText = (string("CertificateAlgorithm") ?? "PS256").uppercased()
+            guard let algorithm = CertificateCredential.Algorithm(rawValue: algorithmText) else {
+                throw error("CertificateAlgorithm", "use PS256 (default) or RS256")
+            }
+            certificate = CertificateCredential(certificatePath: certPath, privateKeyPath: keyPath, certificateDER: der,
+                                                privateKeyPEM: Secret(key), algorithm: algorithm,
+                                                notAfter: CertificateCredential.notAfter(der: der))
+            source = .certificate(certPath)
         case "ClientSecret":
             secret = Secret(string("ClientSecret")!)
             source = .inline
@@ -199,6 +223,16 @@ public enum ProfileLoader {
             }
         }
 
+        var secretExpires: Double?
+        if let v = string("ClientSecretExpires") {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd"
+            guard let date = formatter.date(from: v) else { throw error("ClientSecretExpires", "expected a date like 2027-03-31, found '\(v)'") }
+            secretExpires = date.timeIntervalSince1970
+        }
+
         var profile = Profile(
             name: name, sourceFile: file, tenantId: tenantId, clientId: clientId, clientSecret: secret, secretSource: source,
             cloud: cloud, loginEndpoint: try url("LoginEndpoint") ?? cloud.loginEndpoint,
@@ -207,6 +241,8 @@ public enum ProfileLoader {
             maxAttempts: attempts)
         profile.scope = scope
         profile.maxDeletions = maxDeletions
+        profile.certificate = certificate
+        profile.clientSecretExpires = secretExpires
         if let v = string("Export") {
             var formats = Set<ExportFormat>()
             for item in v.split(separator: ",").map({ String($0).trimmingSpaces.lowercased() }) where !item.isEmpty {

@@ -39,6 +39,7 @@ public enum SecretSource: Sendable, Equatable {
     case inline
     case file(String)
     case credential(String)
+    case certificate(String)
 }
 
 /// One validated profile: `NAME.conf` in the configuration directory.
@@ -85,6 +86,13 @@ public struct Profile: Sendable, Equatable {
     public var onChangeTimeout: Double = 60
     /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
     public var softDeleteGrace: Double = 0
+    /// Certificate credentials instead of a client secret.
+    public var certificate: CertificateCredential?
+    /// `ClientSecretExpires=`: when the client secret expires (seconds since 1970), for the 30-day warning.
+    public var clientSecretExpires: Double?
+
+    /// When the credential in use expires, if known.
+    public var credentialExpires: Double? { certificate?.notAfter ?? clientSecretExpires }
 
     public var tokenURL: String { "\(loginEndpoint)/\(tenantId)/oauth2/v2.0/token" }
     /// Always the cloud's Graph root: tokens are for the resource, whatever host serves it.

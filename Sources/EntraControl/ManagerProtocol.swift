@@ -54,7 +54,9 @@ public enum ManagerProtocol {
           lastRun: ?RunInfo,
           lastSuccess: ?string,
           nextRun: ?string,
-          error: ?string
+          error: ?string,
+          credentialExpires: ?string,
+          warnings: ?[]string
         )
 
         # Per-profile state; all profiles when profile is null.
@@ -139,6 +141,10 @@ public struct ProfileStatus: Codable, Sendable, Equatable {
     public var nextRun: String?
     /// Why the profile cannot run (config or journal error), if it cannot.
     public var error: String?
+    /// When the client certificate or secret expires, if known.
+    public var credentialExpires: String?
+    /// Things to fix soon, e.g. a credential that expires within 30 days.
+    public var warnings: [String]?
 
     public init(name: String, state: String, users: Int = 0, groups: Int = 0, memberships: Int = 0,
                 lastRun: RunInfo? = nil, lastSuccess: String? = nil, nextRun: String? = nil, error: String? = nil) {

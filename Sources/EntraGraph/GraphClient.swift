@@ -248,12 +248,20 @@ public final class GraphClient: Sendable {
         while true {
             attempt += 1
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
-            let form = [
-                ("client_id", profile.clientId),
-                ("scope", profile.graphScope),
-                ("client_secret", profile.clientSecret.value),
-                ("grant_type", "client_credentials"),
-            ].map { "\($0.0)=\(Self.formEncode($0.1))" }.joined(separator: "&")
+            var fields = [("client_id", profile.clientId), ("scope", profile.graphScope), ("grant_type", "client_credentials")]
+            if let certificate = profile.certificate {
+                do {
+                    let assertion = try ClientAssertion.make(certificate, clientId: profile.clientId, audience: profile.tokenURL)
+                    fields += [("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                               ("client_assertion", assertion)]
+                } catch {
+                    throw GraphError(kind: .authentication, message: error.description,
+                                     hint: "Check PrivateKeyFile=: it must hold the RSA private key of CertificateFile=, in PEM.")
+                }
+            } else {
+                fields.append(("client_secret", profile.clientSecret.value))
+            }
+            let form = fields.map { "\($0.0)=\(Self.formEncode($0.1))" }.joined(separator: "&")
             let clientRequestId = UUID().uuidString.lowercased()
             let request = HTTPRequest(
                 method: "POST", url: profile.tokenURL,

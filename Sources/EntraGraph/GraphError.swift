@@ -68,6 +68,8 @@ public struct GraphError: Error, Sendable, CustomStringConvertible {
             "The application was not found in this tenant. Check ClientId (the Application (client) ID) and TenantId, and that the app is registered in this tenant."
         case 7000218:
             "No credential was sent. Set ClientSecretFile=, ClientSecret= or ClientSecretCredential=."
+        case 700027:
+            "The client assertion's signature did not validate: upload this certificate (CertificateFile=) to the app registration, and check that PrivateKeyFile= is its key."
         case 70011:
             "The scope was rejected. Check GraphEndpoint and Cloud."
         default:

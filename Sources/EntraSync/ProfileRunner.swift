@@ -158,8 +158,21 @@ public final class ProfileRunner: Sendable {
                 status.state = "blocked"
             }
             status.error = s.openError ?? s.configError ?? s.exportError
+            if let expires = s.profile.credentialExpires {
+                status.credentialExpires = Timestamp.format(expires)
+                if let warning = Self.expiryWarning(s.profile, expires: expires) { status.warnings = [warning] }
+            }
             return status
         }
+    }
+
+    /// "expires in N days" when the credential expires within 30 days (or has expired).
+    static func expiryWarning(_ profile: Profile, expires: Double, now: Double = Date().timeIntervalSince1970) -> String? {
+        let days = Int(((expires - now) / 86400).rounded(.down))
+        guard days < 30 else { return nil }
+        let what = profile.certificate != nil ? "client certificate \(profile.certificate!.certificatePath)" : "client secret"
+        let when = days < 0 ? "expired on \(Timestamp.format(expires))" : "expires on \(Timestamp.format(expires)) (in \(days) days)"
+        return "The \(what) \(when): create a new one in the app registration and update the profile."
     }
 
     struct ExportSettings: Equatable {
@@ -292,6 +305,9 @@ public final class ProfileRunner: Sendable {
         let isFull = full || (profile.syncUsers && before.usersDeltaLink == nil) || (profile.syncGroups && before.groupsDeltaLink == nil)
         shared.withLock { $0.currentRun = (runId, isFull, started) }
         logger.info("run started\(isFull ? " (full)" : "")", metadata: ["MESSAGE_ID": "\(MessageID.runStarted)"])
+        if let expires = profile.credentialExpires, let warning = Self.expiryWarning(profile, expires: expires) {
+            logger.warning("\(warning)")
+        }
 
         var summary: RunSummary
         var committed: SyncPlan?

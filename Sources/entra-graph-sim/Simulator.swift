@@ -10,6 +10,7 @@ struct Settings {
     var tokenLifetime: Int
     var consent = true
     var secretExpired = false
+    var certificate: AssertionVerifier?
 }
 
 struct FaultRule {
@@ -170,6 +171,19 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         guard let scope = form["scope"], scope.hasSuffix("/.default") else {
             return aadError(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' isn't valid.")
         }
+        if let assertion = form["client_assertion"] {
+            guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
+                return aadError(400, "invalid_request", 50027, "client_assertion_type is missing or invalid.")
+            }
+            guard let verifier = settings.certificate else {
+                return aadError(401, "invalid_client", 700027, "Client assertion failed signature validation. [Reason - The key was not found.]")
+            }
+            if let (code, text) = verifier.check(assertion, clientId: settings.clientId, tenantPathSuffix: "/\(t)/oauth2/v2.0/token") {
+                return aadError(401, "invalid_client", code, text)
+            }
+            stats["assertionsAccepted", default: 0] += 1
+            return issueToken()
+        }
         guard let secret = form["client_secret"], !secret.isEmpty else {
             return aadError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
         }
@@ -179,6 +193,10 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         if settings.secretExpired {
             return aadError(401, "invalid_client", 7000222, "The provided client secret keys for app '\(settings.clientId)' are expired.")
         }
+        return issueToken()
+    }
+
+    private func issueToken() -> Response {
         let token = "sim." + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         tokens[token] = Date().addingTimeInterval(Double(settings.tokenLifetime))
         return .json(200, ["token_type": "Bearer", "expires_in": settings.tokenLifetime, "ext_expires_in": settings.tokenLifetime, "access_token": token])

@@ -7,6 +7,7 @@ let usage = """
                            [--tenant-domain DOMAIN] [--client-id ID] [--client-secret S] [--users N]
                            [--groups N] [--memberships N] [--nested-groups N] [--seed N]
                            [--page-size 100] [--member-slice 50] [--token-lifetime 3599]
+                           [--client-cert CERT.pem --client-public-key PUBLIC.pem]   (accept certificate credentials)
     """
 
 nonisolated(unsafe) var options: [String: String] = [
@@ -21,7 +22,8 @@ while let argument = arguments.next() {
         print(usage)
         exit(0)
     }
-    guard argument.hasPrefix("--"), options.keys.contains(String(argument.dropFirst(2))) || argument == "--port-file",
+    guard argument.hasPrefix("--"),
+          options.keys.contains(String(argument.dropFirst(2))) || ["--port-file", "--client-cert", "--client-public-key"].contains(argument),
           let value = arguments.next() else {
         FileHandle.standardError.write(Data("entra-graph-sim: bad argument \(argument)\n\(usage)\n".utf8))
         exit(2)
@@ -38,10 +40,18 @@ func number(_ key: String) -> Int {
 
 let tenant = Tenant(domain: options["tenant-domain"]!, seed: UInt64(number("seed")))
 tenant.generate(users: number("users"), groups: number("groups"), memberships: number("memberships"), nested: number("nested-groups"))
+var certificate: AssertionVerifier?
+if let cert = options["client-cert"] {
+    guard let key = options["client-public-key"], let verifier = AssertionVerifier(certificatePath: cert, publicKeyPath: key) else {
+        FileHandle.standardError.write(Data("entra-graph-sim: --client-cert needs --client-public-key, both PEM files\n".utf8))
+        exit(2)
+    }
+    certificate = verifier
+}
 let simulator = Simulator(
     settings: Settings(tenantId: options["tenant-id"]!, domain: options["tenant-domain"]!, clientId: options["client-id"]!,
                        clientSecret: options["client-secret"]!, pageSize: max(1, number("page-size")),
-                       memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime")),
+                       memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime"), certificate: certificate),
     tenant: tenant)
 signal(SIGPIPE, SIG_IGN)
 let server: HTTPServer

@@ -121,6 +121,8 @@ struct Status: ParsableCommand {
             if let success = p.lastSuccess, p.lastRun?.result != "succeeded" { print("  last success: \(success)") }
             if let next = p.nextRun { print("  next run: \(next)") }
             if let error = p.error { print("  problem:  \(error)") }
+            if let expires = p.credentialExpires { print("  credential expires: \(expires)") }
+            for warning in p.warnings ?? [] { print("  warning:  \(warning)") }
         }
     }
 }

@@ -1,0 +1,49 @@
+import Crypto
+import EntraConfig
+import Foundation
+import _CryptoExtras
+
+/// Builds the signed JWT that proves possession of the app's certificate key (client_assertion).
+public enum ClientAssertion {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// - Parameters:
+    ///   - audience: the token endpoint URL.
+    public static func make(_ credential: CertificateCredential, clientId: String, audience: String,
+                            now: Date = Date()) throws(Failure) -> String {
+        let key: _RSA.Signing.PrivateKey
+        do {
+            key = try _RSA.Signing.PrivateKey(pemRepresentation: credential.privateKeyPEM.value)
+        } catch {
+            throw Failure(description: "cannot use the RSA private key in \(credential.privateKeyPath): \(error)")
+        }
+        var header: [String: String] = ["alg": credential.algorithm.rawValue, "typ": "JWT"]
+        switch credential.algorithm {
+        case .ps256: header["x5t#S256"] = base64url(Array(SHA256.hash(data: credential.certificateDER)))
+        case .rs256: header["x5t"] = base64url(Array(Insecure.SHA1.hash(data: credential.certificateDER)))
+        }
+        let issued = Int(now.timeIntervalSince1970)
+        let claims: [String: Any] = [
+            "aud": audience, "iss": clientId, "sub": clientId, "jti": UUID().uuidString.lowercased(),
+            "nbf": issued - 60, "iat": issued, "exp": issued + 600,
+        ]
+        let encode = { (object: Any) -> String in
+            base64url(Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()))
+        }
+        let signingInput = encode(header) + "." + encode(claims)
+        do {
+            let padding: _RSA.Signing.Padding = credential.algorithm == .ps256 ? .PSS : .insecurePKCS1v1_5
+            let signature = try key.signature(for: Data(signingInput.utf8), padding: padding)
+            return signingInput + "." + base64url(Array(signature.rawRepresentation))
+        } catch {
+            throw Failure(description: "cannot sign the client assertion with \(credential.privateKeyPath): \(error)")
+        }
+    }
+
+    public static func base64url(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
