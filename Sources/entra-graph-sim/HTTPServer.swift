@@ -108,7 +108,14 @@ final class HTTPServer: @unchecked Sendable {  // immutable after init; the hand
             }
             let body = Array(buffer[0..<length])
             buffer.removeFirst(length)
-            let target = String(requestLine[1])
+            var target = String(requestLine[1])
+            var proxied = false
+            if target.hasPrefix("http://"), let slash = target.dropFirst(7).firstIndex(of: "/") {
+                // Absolute form: a client using this simulator as its HTTP proxy.
+                target = String(target[slash...])
+                proxied = true
+            }
+            if proxied { headers["x-sim-proxied"] = "1" }
             let (path, query) = Self.split(target)
             let request = Request(method: String(requestLine[0]), target: target, path: path, query: query, headers: headers, body: body)
             let response = handler(request)

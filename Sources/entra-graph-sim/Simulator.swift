@@ -92,6 +92,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         response.headers.append(("Date", Self.httpDate(Date().addingTimeInterval(clockSkew))))
         if let id = request.header("client-request-id") { response.headers.append(("client-request-id", id)) }
         stats["bytesServed", default: 0] += response.body.count
+        if request.header("x-sim-proxied") != nil { stats["proxiedRequests", default: 0] += 1 }
         requestLog.append(["method": request.method, "path": request.target, "prefer": request.header("prefer") ?? "",
                            "clientRequestId": request.header("client-request-id") ?? "",
                            "authorization": request.header("authorization") != nil, "status": response.status])

@@ -22,7 +22,7 @@ struct CheckEndToEndTests {
     }
 
     @Test("each failure names the step and its fix", arguments: [
-        "wrong-secret", "expired-secret", "unknown-tenant", "unknown-app", "no-consent", "tls", "clock", "bad-config",
+        "wrong-secret", "expired-secret", "unknown-tenant", "unknown-app", "no-consent", "tls", "clock", "bad-config", "proxy",
     ])
     func failures(mode: String) throws {
         let sim = try Simulator(users: 3, groups: 1, memberships: 1)
@@ -49,6 +49,9 @@ struct CheckEndToEndTests {
         case "tls":
             profile = profile.replacingOccurrences(of: "LoginEndpoint=http://", with: "LoginEndpoint=https://")
             expected = ["tenant   FAILED", "TLS"]
+        case "proxy":
+            profile = profile.replacingOccurrences(of: "[Sync]", with: "Proxy=http://127.0.0.1:1\n[Sync]")  // nothing listens there
+            expected = ["tenant   FAILED", "proxy"]
         case "clock":
             try sim.admin("POST", "/_sim/settings", ["clockSkew": 3600])
             expected = ["clock    FAILED", "Synchronize the clock"]
@@ -61,5 +64,23 @@ struct CheckEndToEndTests {
         #expect(output.status != 0, "\(mode): \(output.stdout)")
         for text in expected { #expect(output.stdout.contains(text), "\(mode) lacks '\(text)':\n\(output.stdout)") }
         #expect(!output.stdout.contains("sim-secret"))
+    }
+}
+
+@Suite("proxy end to end")
+struct ProxyEndToEndTests {
+    @Test("Proxy= sends every request through the proxy")
+    func throughProxy() throws {
+        let sim = try Simulator(users: 5, groups: 1, memberships: 2)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim)
+        // Endpoints nobody listens on, reachable only through the proxy (the simulator answers absolute-form requests).
+        var text = try String(contentsOfFile: daemon.configDirectory + "/contoso.conf", encoding: .utf8)
+        text = text.replacingOccurrences(of: sim.baseURL, with: "http://127.0.0.9:9")
+            .replacingOccurrences(of: "[Sync]", with: "Proxy=\(sim.baseURL)\n[Sync]")
+        try daemon.write("contoso.conf", text)
+        try daemon.start()
+        #expect(try daemon.status()["contoso"]?["users"] as? Int == 5, "\(daemon.log.suffix(1500))")
+        #expect(((try sim.admin("GET", "/_sim/stats") as! [String: Any])["proxiedRequests"] as? Int ?? 0) >= 3)
     }
 }
