@@ -18,9 +18,9 @@ if ! reason="$(scripts/systemd-sandbox.sh check 2>&1)"; then
 fi
 command -v patchelf >/dev/null || { apt-get install -y -qq patchelf >/dev/null 2>&1 || apt-get update -qq && apt-get install -y -qq patchelf >/dev/null; }
 
-# Outside /tmp: the sandbox mounts a fresh /tmp, but sees the rest of / through the overlay.
-mkdir -p .build
-work="$(mktemp -d "$repo/.build/system-test.XXXXXX")"
+# Outside /tmp (the sandbox mounts a fresh /tmp but sees the rest of / through the overlay), and
+# outside the checkout, which may itself live under /tmp.
+work="$(mktemp -d /var/tmp/es-system.XXXXXX)"
 sbx="$work/sandbox"
 passed=0
 failed=0
@@ -31,7 +31,9 @@ cleanup() {
 trap cleanup EXIT
 
 deb="$(scripts/build-deb.sh --debug "$work")"
-bin="$(swift build --show-bin-path)"
+mkdir -p "$work/bin"
+cp "$(swift build --show-bin-path)/entra-graph-sim" "$work/bin/"
+bin="$work/bin"
 scripts/systemd-sandbox.sh boot "$sbx" >/dev/null
 R() { timeout 60 scripts/systemd-sandbox.sh run "$sbx" "$@"; }
 check() {  # check NAME COMMAND...: records a pass or a failure
