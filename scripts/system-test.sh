@@ -96,6 +96,9 @@ R useradd -M -G entra-sync member
 R useradd -M outsider
 check "status as a member of the service group" R runuser -u member -- entra-syncctl status contoso
 check "a user outside the group is refused" R sh -c '! runuser -u outsider -- entra-syncctl status 2>/tmp/err && grep -q "Only root and members" /tmp/err'
+R useradd -M -G entra-sync,entra-sync-admin opsadmin
+check "a reader may not run-now" R sh -c '! runuser -u member -- entra-syncctl run-now contoso 2>/tmp/err && grep -q "entra-sync-admin" /tmp/err'
+check "an admin-group member may run-now" R runuser -u opsadmin -- entra-syncctl run-now contoso --wait
 
 # Watchdog: a frozen daemon is restarted, and its journal state survives.
 main_pid="$(R systemctl show -p MainPID --value entra-sync)"

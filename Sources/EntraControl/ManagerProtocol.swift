@@ -89,7 +89,7 @@ public enum ManagerProtocol {
 
         error NoSuchProfile (profile: string)
         error ProfileNotRunnable (profile: string, reason: string)
-        error PermissionDenied (method: string)
+        error PermissionDenied (method: string, adminGroup: string)
         error ShuttingDown ()
         error InvalidFilter (message: string)
         error NotFound (key: string)

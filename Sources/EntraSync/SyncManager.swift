@@ -13,10 +13,13 @@ public final class SyncManager: Sendable {
         public var configDirectory: String
         public var stateDirectory: String
         public var compaction: ProfileRunner.CompactionPolicy
-        public init(configDirectory: String, stateDirectory: String, compaction: ProfileRunner.CompactionPolicy = .init()) {
+        public var access: AccessPolicy
+        public init(configDirectory: String, stateDirectory: String, compaction: ProfileRunner.CompactionPolicy = .init(),
+                    access: AccessPolicy = AccessPolicy(adminGroup: "entra-sync-admin")) {
             self.configDirectory = configDirectory
             self.stateDirectory = stateDirectory
             self.compaction = compaction
+            self.access = access
         }
     }
 
@@ -155,6 +158,13 @@ public final class SyncManager: Sendable {
 
     public func handle(_ call: VarlinkCall, _ replier: VarlinkReplier) {
         do {
+            let mutating = call.method == ManagerProtocol.Method.runNow || call.method == ManagerProtocol.Method.reload
+            if mutating && !options.access.mayMutate(call.peer) {
+                logger.warning("refused \(call.method) from uid \(call.peer.uid) (pid \(call.peer.pid))")
+                replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.permissionDenied,
+                                              parameters: ["method": call.method, "adminGroup": options.access.adminGroup ?? ""]))
+                return
+            }
             switch call.method {
             case ManagerProtocol.Method.status:
                 let request = try call.decode(StatusRequest.self)

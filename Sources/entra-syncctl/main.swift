@@ -53,6 +53,9 @@ func describe(_ error: VarlinkClientError) -> String {
             return "no such profile: \(details?.profile ?? "?")"
         case ManagerProtocol.ErrorName.profileNotRunnable:
             return "profile \(details?.profile ?? "?") cannot run: \(details?.reason ?? "unknown reason")"
+        case ManagerProtocol.ErrorName.permissionDenied:
+            let group = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any])?["adminGroup"] as? String ?? "entra-sync-admin"
+            return "permission denied: changing things (run-now, reload) needs root or membership of group \(group)"
         case "org.varlink.service.InvalidParameter":
             let parameter = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any])?["parameter"] as? String
             if parameter == "profile" { return "more than one profile is configured: name one, or use --all" }

@@ -30,6 +30,9 @@ struct Daemon: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(name: .customLong("admin-group"), help: "Group whose members may run-now and reload over the socket (besides root).")
+    var adminGroup = "entra-sync-admin"
+
     @Option(name: .customLong("compact-min-bytes"), help: .hidden)
     var compactMinBytes: Int?
 
@@ -58,7 +61,8 @@ struct Daemon: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
-        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction),
+        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
+                                                 access: AccessPolicy(adminGroup: adminGroup)),
                                   logger: logger)
         manager.start()
 
