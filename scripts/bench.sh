@@ -44,7 +44,7 @@ for size in "${sizes[@]}"; do
         while [ -n "$url" ]; do
             curl -s --compressed -H "Authorization: Bearer $token" -H "Prefer: odata.maxpagesize=999" -o "$dir/page" "$url"
             floor_bytes=$((floor_bytes + $(stat -c %s "$dir/page")))
-            url="$(grep -o '"@odata.nextLink":"[^"]*"' "$dir/page" | head -1 | sed 's/"@odata.nextLink":"\(.*\)"/\1/')"
+            url="$(grep -o '"@odata.nextLink":"[^"]*"' "$dir/page" | head -1 | sed 's/"@odata.nextLink":"\(.*\)"/\1/' || true)"
         done
     done
     floor_ms=$(( $(ms) - floor_start ))

@@ -109,7 +109,7 @@ struct Check: ParsableCommand {
             for user in view.users.prefix(5) { print("         user  \(user.userPrincipalName ?? user.id)  \(user.displayName ?? "")") }
             for group in view.groups.prefix(5) { print("         group \(group.displayName ?? group.id)  (\(view.members(of: group.id).count) members)") }
         } catch {
-            step("preview", false, "\(error)", hint: (error as? GraphError)?.hint)
+            step("preview", false, "\(error)", hint: error.hint)
             throw ExitCode(1)
         }
     }
