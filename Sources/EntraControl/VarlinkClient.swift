@@ -30,6 +30,8 @@ public final class VarlinkClient {
     private let fd: Int32
     private let timeout: Double
     private var buffer: [UInt8] = []
+    /// How much of `buffer` is known to hold no NUL terminator.
+    private var scanned = 0
 
     public init(path: String, timeout: Double = 30) throws(VarlinkClientError) {
         var address = try Self.address(path)
@@ -88,9 +90,10 @@ public final class VarlinkClient {
 
     private func receive() throws -> [String: Any] {
         while true {
-            if let end = buffer.firstIndex(of: 0) {
+            if let end = buffer[scanned...].firstIndex(of: 0) {
                 let message = Array(buffer[..<end])
                 buffer.removeSubrange(...end)
+                scanned = 0
                 guard let object = try? JSONSerialization.jsonObject(with: Data(message)) as? [String: Any] else {
                     throw VarlinkClientError.protocolError("not a JSON object")
                 }
@@ -104,6 +107,7 @@ public final class VarlinkClient {
                 throw VarlinkClientError.io("reading from the daemon", errno)
             }
             if n == 0 { throw VarlinkClientError.protocolError("the daemon closed the connection") }
+            scanned = buffer.count
             buffer += chunk[0..<n]
         }
     }

@@ -10,6 +10,8 @@ final class VarlinkConnection: @unchecked Sendable {
     let limits: VarlinkLimits
     private var input: [UInt8] = []
     private var output: [UInt8] = []
+    /// Bytes of `output` already sent; compacted lazily so a large reply is not moved on every send.
+    private var outputSent = 0
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
     private var writeActive = false
@@ -90,18 +92,25 @@ final class VarlinkConnection: @unchecked Sendable {
                 break
             }
         }
-        if output.count > limits.maxPendingOutputBytes { return close() }
+        if output.count - outputSent > limits.maxPendingOutputBytes { return close() }
         flush()
     }
 
     private func flush() {
-        while !output.isEmpty && !closed {
-            let n = output.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        while outputSent < output.count && !closed {
+            let n = output.withUnsafeBytes { send(fd, $0.baseAddress! + outputSent, $0.count - outputSent, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if errno == EAGAIN || errno == EINTR { break }
                 return close()
             }
-            output.removeFirst(n)
+            outputSent += n
+        }
+        if outputSent == output.count {
+            output.removeAll(keepingCapacity: output.count < 1 << 20)
+            outputSent = 0
+        } else if outputSent > 1 << 20 && outputSent * 2 > output.count {
+            output.removeFirst(outputSent)
+            outputSent = 0
         }
         if output.isEmpty {
             if writeActive { writeSource?.suspend(); writeActive = false }
@@ -129,6 +138,7 @@ final class VarlinkConnection: @unchecked Sendable {
         }
         Glibc.close(fd)
         output = []
+        outputSent = 0
         pending = [:]
         server.connectionClosed(fd)
     }

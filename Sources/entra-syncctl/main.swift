@@ -234,10 +234,23 @@ func printObjects(_ objects: [[String: Any]], columns: [String], json: Bool, csv
 }
 
 func query(_ socket: SocketOptions, _ method: String, _ request: QueryRequest) -> [String: Any] {
+    let bytes = rawQuery(socket, method, request)
+    return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+}
+
+/// Prints the reply's one array member (`{"users":[...]}`) as is: the daemon already wrote it as JSON.
+func printRawArray(_ reply: [UInt8]) {
+    guard let start = reply.firstIndex(of: UInt8(ascii: "[")), let end = reply.lastIndex(of: UInt8(ascii: "]")), start < end else {
+        fail("invalid answer from the daemon")
+    }
+    FileHandle.standardOutput.write(Data(reply[start...end]))
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+func rawQuery(_ socket: SocketOptions, _ method: String, _ request: QueryRequest) -> [UInt8] {
     let client = (try? socket.connect()) ?? { fail("cannot connect") }()
     do {
-        let bytes = try client.call(method, parameters: request, timeout: 300)
-        return (try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+        return try client.call(method, parameters: request, timeout: 300)
     } catch let error as VarlinkClientError {
         if case .remote(let name, let parameters) = error {
             let details = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any]) ?? [:]
@@ -262,6 +275,7 @@ struct Users: ParsableCommand {
     @Flag(name: .long) var csv = false
 
     func run() throws {
+        if json { return printRawArray(rawQuery(socket, ManagerProtocol.Method.users, QueryRequest(profile: profile, filter: filter))) }
         let reply = query(socket, ManagerProtocol.Method.users, QueryRequest(profile: profile, filter: filter))
         printObjects(reply["users"] as? [[String: Any]] ?? [], columns: userColumns, json: json, csv: csv)
     }
@@ -276,6 +290,7 @@ struct Groups: ParsableCommand {
     @Flag(name: .long) var csv = false
 
     func run() throws {
+        if json { return printRawArray(rawQuery(socket, ManagerProtocol.Method.groups, QueryRequest(profile: profile, filter: filter))) }
         let reply = query(socket, ManagerProtocol.Method.groups, QueryRequest(profile: profile, filter: filter))
         var groups = reply["groups"] as? [[String: Any]] ?? []
         if !json { groups = groups.map { var g = $0; g["members"] = (g["members"] as? [Any])?.count ?? 0; return g } }
