@@ -88,16 +88,42 @@ public final class VarlinkClient {
         }
     }
 
-    private func receive() throws -> [String: Any] {
+    /// A reply: its parameters as raw JSON bytes, whether more follow, or a remote error.
+    private struct Reply {
+        var parameters: [UInt8]
+        var continues: Bool
+    }
+
+    private static let parametersPrefix = Array(#"{"parameters":"#.utf8)
+    private static let continuesSuffix = Array(#","continues":true}"#.utf8)
+
+    /// Reads one reply. Replies shaped as this project's server writes them are sliced without a
+    /// JSON round trip (large query answers); anything else is parsed generically.
+    private func receiveReply() throws -> Reply {
+        let message = try receiveMessage()
+        if message.starts(with: Self.parametersPrefix), message.last == UInt8(ascii: "}") {
+            if message.count > Self.parametersPrefix.count + Self.continuesSuffix.count,
+               Array(message.suffix(Self.continuesSuffix.count)) == Self.continuesSuffix {
+                return Reply(parameters: Array(message[Self.parametersPrefix.count..<(message.count - Self.continuesSuffix.count)]), continues: true)
+            }
+            let inner = message[Self.parametersPrefix.count..<(message.count - 1)]
+            if inner.first == UInt8(ascii: "{"), inner.last == UInt8(ascii: "}") {
+                return Reply(parameters: Array(inner), continues: false)
+            }
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(message)) as? [String: Any] else {
+            throw VarlinkClientError.protocolError("not a JSON object")
+        }
+        return Reply(parameters: try parameters(of: object), continues: object["continues"] as? Bool == true)
+    }
+
+    private func receiveMessage() throws -> [UInt8] {
         while true {
             if let end = buffer[scanned...].firstIndex(of: 0) {
                 let message = Array(buffer[..<end])
                 buffer.removeSubrange(...end)
                 scanned = 0
-                guard let object = try? JSONSerialization.jsonObject(with: Data(message)) as? [String: Any] else {
-                    throw VarlinkClientError.protocolError("not a JSON object")
-                }
-                return object
+                return message
             }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
@@ -123,7 +149,7 @@ public final class VarlinkClient {
     public func call(_ method: String, parameters: some Encodable, timeout: Double? = nil) throws -> [UInt8] {
         setTimeout(timeout ?? self.timeout)
         try send(method, parameters, more: false)
-        return try self.parameters(of: try receive())
+        return try receiveReply().parameters
     }
 
     public func call<R: Decodable>(_ method: String, parameters: some Encodable, as: R.Type, timeout: Double? = nil) throws -> R {
@@ -140,9 +166,9 @@ public final class VarlinkClient {
         setTimeout(timeout)
         try send(method, parameters, more: true)
         while true {
-            let reply = try receive()
-            try onReply(try self.parameters(of: reply))
-            if reply["continues"] as? Bool != true { return }
+            let reply = try receiveReply()
+            try onReply(reply.parameters)
+            if !reply.continues { return }
         }
     }
 }
