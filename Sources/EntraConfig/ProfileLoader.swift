@@ -53,7 +53,12 @@ public enum ProfileLoader {
         }
         let document = try INIDocument(text: text, file: file)
         var values: [String: (value: String, line: Int)] = [:]
+        var scimEntries: [INIDocument.Entry] = []
         for entry in document.entries {
+            if entry.section == "SCIM" || entry.section.hasPrefix("SCIM:") {
+                scimEntries.append(entry)
+                continue
+            }
             guard let keys = known[entry.section] else {
                 throw ConfigError(file: file, line: entry.line, message: "unknown section [\(entry.section)]\(suggest(entry.section, Array(known.keys)))")
             }
@@ -261,6 +266,7 @@ public enum ProfileLoader {
             profile.onChange = program
         }
         profile.onChangeTimeout = try span("OnChangeTimeout", 60)
+        profile.scimTargets = try scimTargets(scimEntries, file: file, environment: environment, warnings: &warnings)
         return (profile, warnings)
     }
 

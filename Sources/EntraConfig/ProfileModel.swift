@@ -84,6 +84,8 @@ public struct Profile: Sendable, Equatable {
     public var onChange: String?
     /// `[Output] OnChangeTimeout=`: how long the program may run.
     public var onChangeTimeout: Double = 60
+    /// `[SCIM]` / `[SCIM:NAME]` sections: applications the mirror is pushed to.
+    public var scimTargets: [ScimTarget] = []
     /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
     public var softDeleteGrace: Double = 0
     /// Certificate credentials instead of a client secret.

@@ -15,6 +15,8 @@ public enum ManagerProtocol {
         public static let groups = "io.entrasync.Manager.Groups"
         public static let members = "io.entrasync.Manager.Members"
         public static let show = "io.entrasync.Manager.Show"
+        public static let scim = "io.entrasync.Manager.Scim"
+        public static let scimPush = "io.entrasync.Manager.ScimPush"
     }
 
     public enum ErrorName {
@@ -84,6 +86,49 @@ public enum ManagerProtocol {
         # One user or group by id, userPrincipalName, mail or display name.
         method Show(profile: string, key: string) -> (users: []object, groups: []object)
 
+        type ScimFailureInfo (
+          objectId: string,
+          kind: string,
+          name: string,
+          operation: string,
+          status: int,
+          detail: string,
+          attempts: int,
+          nextAttempt: ?string
+        )
+        type ScimPushInfo (
+          result: string,
+          started: string,
+          finished: string,
+          durationMsec: int,
+          created: int,
+          updated: int,
+          deprovisioned: int,
+          memberAdds: int,
+          memberRemoves: int,
+          requests: int,
+          bytesSent: int,
+          failed: int,
+          error: ?string
+        )
+        type ScimTargetStatus (
+          name: string,
+          endpoint: string,
+          state: string,
+          users: int,
+          groups: int,
+          pending: int,
+          failed: int,
+          failures: []ScimFailureInfo,
+          lastPush: ?ScimPushInfo,
+          lastSuccess: ?string,
+          nextAttempt: ?string,
+          plan: ?[]string
+        )
+        # SCIM targets of a profile (one when target is set); with plan, the operations the next push sends.
+        method Scim(profile: string, target: ?string, plan: ?bool) -> (targets: []ScimTargetStatus)
+        # Pushes now and waits: retry sends failed objects before their backoff ends; allowDeletions approves.
+        method ScimPush(profile: string, target: ?string, retry: ?bool, allowDeletions: ?int) -> (targets: []ScimTargetStatus)
         # Re-reads all profiles, as SIGHUP does.
         method Reload() -> (added: []string, removed: []string, changed: []string, errors: []string)
 
@@ -259,4 +304,101 @@ public struct QueryRequest: Codable, Sendable {
         self.transitive = transitive
         self.key = key
     }
+}
+
+/// A SCIM object the target refused.
+public struct ScimFailureInfo: Codable, Sendable, Equatable {
+    public var objectId: String
+    /// `user` or `group`.
+    public var kind: String
+    public var name: String
+    public var operation: String
+    /// HTTP status; 0 when the object could not be sent at all.
+    public var status: Int
+    public var detail: String
+    public var attempts: Int
+    public var nextAttempt: String?
+    public init(objectId: String, kind: String, name: String, operation: String, status: Int, detail: String, attempts: Int,
+                nextAttempt: String?) {
+        self.objectId = objectId
+        self.kind = kind
+        self.name = name
+        self.operation = operation
+        self.status = status
+        self.detail = detail
+        self.attempts = attempts
+        self.nextAttempt = nextAttempt
+    }
+}
+
+/// What one push did.
+public struct ScimPushInfo: Codable, Sendable, Equatable {
+    /// `succeeded`, `partial` or `failed`.
+    public var result: String
+    public var started: String
+    public var finished: String
+    public var durationMsec: Int
+    public var created = 0
+    public var updated = 0
+    public var deprovisioned = 0
+    public var memberAdds = 0
+    public var memberRemoves = 0
+    public var requests = 0
+    public var bytesSent = 0
+    public var failed = 0
+    public var error: String?
+    public init(result: String, started: String, finished: String, durationMsec: Int) {
+        self.result = result
+        self.started = started
+        self.finished = finished
+        self.durationMsec = durationMsec
+    }
+}
+
+/// A SCIM target's state.
+public struct ScimTargetStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var endpoint: String
+    /// `never-pushed`, `in-sync`, `pending`, `failing` (some objects refused), `unavailable` or `pushing`.
+    public var state: String
+    /// Users and groups the target holds for this profile.
+    public var users: Int
+    public var groups: Int
+    /// Operations the next push would send.
+    public var pending: Int
+    public var failed: Int
+    public var failures: [ScimFailureInfo] = []
+    public var lastPush: ScimPushInfo?
+    public var lastSuccess: String?
+    public var nextAttempt: String?
+    public var plan: [String]?
+    public init(name: String, endpoint: String, state: String, users: Int, groups: Int, pending: Int, failed: Int) {
+        self.name = name
+        self.endpoint = endpoint
+        self.state = state
+        self.users = users
+        self.groups = groups
+        self.pending = pending
+        self.failed = failed
+    }
+}
+
+public struct ScimRequest: Codable, Sendable {
+    public var profile: String
+    public var target: String?
+    public var plan: Bool?
+    public var retry: Bool?
+    public var allowDeletions: Int?
+    public init(profile: String, target: String? = nil, plan: Bool? = nil, retry: Bool? = nil, allowDeletions: Int? = nil) {
+        self.profile = profile
+        self.target = target
+        self.plan = plan
+        self.retry = retry
+        self.allowDeletions = allowDeletions
+    }
+}
+
+public struct ScimReply: Codable, Sendable {
+    public var targets: [ScimTargetStatus]
+    public init(targets: [ScimTargetStatus]) { self.targets = targets }
 }

@@ -7,5 +7,8 @@ public enum MessageID {
     public static let deletionsBlocked = "4c3a215e0c4d474aa0e8f993329c0796"
     public static let configError = "063fdf9da86c46fd8f2a108bc9c99a8e"
     public static let journalRepaired = "8ac9f41f9bf74ac1bdaec011a9409210"
+    public static let scimPushed = "96c054b9a9e94c84bf1306e2129a1d8f"
+    public static let scimPushFailed = "96d3b12b1fe745718279798268c527f0"
+    public static let scimObjectFailed = "9368194dc23541dabf3ecdc9984f7a2f"
     public static let journalCorrupt = "c029ca9702a040079088261f754dee50"
 }

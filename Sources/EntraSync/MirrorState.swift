@@ -19,6 +19,8 @@ public struct MirrorState: Sendable {
     public var pendingChanges: [(runId: String, lines: [UInt8])] = []
     /// Soft-deleted users still shown as deleted (SoftDeleteGrace=), with when they were deleted.
     public var recentlyDeleted: [String: (user: DirectoryUser, at: Double)] = [:]
+    /// What each SCIM target acknowledged, by target name.
+    public var scim: [String: ScimTargetState] = [:]
 
     public static let historyLimit = 100
 
@@ -65,6 +67,8 @@ public struct MirrorState: Sendable {
         case .recordRun(let summary):
             history.append(summary)
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        case .scim(let change):
+            scim[change.target, default: ScimTargetState()].apply(change)
         }
     }
 
@@ -103,5 +107,6 @@ public struct MirrorState: Sendable {
         }
         for run in history { try emit(.recordRun(run)) }
         for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }
+        for (target, state) in scim { try state.snapshot(target: target) { try emit(.scim($0)) } }
     }
 }

@@ -22,6 +22,8 @@ public enum Mutation: Sendable, Equatable {
     case hookDelivered(runId: String)
     /// A soft-deleted user kept visible as deleted (SoftDeleteGrace=) since `at`.
     case keepDeleted(DirectoryUser, at: Double)
+    /// A SCIM target acknowledged something (record types 13–19).
+    case scim(ScimMutation)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -42,6 +44,7 @@ enum MirrorRecordType: UInt8 {
 
 extension Mutation {
     var record: JournalRecord {
+        if case .scim(let scim) = self { return scim.record }
         var w = ByteWriter()
         let type: MirrorRecordType
         switch self {
@@ -88,12 +91,18 @@ extension Mutation {
             type = .keepDeleted
             user.encode(into: &w)
             w.double(at)
+        case .scim:
+            preconditionFailure("encoded above")
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
     }
 
     /// Decodes a journal record; an unknown type or a malformed payload is an error naming both.
     init(record: JournalRecord) throws(ByteReader.Malformed) {
+        if let scimType = ScimRecordType(rawValue: record.type) {
+            self = .scim(try ScimMutation(type: scimType, payload: record.payload))
+            return
+        }
         guard let type = MirrorRecordType(rawValue: record.type) else {
             throw ByteReader.Malformed(offset: 0, what: "unknown record type \(record.type)")
         }

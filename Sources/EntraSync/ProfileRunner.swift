@@ -40,18 +40,23 @@ public final class ProfileRunner: Sendable {
         var allowedDeletions = 0
         /// Runs by result since the daemon started (Prometheus counters).
         var runsByResult: [String: Int] = [:]
+        var scim = ScimRuntime()
     }
 
     public let name: String
     let directory: String
-    private let runQueue: DispatchQueue
+    let runQueue: DispatchQueue
     private let timer: TimerSource
-    private let logger: Logger
-    private let shared: Mutex<Shared>
+    let logger: Logger
+    let shared: Mutex<Shared>
     /// Confined to `runQueue`.
-    private let worker: Mutex<Worker>
+    let worker: Mutex<Worker>
     private let onRunFinished: @Sendable (ProfileRunner, RunSummary) -> Void
     private let compaction: CompactionPolicy
+    /// Fires SCIM push retries (on the scheduler queue; the push itself runs on `runQueue`).
+    let scimTimer: TimerSource
+    /// Cancelled when the runner stops: aborts SCIM pushes.
+    let stopFlag = CancellationFlag()
 
     struct Worker: ~Copyable {
         var journal: Journal?
@@ -82,6 +87,7 @@ public final class ProfileRunner: Sendable {
         self.logger = logger
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
         self.timer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
+        self.scimTimer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.compaction = compaction
         var shared = Shared(profile: profile)
@@ -117,6 +123,8 @@ public final class ProfileRunner: Sendable {
         self.worker = Mutex(worker)
         timer.source.setEventHandler { [weak self] in self?.timerFired() }
         timer.source.activate()
+        scimTimer.source.setEventHandler { [weak self] in self?.scimTimerFired() }
+        scimTimer.source.activate()
     }
 
     struct ReplayError: Error, CustomStringConvertible {
@@ -200,6 +208,7 @@ public final class ProfileRunner: Sendable {
             due = 0
         }
         schedule(in: due + Double.random(in: 0...min(profile.randomizedDelay, due == 0 ? 2 : profile.randomizedDelay)))
+        if !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }  // resume a push a crash or stop interrupted
     }
 
     private func schedule(in seconds: Double) {
@@ -215,7 +224,7 @@ public final class ProfileRunner: Sendable {
     /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
     public func update(profile: Profile) {
         let intervalChanged = shared.withLock { s -> Bool in
-            let changed = s.profile.interval != profile.interval
+            let changed = s.profile.interval != profile.interval || s.profile.scimTargets != profile.scimTargets
             s.profile = profile
             s.configError = nil
             return changed
@@ -280,7 +289,9 @@ public final class ProfileRunner: Sendable {
             $0.cancel.cancel()
             $0.nextRun = nil
         }
+        stopFlag.cancel()
         timer.source.cancel()
+        scimTimer.source.cancel()
         let done = DispatchSemaphore(value: 0)
         runQueue.async {
             self.worker.withLock { w in w.journal?.close(); w.journal = nil }
@@ -386,6 +397,7 @@ public final class ProfileRunner: Sendable {
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
+        if summary.result == .succeeded { pushScim(profile: profile) }
 
         let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
             s.phase = .idle
@@ -404,7 +416,8 @@ public final class ProfileRunner: Sendable {
             let next = failures == 0 ? interval : min(interval, 30 * pow(2, Double(min(failures - 1, 6))))
             schedule(in: next + Double.random(in: 0...max(0, profile.randomizedDelay)))
         }
-        writeMetrics(profile: profile, summary: summary, logger: logger)
+        shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
+        writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
         onRunFinished(self, summary)
     }
@@ -431,6 +444,12 @@ public final class ProfileRunner: Sendable {
                 shared.withLock { $0.exportError = "export failed: \(error)" }
             }
         }
+        compactIfNeeded(logger: logger)
+    }
+
+    /// Rewrites the journal as a snapshot when it has grown enough (on `runQueue`).
+    func compactIfNeeded(logger: Logger) {
+        let state = mirror
         worker.withLock { w in
             guard let journal = w.journal, journal.shouldCompact(factor: compaction.factor, minBytes: compaction.minBytes) else { return }
             do {
@@ -493,10 +512,9 @@ public final class ProfileRunner: Sendable {
     }
 
     /// Writes the Prometheus text file of this profile (atomically, for node_exporter's textfile collector).
-    private func writeMetrics(profile: Profile, summary: RunSummary, logger: Logger) {
-        let (status, runs, lastSuccess) = shared.withLock { s -> (ProfileStatus, [String: Int], RunSummary?) in
-            s.runsByResult[summary.result.rawValue, default: 0] += 1
-            return (self.statusLocked(s), s.runsByResult, s.state.lastSuccess)
+    func writeMetrics(profile: Profile, logger: Logger) {
+        let (status, runs, lastSuccess, last) = shared.withLock { s -> (ProfileStatus, [String: Int], RunSummary?, RunSummary?) in
+            (self.statusLocked(s), s.runsByResult, s.state.lastSuccess, s.state.history.last)
         }
         let counters = worker.withLock { $0.graph?.counters } ?? GraphRequestCounters()
         let label = "profile=\"\(profile.name)\""
@@ -507,8 +525,8 @@ public final class ProfileRunner: Sendable {
         }
         metric("entra_sync_last_success_timestamp_seconds", "gauge", "When the last successful run finished.",
                [(label, lastSuccess?.finished ?? 0)])
-        metric("entra_sync_last_run_duration_seconds", "gauge", "Duration of the last run.", [(label, Double(summary.durationMsec) / 1000)])
-        metric("entra_sync_last_run_success", "gauge", "1 if the last run succeeded.", [(label, summary.result == .succeeded ? 1 : 0)])
+        metric("entra_sync_last_run_duration_seconds", "gauge", "Duration of the last run.", [(label, Double(last?.durationMsec ?? 0) / 1000)])
+        metric("entra_sync_last_run_success", "gauge", "1 if the last run succeeded.", [(label, last?.result == .succeeded ? 1 : 0)])
         metric("entra_sync_objects", "gauge", "Objects in the profile's scope.",
                [("\(label),kind=\"users\"", Double(status.users)), ("\(label),kind=\"groups\"", Double(status.groups)),
                 ("\(label),kind=\"memberships\"", Double(status.memberships))])
@@ -517,6 +535,7 @@ public final class ProfileRunner: Sendable {
         metric("entra_sync_graph_requests_total", "counter", "Graph requests sent.", [(label, Double(counters.requests))])
         metric("entra_sync_graph_throttled_total", "counter", "Graph answers 429.", [(label, Double(counters.throttled))])
         metric("entra_sync_graph_retries_total", "counter", "Graph requests retried.", [(label, Double(counters.retries))])
+        if !profile.scimTargets.isEmpty { text += scimMetrics(profile: profile) }
         let (dir, file): (String, String)
         if let path = profile.metricsPath {
             var isDirectory: ObjCBool = false

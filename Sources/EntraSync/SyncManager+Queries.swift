@@ -77,7 +77,7 @@ extension SyncManager {
         return true
     }
 
-    private func runnerOrFail(_ name: String, _ replier: VarlinkReplier) throws -> ProfileRunner? {
+    func runnerOrFail(_ name: String, _ replier: VarlinkReplier) throws -> ProfileRunner? {
         if let runner = runner(named: name) { return runner }
         replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.noSuchProfile, parameters: ProfileErrorParameters(profile: name)))
         return nil

@@ -8,7 +8,7 @@ struct Ctl: ParsableCommand {
         commandName: "entra-syncctl",
         abstract: "Control and inspect entra-syncd.",
         discussion: "Finds the daemon's socket through --socket, else $ENTRA_SYNC_SOCKET, else /run/entra-sync/control.sock.",
-        subcommands: [Status.self, RunNow.self, Reload.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self])
+        subcommands: [Status.self, RunNow.self, Reload.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Scim.self])
 }
 
 struct SocketOptions: ParsableArguments {

@@ -1,0 +1,154 @@
+import EntraJournal
+
+/// Journal record types of SCIM target state; part of the on-disk format, next to `MirrorRecordType`.
+enum ScimRecordType: UInt8, CaseIterable {
+    case reset = 13
+    case adopted = 14
+    case user = 15
+    case group = 16
+    case members = 17
+    case failure = 18
+    case pushed = 19
+}
+
+extension ScimMutation {
+    var record: JournalRecord {
+        var w = ByteWriter()
+        let type: ScimRecordType
+        w.string(target)
+        switch self {
+        case .reset(_, let endpoint):
+            type = .reset
+            w.string(endpoint)
+        case .adopted:
+            type = .adopted
+        case .user(_, let id, let link):
+            type = .user
+            w.string(id)
+            w.byte(link == nil ? 0 : 1)
+            if let link {
+                w.string(link.scimId)
+                w.optional(link.etag)
+                let a = link.pushed
+                w.string(a.userName)
+                w.optional(a.displayName)
+                w.optional(a.givenName)
+                w.optional(a.familyName)
+                w.optional(a.email)
+                w.byte(a.active ? 1 : 0)
+            }
+        case .group(_, let id, let scimId, let etag, let displayName):
+            type = .group
+            w.string(id)
+            w.optional(scimId)
+            w.optional(etag)
+            w.string(displayName)
+        case .members(_, let group, let added, let removed, let etag):
+            type = .members
+            w.string(group)
+            w.optional(etag)
+            w.varint(UInt64(added.count))
+            for id in added { w.string(id) }
+            w.varint(UInt64(removed.count))
+            for id in removed { w.string(id) }
+        case .failure(_, let id, let failure):
+            type = .failure
+            w.string(id)
+            w.byte(failure == nil ? 0 : 1)
+            if let f = failure {
+                w.byte(f.isGroup ? 1 : 0)
+                w.string(f.name)
+                w.string(f.operation)
+                w.int(f.status)
+                w.string(f.detail)
+                w.int(f.attempts)
+                w.double(f.at)
+                w.double(f.nextAttempt)
+            }
+        case .pushed(_, let s):
+            type = .pushed
+            w.string(s.result.rawValue)
+            w.double(s.started)
+            w.double(s.finished)
+            for n in [s.created, s.updated, s.deprovisioned, s.memberAdds, s.memberRemoves, s.requests, s.bytesSent, s.failed] { w.int(n) }
+            w.optional(s.error)
+        }
+        return JournalRecord(type: type.rawValue, payload: w.bytes)
+    }
+
+    init(type: ScimRecordType, payload: [UInt8]) throws(ByteReader.Malformed) {
+        var r = ByteReader(payload)
+        let target = try r.string()
+        switch type {
+        case .reset:
+            self = .reset(target: target, endpoint: try r.string())
+        case .adopted:
+            self = .adopted(target: target)
+        case .user:
+            let id = try r.string()
+            guard try r.byte() == 1 else {
+                self = .user(target: target, id: id, link: nil)
+                return
+            }
+            let scimId = try r.string()
+            let etag = try r.optional()
+            let attributes = ScimUserAttributes(userName: try r.string(), displayName: try r.optional(), givenName: try r.optional(),
+                                                familyName: try r.optional(), email: try r.optional(), active: try r.byte() == 1)
+            self = .user(target: target, id: id, link: ScimUserLink(scimId: scimId, etag: etag, pushed: attributes))
+        case .group:
+            self = .group(target: target, id: try r.string(), scimId: try r.optional(), etag: try r.optional(), displayName: try r.string())
+        case .members:
+            let group = try r.string()
+            let etag = try r.optional()
+            var lists: [[String]] = []
+            for _ in 0..<2 {
+                let count = try r.varint()
+                guard count <= UInt64(payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "member count \(count)") }
+                var ids: [String] = []
+                ids.reserveCapacity(Int(count))
+                for _ in 0..<count { ids.append(try r.string()) }
+                lists.append(ids)
+            }
+            self = .members(target: target, group: group, added: lists[0], removed: lists[1], etag: etag)
+        case .failure:
+            let id = try r.string()
+            guard try r.byte() == 1 else {
+                self = .failure(target: target, id: id, nil)
+                return
+            }
+            let isGroup = try r.byte() == 1
+            self = .failure(target: target, id: id, ScimFailure(
+                objectId: id, isGroup: isGroup, name: try r.string(), operation: try r.string(), status: try r.int(),
+                detail: try r.string(), attempts: try r.int(), at: try r.double(), nextAttempt: try r.double()))
+        case .pushed:
+            let resultText = try r.string()
+            guard let result = ScimPushSummary.Result(rawValue: resultText) else {
+                throw ByteReader.Malformed(offset: r.offset, what: "push result '\(resultText)'")
+            }
+            var s = ScimPushSummary(result: result, started: try r.double(), finished: try r.double())
+            s.created = try r.int()
+            s.updated = try r.int()
+            s.deprovisioned = try r.int()
+            s.memberAdds = try r.int()
+            s.memberRemoves = try r.int()
+            s.requests = try r.int()
+            s.bytesSent = try r.int()
+            s.failed = try r.int()
+            s.error = try r.optional()
+            self = .pushed(target: target, s)
+        }
+    }
+}
+
+extension ByteWriter {
+    mutating func optional(_ value: String?) {
+        byte(value == nil ? 0 : 1)
+        if let value { string(value) }
+    }
+}
+
+extension ByteReader {
+    mutating func optional() throws(Malformed) -> String? {
+        try byte() == 1 ? try string() : nil
+    }
+}

@@ -1,0 +1,177 @@
+/// The attributes entra-sync manages on a SCIM `User`, as last acknowledged by the target.
+public struct ScimUserAttributes: Sendable, Equatable {
+    public var userName: String
+    public var displayName: String?
+    public var givenName: String?
+    public var familyName: String?
+    public var email: String?
+    public var active: Bool
+
+    public init(userName: String, displayName: String? = nil, givenName: String? = nil, familyName: String? = nil,
+                email: String? = nil, active: Bool = true) {
+        self.userName = userName
+        self.displayName = displayName
+        self.givenName = givenName
+        self.familyName = familyName
+        self.email = email
+        self.active = active
+    }
+}
+
+/// An Entra user's resource in the target.
+public struct ScimUserLink: Sendable, Equatable {
+    public var scimId: String
+    public var etag: String?
+    public var pushed: ScimUserAttributes
+}
+
+/// An Entra group's resource in the target; `members` are the Entra ids the target acknowledged.
+public struct ScimGroupLink: Sendable, Equatable {
+    public var scimId: String
+    public var etag: String?
+    public var displayName: String
+    public var members: Set<String> = []
+}
+
+/// An object the target refused; retried with backoff without blocking the others.
+public struct ScimFailure: Sendable, Equatable {
+    public var objectId: String
+    public var isGroup: Bool
+    /// userName or displayName, for operators.
+    public var name: String
+    /// What was tried, e.g. "POST /Users".
+    public var operation: String
+    /// HTTP status (0 when the object was never sent, e.g. it lacks a userName).
+    public var status: Int
+    /// The server's `detail`, or why it was not sent.
+    public var detail: String
+    public var attempts: Int
+    public var at: Double
+    public var nextAttempt: Double
+}
+
+/// What one push did.
+public struct ScimPushSummary: Sendable, Equatable {
+    public enum Result: String, Sendable, CaseIterable {
+        /// Every object is in sync.
+        case succeeded
+        /// Some objects failed or wait for approval; the rest went through.
+        case partial
+        /// The target could not be used (down, token refused); what was acknowledged is kept.
+        case failed
+    }
+
+    public var result: Result
+    public var started: Double
+    public var finished: Double
+    public var created = 0
+    public var updated = 0
+    public var deprovisioned = 0
+    public var memberAdds = 0
+    public var memberRemoves = 0
+    public var requests = 0
+    public var bytesSent = 0
+    public var failed = 0
+    public var error: String?
+
+    public init(result: Result, started: Double, finished: Double) {
+        self.result = result
+        self.started = started
+        self.finished = finished
+    }
+
+    public var durationMsec: Int { Int(((finished - started) * 1000).rounded()) }
+    public var operations: Int { created + updated + deprovisioned + memberAdds + memberRemoves }
+}
+
+/// Everything the journal knows about one SCIM target.
+public struct ScimTargetState: Sendable, Equatable {
+    /// The endpoint the links belong to: pointing a target elsewhere starts over (adoption again).
+    public var endpoint = ""
+    /// Existing resources were matched (first contact done).
+    public var adopted = false
+    public var users: [String: ScimUserLink] = [:]
+    public var groups: [String: ScimGroupLink] = [:]
+    public var failures: [String: ScimFailure] = [:]
+    public var lastPush: ScimPushSummary?
+    public var lastSuccess: Double?
+
+    public init() {}
+}
+
+/// A change to a target's state, journaled as the target acknowledges operations.
+public enum ScimMutation: Sendable, Equatable {
+    /// Forget the target's links (its endpoint changed, or first use).
+    case reset(target: String, endpoint: String)
+    /// First contact done: existing resources were matched.
+    case adopted(target: String)
+    /// A user's resource as acknowledged; nil: it is gone from the target.
+    case user(target: String, id: String, link: ScimUserLink?)
+    /// A group's resource (members kept); nil: it is gone from the target.
+    case group(target: String, id: String, scimId: String?, etag: String?, displayName: String)
+    case members(target: String, group: String, added: [String], removed: [String], etag: String?)
+    /// Records (or with nil clears) an object's failure.
+    case failure(target: String, id: String, ScimFailure?)
+    case pushed(target: String, ScimPushSummary)
+
+    var target: String {
+        switch self {
+        case .reset(let t, _), .adopted(let t), .user(let t, _, _), .group(let t, _, _, _, _), .members(let t, _, _, _, _),
+             .failure(let t, _, _), .pushed(let t, _):
+            t
+        }
+    }
+}
+
+extension ScimTargetState {
+    mutating func apply(_ mutation: ScimMutation) {
+        switch mutation {
+        case .reset(_, let endpoint):
+            self = ScimTargetState()
+            self.endpoint = endpoint
+        case .adopted:
+            adopted = true
+        case .user(_, let id, let link):
+            users[id] = link
+            if link == nil {
+                for (groupId, var group) in groups where group.members.remove(id) != nil { groups[groupId] = group }
+            }
+        case .group(_, let id, let scimId, let etag, let displayName):
+            if let scimId {
+                groups[id] = ScimGroupLink(scimId: scimId, etag: etag, displayName: displayName, members: groups[id]?.members ?? [])
+            } else {
+                groups[id] = nil
+                for (groupId, var group) in groups where group.members.remove(id) != nil { groups[groupId] = group }
+            }
+        case .members(_, let group, let added, let removed, let etag):
+            guard var link = groups[group] else { return }
+            link.members.formUnion(added)
+            link.members.subtract(removed)
+            if etag != nil { link.etag = etag }
+            groups[group] = link
+        case .failure(_, let id, let failure):
+            failures[id] = failure
+        case .pushed(_, let summary):
+            lastPush = summary
+            if summary.result == .succeeded { lastSuccess = summary.finished }
+        }
+    }
+
+    /// The state as mutations (snapshots).
+    func snapshot(target: String, _ emit: (ScimMutation) throws -> Void) rethrows {
+        try emit(.reset(target: target, endpoint: endpoint))
+        if adopted { try emit(.adopted(target: target)) }
+        for (id, link) in users { try emit(.user(target: target, id: id, link: link)) }
+        for (id, link) in groups {
+            try emit(.group(target: target, id: id, scimId: link.scimId, etag: link.etag, displayName: link.displayName))
+            if !link.members.isEmpty {
+                try emit(.members(target: target, group: id, added: Array(link.members), removed: [], etag: nil))
+            }
+        }
+        for (id, failure) in failures { try emit(.failure(target: target, id: id, failure)) }
+        if let lastSuccess, lastPush?.result != .succeeded {
+            try emit(.pushed(target: target, ScimPushSummary(result: .succeeded, started: lastSuccess, finished: lastSuccess)))
+        }
+        if let lastPush { try emit(.pushed(target: target, lastPush)) }
+    }
+}
