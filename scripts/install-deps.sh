@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages entra-sync builds and tests with, or says exactly which are missing.
+# Installs the Debian packages entra-sync builds and tests with (or says exactly which are missing),
+# and the pinned SCIM test server in a venv.
 set -euo pipefail
 
 packages=(libcurl4-openssl-dev libsystemd-dev pkg-config curl)
@@ -7,9 +8,9 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ]; then
+    :
+elif [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -22,4 +23,23 @@ else
     echo "missing Debian packages: ${missing[*]}" >&2
     echo "install them with: sudo apt-get install ${missing[*]}" >&2
     exit 1
+fi
+
+# The SCIM server the end-to-end tests push to (scim2-server, pinned), and the checker that confirms
+# it, in a venv under .build so nothing outside the checkout changes.
+venv="$(cd "$(dirname "$0")/.." && pwd)/.build/scim-venv"
+scim_packages=(scim2-server==0.8.3 scim2-tester==0.5.2)
+if ! "$venv/bin/python" -c 'import scim2_server, scim2_tester, sys; from importlib.metadata import version; sys.exit(version("scim2-server") != "0.8.3")' 2>/dev/null; then
+    echo "installing ${scim_packages[*]} into $venv"
+    mkdir -p "$(dirname "$venv")"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        if [ "$(id -u)" -eq 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+            python3 -m venv "$venv"
+        else
+            echo "python3 -m venv failed; install it with: sudo apt-get install python3-venv" >&2
+            exit 1
+        fi
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check "${scim_packages[@]}"
 fi

@@ -123,6 +123,7 @@ public enum ManagerProtocol {
           lastPush: ?ScimPushInfo,
           lastSuccess: ?string,
           nextAttempt: ?string,
+          pushes: int,
           plan: ?[]string
         )
         # SCIM targets of a profile (one when target is set); with plan, the operations the next push sends.
@@ -371,6 +372,8 @@ public struct ScimTargetStatus: Codable, Sendable, Equatable {
     public var lastPush: ScimPushInfo?
     public var lastSuccess: String?
     public var nextAttempt: String?
+    /// Pushes since the daemon started (lets a client wait for the next one).
+    public var pushes = 0
     public var plan: [String]?
     public init(name: String, endpoint: String, state: String, users: Int, groups: Int, pending: Int, failed: Int) {
         self.name = name

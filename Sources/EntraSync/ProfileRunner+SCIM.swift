@@ -94,6 +94,17 @@ extension ProfileRunner {
 
     // MARK: Retries
 
+    /// True when a push did not finish after the last committed run (a crash or stop cut it
+    /// short, or it failed): at start the daemon resumes it without waiting for the next run.
+    func scimPushInterrupted(profile: Profile) -> Bool {
+        let mirror = self.mirror
+        guard let synced = mirror.lastSuccess?.finished else { return false }
+        return profile.scimTargets.contains { target in
+            guard let last = mirror.scim[target.name]?.lastPush else { return true }
+            return last.result != .succeeded || last.started < synced
+        }
+    }
+
     func scheduleScimPush(in seconds: Double) {
         let seconds = max(0, seconds)
         shared.withLock { $0.scim.nextAttempt = Date().timeIntervalSince1970 + seconds }
@@ -179,6 +190,7 @@ extension ProfileRunner {
             }
             status.lastPush = state.lastPush.map(Self.pushInfo)
             status.lastSuccess = state.lastSuccess.map(Timestamp.format)
+            status.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
             status.nextAttempt = operations.isEmpty && failures.isEmpty ? nil : runtime.nextAttempt.map(Timestamp.format)
             if plan {
                 var lines = state.adopted ? [] : ["first contact: existing resources are matched by externalId, then userName/displayName, before anything is created"]

@@ -208,7 +208,7 @@ public final class ProfileRunner: Sendable {
             due = 0
         }
         schedule(in: due + Double.random(in: 0...min(profile.randomizedDelay, due == 0 ? 2 : profile.randomizedDelay)))
-        if !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }  // resume a push a crash or stop interrupted
+        if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
     }
 
     private func schedule(in seconds: Double) {
@@ -397,7 +397,6 @@ public final class ProfileRunner: Sendable {
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
-        if summary.result == .succeeded { pushScim(profile: profile) }
 
         let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
             s.phase = .idle
@@ -420,6 +419,8 @@ public final class ProfileRunner: Sendable {
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
         onRunFinished(self, summary)
+        // After the run is reported: a slow SCIM target delays the next run, not this one's waiters.
+        if summary.result == .succeeded { pushScim(profile: profile) }
     }
 
     /// Exports and compaction, after the mirror changed. Failures here never undo the commit.

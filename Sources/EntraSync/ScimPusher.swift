@@ -135,7 +135,9 @@ final class ScimPusher {
                         (r["externalId"] as? String).map { $0 == id } ?? true ? r : nil
                     }), let link = Self.userLink(resource) else { continue }
                     byScimId[link.scimId] = id
-                    mutations.append(.user(target: target.name, id: id, link: link))
+                    var adopted = link
+                    adopted.etag = try stampExternalId(resource, id: id, kind: "Users")
+                    mutations.append(.user(target: target.name, id: id, link: adopted))
                 }
             }
         }
@@ -154,7 +156,8 @@ final class ScimPusher {
                 adopted.append((id, resource))
             }
             for (id, resource) in adopted {
-                mutations.append(.group(target: target.name, id: id, scimId: resource["id"] as? String, etag: Self.version(resource),
+                let etag = try stampExternalId(resource, id: id, kind: "Groups")
+                mutations.append(.group(target: target.name, id: id, scimId: resource["id"] as? String, etag: etag,
                                         displayName: resource["displayName"] as? String ?? ""))
                 let members = (resource["members"] as? [[String: Any]] ?? []).compactMap { ($0["value"] as? String).flatMap { byScimId[$0] } }
                 if !members.isEmpty { mutations.append(.members(target: target.name, group: id, added: members, removed: [], etag: nil)) }
@@ -166,6 +169,20 @@ final class ScimPusher {
         let groups = mutations.reduce(0) { if case .group = $1 { $0 + 1 } else { $0 } }
         logger.info("SCIM target \(target.name): first contact, adopted \(users) existing users and \(groups) groups",
                     metadata: ["ENTRA_SCIM_TARGET": "\(target.name)"])
+    }
+
+    /// A resource adopted by userName or displayName gets the Entra id as its externalId, so later
+    /// matching (and the application's own admins) can tell where it comes from. Returns the
+    /// resource's version afterwards; a refusal is logged and the resource adopted as it is.
+    private func stampExternalId(_ resource: [String: Any], id: String, kind: String) throws -> String? {
+        guard resource["externalId"] as? String != id, let scimId = resource["id"] as? String else { return Self.version(resource) }
+        let response = try client.send("PATCH", "/\(kind)/\(scimId)",
+                                        json: ["schemas": [ScimSchema.patch], "Operations": [["op": "replace", "path": "externalId", "value": id]]])
+        guard response.isSuccess else {
+            logger.warning("SCIM target \(target.name): could not set externalId of adopted \(kind.dropLast()) \(scimId): HTTP \(response.status) \(response.detail)")
+            return Self.version(resource)
+        }
+        return response.etag ?? response.json.flatMap(Self.version)
     }
 
     /// Set by `push` before adoption: what the target should hold (Entra id → userName / displayName).
