@@ -9,6 +9,7 @@ enum ScimRecordType: UInt8, CaseIterable {
     case members = 17
     case failure = 18
     case pushed = 19
+    case sending = 20
 }
 
 extension ScimMutation {
@@ -65,6 +66,10 @@ extension ScimMutation {
                 w.double(f.at)
                 w.double(f.nextAttempt)
             }
+        case .sending(_, let ids):
+            type = .sending
+            w.varint(UInt64(ids.count))
+            for id in ids { w.string(id) }
         case .pushed(_, let s):
             type = .pushed
             w.string(s.result.rawValue)
@@ -120,6 +125,12 @@ extension ScimMutation {
             self = .failure(target: target, id: id, ScimFailure(
                 objectId: id, isGroup: isGroup, name: try r.string(), operation: try r.string(), status: try r.int(),
                 detail: try r.string(), attempts: try r.int(), at: try r.double(), nextAttempt: try r.double()))
+        case .sending:
+            let count = try r.varint()
+            guard count <= UInt64(payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "id count \(count)") }
+            var ids: [String] = []
+            for _ in 0..<count { ids.append(try r.string()) }
+            self = .sending(target: target, ids: ids)
         case .pushed:
             let resultText = try r.string()
             guard let result = ScimPushSummary.Result(rawValue: resultText) else {

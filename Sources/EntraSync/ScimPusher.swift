@@ -227,6 +227,10 @@ final class ScimPusher {
     private func execute(_ operations: [ScimOperation]) throws {
         var creates: [(String, ScimUserAttributes)] = []
         for op in operations { if case .createUser(let id, let a) = op { creates.append((id, a)) } }
+        // Creates a crash may have cut short go one by one: each is looked up before it is sent again.
+        let unsure = creates.filter { state.sending.contains($0.0) }
+        creates.removeAll { state.sending.contains($0.0) }
+        for (id, attributes) in unsure { try createUser(id: id, attributes) }
         if creates.count > 1, target.bulk, features.bulk, features.bulkMaxOperations > 1 {
             try bulkCreateUsers(creates)
         } else {
@@ -247,7 +251,19 @@ final class ScimPusher {
 
     private func ifMatch(_ etag: String?) -> String? { features.etag ? etag : nil }
 
+    /// Journals that creates are about to be sent. An id still marked at the next push was perhaps
+    /// created by a push that crashed before the answer was journaled: it is looked up first.
+    private func markSending(_ ids: [String]) throws {
+        let fresh = ids.filter { !state.sending.contains($0) }
+        if !fresh.isEmpty { try commit([.sending(target: target.name, ids: fresh)]) }
+    }
+
     private func createUser(id: String, _ attributes: ScimUserAttributes) throws {
+        if state.sending.contains(id), let existing = try findUser(id: id, userName: nil) {
+            try commit([.user(target: target.name, id: id, link: existing)])
+            return try updateUser(id: id, to: attributes)
+        }
+        try markSending([id])
         let response = try client.send("POST", "/Users", json: ScimPatch.user(id: id, attributes))
         try finishCreateUser(id: id, attributes, status: response.status, resource: response.json, etag: response.etag, detail: response.detail)
     }
@@ -286,6 +302,7 @@ final class ScimPusher {
                 members[id] = attributes
                 index += 1
             }
+            try markSending(Array(members.keys))
             let response = try client.send("POST", "/Bulk", json: ["schemas": [ScimSchema.bulkRequest], "Operations": batch])
             guard response.isSuccess, let results = response.json?["Operations"] as? [[String: Any]] else {
                 // The server refused the batch as a whole: send these one by one.
@@ -314,9 +331,11 @@ final class ScimPusher {
         }
     }
 
-    private func findUser(id: String, userName: String) throws -> ScimUserLink? {
+    /// The target's user with this externalId, else (with `userName`) the one with this userName
+    /// unless it belongs to someone else.
+    private func findUser(id: String, userName: String?) throws -> ScimUserLink? {
         guard features.filter else { return nil }
-        for filter in ["externalId eq \(Self.quote(id))", "userName eq \(Self.quote(userName))"] {
+        for filter in ["externalId eq \(Self.quote(id))"] + (userName.map { ["userName eq \(Self.quote($0))"] } ?? []) {
             let response = try client.send("GET", "/Users?filter=\(Self.escape(filter))")
             guard response.isSuccess, let first = (response.json?["Resources"] as? [[String: Any]])?.first else { continue }
             if let external = first["externalId"] as? String, external != id { continue }  // someone else's account
@@ -383,25 +402,35 @@ final class ScimPusher {
     }
 
     private func createGroup(id: String, displayName: String) throws {
+        if state.sending.contains(id), features.filter, let existing = try findGroup(id: id, displayName: nil) {
+            return try adoptGroup(id: id, existing, displayName: displayName)
+        }
+        try markSending([id])
         let body: [String: Any] = ["schemas": [ScimSchema.group], "externalId": id, "displayName": displayName, "members": [[String: Any]]()]
         let response = try client.send("POST", "/Groups", json: body)
         if response.isSuccess, let scimId = response.json?["id"] as? String {
             try succeeded(id, [.group(target: target.name, id: id, scimId: scimId, etag: response.etag ?? response.json.flatMap(Self.version), displayName: displayName)])
             summary.created += 1
-        } else if response.status == 409, features.filter,
-                  let existing = try findGroup(id: id, displayName: displayName), let scimId = existing["id"] as? String {
-            let byScimId = Dictionary(state.users.map { ($1.scimId, $0) } + state.groups.map { ($1.scimId, $0) }, uniquingKeysWith: { a, _ in a })
-            let members = (existing["members"] as? [[String: Any]] ?? []).compactMap { ($0["value"] as? String).flatMap { byScimId[$0] } }
-            try succeeded(id, [.group(target: target.name, id: id, scimId: scimId, etag: Self.version(existing), displayName: existing["displayName"] as? String ?? displayName),
-                               .members(target: target.name, group: id, added: members, removed: [], etag: nil)])
-            if existing["displayName"] as? String != displayName { try renameGroup(id: id, displayName: displayName) }
+        } else if response.status == 409, features.filter, let existing = try findGroup(id: id, displayName: displayName) {
+            try adoptGroup(id: id, existing, displayName: displayName)
         } else {
             try failed(id, isGroup: true, name: displayName, operation: "POST /Groups", status: response.status, detail: response.detail)
         }
     }
 
-    private func findGroup(id: String, displayName: String) throws -> [String: Any]? {
-        for filter in ["externalId eq \(Self.quote(id))", "displayName eq \(Self.quote(displayName))"] {
+    /// Takes over a group the target already holds, with the members it names that are linked.
+    private func adoptGroup(id: String, _ existing: [String: Any], displayName: String) throws {
+        guard let scimId = existing["id"] as? String else { return }
+        let byScimId = Dictionary(state.users.map { ($1.scimId, $0) } + state.groups.map { ($1.scimId, $0) }, uniquingKeysWith: { a, _ in a })
+        let members = (existing["members"] as? [[String: Any]] ?? []).compactMap { ($0["value"] as? String).flatMap { byScimId[$0] } }
+        try succeeded(id, [.group(target: target.name, id: id, scimId: scimId, etag: Self.version(existing),
+                                  displayName: existing["displayName"] as? String ?? displayName),
+                           .members(target: target.name, group: id, added: members, removed: [], etag: nil)])
+        if existing["displayName"] as? String != displayName { try renameGroup(id: id, displayName: displayName) }
+    }
+
+    private func findGroup(id: String, displayName: String?) throws -> [String: Any]? {
+        for filter in ["externalId eq \(Self.quote(id))"] + (displayName.map { ["displayName eq \(Self.quote($0))"] } ?? []) {
             let response = try client.send("GET", "/Groups?filter=\(Self.escape(filter))")
             guard response.isSuccess, let first = (response.json?["Resources"] as? [[String: Any]])?.first else { continue }
             if let external = first["externalId"] as? String, external != id { continue }

@@ -93,6 +93,9 @@ public struct ScimTargetState: Sendable, Equatable {
     public var users: [String: ScimUserLink] = [:]
     public var groups: [String: ScimGroupLink] = [:]
     public var failures: [String: ScimFailure] = [:]
+    /// Objects whose create was sent but not yet acknowledged: after a crash the target may hold
+    /// them already, so the next push looks them up by externalId before creating them again.
+    public var sending: Set<String> = []
     public var lastPush: ScimPushSummary?
     public var lastSuccess: Double?
 
@@ -112,12 +115,14 @@ public enum ScimMutation: Sendable, Equatable {
     case members(target: String, group: String, added: [String], removed: [String], etag: String?)
     /// Records (or with nil clears) an object's failure.
     case failure(target: String, id: String, ScimFailure?)
+    /// Creates about to be sent (journaled before the request).
+    case sending(target: String, ids: [String])
     case pushed(target: String, ScimPushSummary)
 
     var target: String {
         switch self {
         case .reset(let t, _), .adopted(let t), .user(let t, _, _), .group(let t, _, _, _, _), .members(let t, _, _, _, _),
-             .failure(let t, _, _), .pushed(let t, _):
+             .failure(let t, _, _), .sending(let t, _), .pushed(let t, _):
             t
         }
     }
@@ -133,10 +138,12 @@ extension ScimTargetState {
             adopted = true
         case .user(_, let id, let link):
             users[id] = link
+            sending.remove(id)
             if link == nil {
                 for (groupId, var group) in groups where group.members.remove(id) != nil { groups[groupId] = group }
             }
         case .group(_, let id, let scimId, let etag, let displayName):
+            sending.remove(id)
             if let scimId {
                 groups[id] = ScimGroupLink(scimId: scimId, etag: etag, displayName: displayName, members: groups[id]?.members ?? [])
             } else {
@@ -151,6 +158,9 @@ extension ScimTargetState {
             groups[group] = link
         case .failure(_, let id, let failure):
             failures[id] = failure
+            if failure != nil { sending.remove(id) }
+        case .sending(_, let ids):
+            sending.formUnion(ids)
         case .pushed(_, let summary):
             lastPush = summary
             if summary.result == .succeeded { lastSuccess = summary.finished }
@@ -169,6 +179,7 @@ extension ScimTargetState {
             }
         }
         for (id, failure) in failures { try emit(.failure(target: target, id: id, failure)) }
+        if !sending.isEmpty { try emit(.sending(target: target, ids: sending.sorted())) }
         if let lastSuccess, lastPush?.result != .succeeded {
             try emit(.pushed(target: target, ScimPushSummary(result: .succeeded, started: lastSuccess, finished: lastSuccess)))
         }

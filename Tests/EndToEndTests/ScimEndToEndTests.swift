@@ -157,20 +157,22 @@ struct ScimEndToEndTests {
 
     @Test("a target that goes down loses nothing; a SIGKILL mid-push resumes without duplicates")
     func outageAndCrash() throws {
-        let sim = try Simulator(users: 300, groups: 5, memberships: 400, pageSize: 100)
+        let sim = try Simulator(users: 300, groups: 150, memberships: 600, pageSize: 100)
         let server = try ScimServer()
         let relay = try Relay(upstream: server.port)
         let daemon = DaemonHarness()
         let token = try daemon.writeScimToken(server)
-        // Bulk=no and a rate limit make the first push take seconds, so the daemon can be killed in the middle of it.
+        // Users go in a few /Bulk requests; a rate limit makes the 150 group creates take seconds, so
+        // the daemon can be killed in the middle of them (a group's displayName is not unique, so a
+        // create sent twice would be a duplicate).
         try daemon.writeProfile("contoso", simulator: sim,
                                 extra: Self.section(server, token: token, endpoint: "http://127.0.0.1:\(relay.port)/v2").replacingOccurrences(
-                                    of: "MaxRequestsPerSecond=0", with: "MaxRequestsPerSecond=60\nBulk=no"))
+                                    of: "MaxRequestsPerSecond=0", with: "MaxRequestsPerSecond=50"))
         try daemon.start()  // returns after the sync; the push follows
-        try Harness.waitUntil("the push to be under way", timeout: 60) { try server.count("Users") >= 40 }
+        try Harness.waitUntil("the push to be under way", timeout: 60) { try server.count("Groups") >= 20 }
         try daemon.stop(SIGKILL)
-        let partial = try server.count("Users")
-        #expect(partial < 300, "the push finished before the kill; nothing was tested")
+        let partial = try server.count("Groups")
+        #expect(partial < 150, "the push finished before the kill; nothing was tested")
         try daemon.start()
         _ = try daemon.waitForScim("contoso", timeout: 120)
         var diff = try server.differences(from: daemon.exportDirectory("contoso"))
