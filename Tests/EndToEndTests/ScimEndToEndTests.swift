@@ -188,14 +188,21 @@ struct ScimEndToEndTests {
         try sim.admin("POST", "/_sim/churn", ["seed": 12, "changes": 30])
         _ = try daemon.runNow("contoso")
         #expect(try daemon.status()["contoso"]?["state"] as? String == "idle")
+        _ = try daemon.waitForScim("contoso", state: ["unavailable"], after: status)  // that run's push gave up too
 
-        // It comes back: the retry brings it up to date.
+        // It comes back, still throttling: a 429 with Retry-After, then the retry brings it up to date.
+        try relay.throttle(1)
         try relay.start()
+        let started = Date()
         let retry = try daemon.ctl(["scim", "contoso", "--retry"])
         #expect(retry.status == 0, "\(retry.stdout)\(retry.stderr)")
+        #expect(Date().timeIntervalSince(started) >= 3, "Retry-After: 3 was not honoured")
         status = try daemon.waitForScim("contoso")
         diff = try server.differences(from: daemon.exportDirectory("contoso"))
         #expect(diff == [], "\(diff)")
+        let metrics = try String(contentsOfFile: daemon.stateDirectory + "/contoso/metrics.prom", encoding: .utf8)
+        #expect(metrics.contains("entra_sync_scim_pushes_total{profile=\"contoso\",target=\"default\",result=\"failed\"}"))
+        #expect(metrics.contains("entra_sync_scim_objects{profile=\"contoso\",target=\"default\",kind=\"groups\"} 150"), "\(metrics)")
     }
 
     @Test("a 409 on one user does not block the others; --retry sends it once fixed")

@@ -202,14 +202,24 @@ final class ScimServer {
 
 /// A TCP relay in front of a server: stopping it makes the server unreachable (connection
 /// refused) without losing what the server holds; starting it again on the same port brings it back.
+/// `throttle(n)` makes it answer the next `n` connections itself with 429 and `Retry-After: 3` (longer than the client's own first backoff).
 final class Relay {
     let port: Int
     let upstream: Int
     private var process: Process?
+    private let throttleFile = Harness.makeTempDirectory() + "/throttle"
 
     static let script = """
-        import socket, sys, threading
-        port, upstream = int(sys.argv[1]), int(sys.argv[2])
+        import os, socket, sys, threading
+        port, upstream, throttle = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+        def throttled():
+            try:
+                n = int(open(throttle).read() or 0)
+            except (OSError, ValueError):
+                return False
+            if n <= 0: return False
+            open(throttle, "w").write(str(n - 1))
+            return True
         def pipe(a, b):
             try:
                 while True:
@@ -228,6 +238,10 @@ final class Relay {
         print("ready", flush=True)
         while True:
             client, _ = server.accept()
+            if throttled():
+                client.recv(65536)
+                client.sendall(b"HTTP/1.1 429 Too Many Requests\\r\\nRetry-After: 3\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+                client.close(); continue
             try:
                 up = socket.create_connection(("127.0.0.1", upstream))
             except OSError:
@@ -247,7 +261,7 @@ final class Relay {
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, "\(port)", "\(upstream)"]
+        process.arguments = ["python3", "-c", Self.script, "\(port)", "\(upstream)", throttleFile]
         let out = Pipe()
         process.standardOutput = out
         try process.run()
@@ -261,6 +275,10 @@ final class Relay {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         self.process = nil
+    }
+
+    func throttle(_ connections: Int) throws {
+        try "\(connections)".write(toFile: throttleFile, atomically: true, encoding: .utf8)
     }
 }
 
