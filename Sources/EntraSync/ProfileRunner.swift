@@ -223,13 +223,15 @@ public final class ProfileRunner: Sendable {
 
     /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
     public func update(profile: Profile) {
-        let intervalChanged = shared.withLock { s -> Bool in
-            let changed = s.profile.interval != profile.interval || s.profile.scimTargets != profile.scimTargets
+        let (intervalChanged, scimChanged) = shared.withLock { s -> (Bool, Bool) in
+            let changed = (s.profile.interval != profile.interval, s.profile.scimTargets != profile.scimTargets)
             s.profile = profile
             s.configError = nil
             return changed
         }
         if intervalChanged { start() }
+        // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
+        if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
     }
 
     public func markConfigError(_ message: String?) {
