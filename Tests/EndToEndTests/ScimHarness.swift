@@ -300,7 +300,8 @@ extension DaemonHarness {
         var last: [String: Any] = [:]
         let before = after?["pushes"] as? Int ?? 0
         do {
-            try Harness.waitUntil("SCIM target of \(profile) to reach \(wanted.sorted())", timeout: timeout) {
+            // Each status computes the plan from the whole mirror: poll gently.
+            try Harness.waitUntil("SCIM target of \(profile) to reach \(wanted.sorted())", timeout: timeout, every: 0.25) {
                 last = try scimStatus(profile).first ?? [:]
                 return (last["pushes"] as? Int ?? 0) > before && wanted.contains(last["state"] as? String ?? "")
             }
