@@ -31,7 +31,10 @@ final class ScimServer {
         try start()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: (logFile as NSString).deletingLastPathComponent)
+    }
 
     var endpoint: String { "http://127.0.0.1:\(port)/v2" }
 
@@ -256,7 +259,10 @@ final class Relay {
         try start()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: (throttleFile as NSString).deletingLastPathComponent)
+    }
 
     func start() throws {
         let process = Process()
