@@ -76,7 +76,8 @@ struct Daemon: ParsableCommand {
                                       interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
         let server: VarlinkServer
         do {
-            server = try VarlinkServer(path: socketPath, mode: 0o660, listenFD: listenFD, info: info) { call, replier in
+            server = try VarlinkServer(path: socketPath, mode: 0o660, listenFD: listenFD, info: info,
+                                       log: { logger.warning("\($0)") }) { call, replier in
                 manager.handle(call, replier)
             }
         } catch {
