@@ -327,6 +327,7 @@ public final class ProfileRunner: Sendable {
             let users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             let groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            CrashPoint.hit("plan")
             let plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
                                      now: Date().timeIntervalSince1970)
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)

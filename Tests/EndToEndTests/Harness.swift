@@ -26,11 +26,11 @@ enum Harness {
     }
 
     /// Polls until `condition` holds or the deadline passes.
-    static func waitUntil(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) throws {
+    static func waitUntil(_ what: String, timeout: Double = 30, every interval: Double = 0.05, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try condition() { return }
-            Thread.sleep(forTimeInterval: 0.05)
+            Thread.sleep(forTimeInterval: interval)
         }
         throw HarnessError("timed out after \(timeout)s waiting for \(what)")
     }
@@ -351,7 +351,7 @@ final class DaemonHarness {
     func stop(_ signal: Int32 = SIGTERM, timeout: Double = 30) throws -> Int32 {
         guard let process else { return 0 }
         if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
-        try Harness.waitUntil("entra-syncd to exit", timeout: timeout) { !process.isRunning }
+        try Harness.waitUntil("entra-syncd to exit", timeout: timeout, every: 0.005) { !process.isRunning }
         process.waitUntilExit()
         self.process = nil
         return process.terminationStatus
