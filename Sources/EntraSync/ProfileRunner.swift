@@ -430,7 +430,8 @@ public final class ProfileRunner: Sendable {
         let settings = ExportSettings(scope: scope, formats: formats)
         let scopeChanged = worker.withLock { $0.exportedSettings != settings }
         let graceShown = !state.recentlyDeleted.isEmpty  // deleted users age out of the exports
-        if !plan.isEmpty || scopeChanged || graceShown || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
+        let lastExportFailed = shared.withLock { $0.exportError != nil }  // it may have left users.json newer than groups.json
+        if !plan.isEmpty || scopeChanged || graceShown || lastExportFailed || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
             do {
                 let view = ScopedView(state: state, scope: scope, softDeleteGrace: grace)
                 try exports.write(view, runId: runId, formats: formats)
