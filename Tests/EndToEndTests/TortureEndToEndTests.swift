@@ -101,6 +101,12 @@ struct TortureEndToEndTests {
         return finished
     }
 
+    /// SIGKILLs the daemon (unless it killed itself at a crash point) and checks that nothing else ended it.
+    func killDaemon(_ daemon: DaemonHarness) throws {
+        let status = try daemon.stop(SIGKILL)
+        #expect(status == SIGKILL, "entra-syncd ended with status \(status), not by SIGKILL:\n\(daemon.log.suffix(2000))")
+    }
+
     @Test("at least 200 SIGKILLs over request, plan, journal append and fsync, compaction and export: every restart shows one committed state")
     func killAgainAndAgain() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["ENTRA_TORTURE_SEED"] ?? "") ?? 0x5eed_2026
@@ -150,7 +156,7 @@ struct TortureEndToEndTests {
                     kills += 1
                     hits["startup (journal replay)", default: 0] += 1
                 }
-                try daemon.stop(SIGKILL)
+                try killDaemon(daemon)
                 continue
             }
             let status: ProfileStatus
@@ -161,7 +167,7 @@ struct TortureEndToEndTests {
             } catch {
                 // Exports refreshed at startup (a kill fell between commit and export) can reach the point.
                 guard let point = target.crashPoint, daemon.process?.isRunning == false else { throw error }
-                try daemon.stop(SIGKILL)
+                try killDaemon(daemon)
                 kills += 1
                 hits[point + " (at startup)", default: 0] += 1
                 continue
@@ -184,7 +190,7 @@ struct TortureEndToEndTests {
                 return try exportedMirror(daemon) == mirror
             }
             if !process.isRunning {
-                try daemon.stop(SIGKILL)
+                try killDaemon(daemon)
                 kills += 1
                 hits[target.crashPoint! + " (at startup)", default: 0] += 1
                 continue
@@ -201,13 +207,13 @@ struct TortureEndToEndTests {
                 try Harness.waitUntil("a Graph request to be held", every: 0.005) {
                     (try sim.admin("GET", "/_sim/stats") as! [String: Any])["delayedRequests"] as? Int ?? 0 > held
                 }
-                try daemon.stop(SIGKILL)
+                try killDaemon(daemon)
                 try sim.admin("DELETE", "/_sim/faults")
                 hits["request (held by the simulator)", default: 0] += 1
             case .random:
                 try triggerRun(daemon)
                 Thread.sleep(forTimeInterval: Double.random(in: 0...runMillis, using: &rng) / 1000)  // a random moment is the point
-                try daemon.stop(SIGKILL)
+                try killDaemon(daemon)
                 let log = String(daemon.log.utf8.dropFirst(logBefore)) ?? ""
                 let phase = log.contains("journal compacted") ? "after compaction"
                     : log.contains("run succeeded") ? "after commit (export, compaction)"
@@ -216,7 +222,7 @@ struct TortureEndToEndTests {
             default:
                 try triggerRun(daemon)
                 let finished = try waitForRun(daemon, after: status.lastRun?.runId)
-                try daemon.stop(SIGKILL)
+                try killDaemon(daemon)
                 // A run that never reached the point (e.g. nothing to export) was killed idle.
                 hits[finished ? "idle (after a completed run)" : target.crashPoint!, default: 0] += 1
             }
