@@ -556,9 +556,11 @@ public final class ProfileRunner: Sendable {
         }
     }
 
-    /// Makes sure exports show the committed state (a crash can fall between commit and export).
+    /// Makes sure exports show the committed state (a crash can fall between commit and export, or
+    /// between users.json and groups.json). Returns when they do, so a daemon that answers on its
+    /// socket never shows a mix of two runs; called before the runner starts, so its queue is idle.
     public func refreshExportsIfStale() {
-        runQueue.async {
+        runQueue.sync {
             let state = self.mirror
             let profile = self.profile
             let scope = profile.scope
