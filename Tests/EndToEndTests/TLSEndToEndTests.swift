@@ -57,7 +57,7 @@ struct TLSEndToEndTests {
             [Sync]
             Interval=1h
             RandomizedDelay=0
-            RequestTimeout=5s
+            RequestTimeout=2s
             MaxAttempts=1
             """)
     }
@@ -92,5 +92,6 @@ struct TLSEndToEndTests {
         #expect(run.status != 0)
         let trusted = (try daemon.status()["contoso"]?["lastRun"] as? [String: Any])?["error"] as? String ?? ""
         #expect(!trusted.isEmpty && !trusted.lowercased().contains("certificate"), "error with CAFile=: \(trusted)")
+        print("untrusted: \(error) — \(hint)\nwith CAFile=: \(trusted)")
     }
 }
