@@ -103,4 +103,55 @@ struct SecretsEndToEndTests {
             }
         }
     }
+
+    @Test("a certificate credential's private key, valid or damaged, appears in no log, output or state file",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "needs openssl to make a key pair"))
+    func privateKeyNeverLeaks() throws {
+        let daemon = DaemonHarness()
+        let pair = try CertificateEndToEndTests().makeKeyPair(in: daemon.directory, name: "app")
+        let sim = try Simulator(users: 5, groups: 1, memberships: 3, extra: ["--client-cert", pair.certificate, "--client-public-key", pair.publicKey])
+        let keyText = try String(contentsOfFile: pair.privateKey, encoding: .utf8)
+        let keyLines = keyText.split(separator: "\n").filter { !$0.hasPrefix("-----") }.map(String.init)
+        // A damaged copy: the parser fails on it; its error must not quote it.
+        let damaged = daemon.directory + "/damaged.key"
+        try (keyLines.prefix(keyLines.count / 2).joined(separator: "\n") + "\n-----END PRIVATE KEY-----\n")
+            .write(toFile: damaged, atomically: true, encoding: .utf8)
+        for (name, key) in [("contoso", pair.privateKey), ("broken", damaged)] {
+            try daemon.write("\(name).conf", """
+                [Tenant]
+                TenantId=\(sim.tenantId)
+                ClientId=11111111-2222-3333-4444-555555555555
+                CertificateFile=\(pair.certificate)
+                PrivateKeyFile=\(key)
+                LoginEndpoint=\(sim.baseURL)
+                GraphEndpoint=\(sim.baseURL)
+                [Sync]
+                Interval=1h
+                RandomizedDelay=0
+                MaxAttempts=1
+                """)
+        }
+        try daemon.start()
+        let status = try daemon.status()
+        #expect(status["contoso"]?["users"] as? Int == 5)
+        let broken = status["broken"] ?? [:]
+        let brokenError = (broken["error"] as? String) ?? ((broken["lastRun"] as? [String: Any])?["error"] as? String) ?? ""
+        #expect(["failed", "config-error"].contains(broken["state"] as? String ?? ""), "\(broken)")
+        #expect(brokenError.contains("key"), "the damaged key is not what failed: \(brokenError)")
+        print("damaged key: \(brokenError)")
+        var outputs = [try daemon.ctl(["status"]), try daemon.ctl(["status", "--json"]), try daemon.ctl(["history", "broken"])]
+        for profile in ["contoso", "broken"] {
+            outputs.append(try Harness.run(Harness.binary("entra-syncctl"), ["check", profile, "--config-dir", daemon.configDirectory]))
+        }
+        try daemon.stop(SIGTERM)
+        var haystacks: [(String, Data)] = [("daemon log", Data(daemon.log.utf8))]
+        haystacks += outputs.map { ("entra-syncctl", Data(($0.stdout + $0.stderr).utf8)) }
+        haystacks += Self.files(under: daemon.stateDirectory)
+        for (name, bytes) in haystacks {
+            #expect(bytes.range(of: Data("PRIVATE KEY".utf8)) == nil, "\(name) mentions a PEM private key")
+            for line in keyLines where line.count >= 40 {
+                #expect(bytes.range(of: Data(line.prefix(40).utf8)) == nil, "\(name) contains private key material")
+            }
+        }
+    }
 }
