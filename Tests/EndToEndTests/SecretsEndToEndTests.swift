@@ -19,6 +19,22 @@ struct SecretsEndToEndTests {
                 String(secret.prefix(12))]
     }
 
+    /// A profile for the simulator's tenant with the given credential lines; one attempt per request.
+    static func profile(_ sim: Simulator, credential: String) -> String {
+        """
+        [Tenant]
+        TenantId=\(sim.tenantId)
+        ClientId=11111111-2222-3333-4444-555555555555
+        \(credential)
+        LoginEndpoint=\(sim.baseURL)
+        GraphEndpoint=\(sim.baseURL)
+        [Sync]
+        Interval=1h
+        RandomizedDelay=0
+        MaxAttempts=1
+        """
+    }
+
     /// Every file under `directory`, as bytes.
     static func files(under directory: String) -> [(String, Data)] {
         guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
@@ -44,18 +60,7 @@ struct SecretsEndToEndTests {
         chmod(hook, 0o755)
         try daemon.writeProfile("contoso", simulator: sim, extra: "[Output]\nOnChange=\(hook)\nExport=json,csv")
         // The same tenant with a wrong secret, inline (a warned-about but valid configuration).
-        try daemon.write("wrong.conf", """
-            [Tenant]
-            TenantId=\(sim.tenantId)
-            ClientId=11111111-2222-3333-4444-555555555555
-            ClientSecret=\(Self.wrongSecret)
-            LoginEndpoint=\(sim.baseURL)
-            GraphEndpoint=\(sim.baseURL)
-            [Sync]
-            Interval=1h
-            RandomizedDelay=0
-            MaxAttempts=1
-            """)
+        try daemon.write("wrong.conf", Self.profile(sim, credential: "ClientSecret=\(Self.wrongSecret)"))
         // A typo in the key: the error must name the key, not echo its value.
         try daemon.write("typo.conf", """
             [Tenant]
@@ -117,19 +122,7 @@ struct SecretsEndToEndTests {
         try (keyLines.prefix(keyLines.count / 2).joined(separator: "\n") + "\n-----END PRIVATE KEY-----\n")
             .write(toFile: damaged, atomically: true, encoding: .utf8)
         for (name, key) in [("contoso", pair.privateKey), ("broken", damaged)] {
-            try daemon.write("\(name).conf", """
-                [Tenant]
-                TenantId=\(sim.tenantId)
-                ClientId=11111111-2222-3333-4444-555555555555
-                CertificateFile=\(pair.certificate)
-                PrivateKeyFile=\(key)
-                LoginEndpoint=\(sim.baseURL)
-                GraphEndpoint=\(sim.baseURL)
-                [Sync]
-                Interval=1h
-                RandomizedDelay=0
-                MaxAttempts=1
-                """)
+            try daemon.write("\(name).conf", Self.profile(sim, credential: "CertificateFile=\(pair.certificate)\nPrivateKeyFile=\(key)"))
         }
         try daemon.start()
         let status = try daemon.status()
