@@ -20,6 +20,20 @@ final class VarlinkConnection: @unchecked Sendable {
     private var nextToSend = 0
     /// Finished or streamed replies waiting for earlier calls: call number → chunks, and whether done.
     private var pending: [Int: (chunks: [[UInt8]], done: Bool)] = [:]
+    /// When bytes last arrived; at the connection limit the longest-idle connection is closed first.
+    private(set) var lastActivity = DispatchTime.now()
+    /// Reading stops while the client has too many calls in flight or leaves too many replies unread.
+    private var readPaused = false
+
+    /// No call in progress and nothing left to send: closing it loses nothing the client asked for.
+    var isIdle: Bool { nextToSend == nextCall && output.count == outputSent }
+
+    /// For log lines; never the client's bytes.
+    var who: String { "pid \(peer.pid) uid \(peer.uid)" }
+
+    private var overloaded: Bool {
+        nextCall - nextToSend >= limits.maxCallsInFlight || output.count - outputSent >= limits.outputHighWater
+    }
 
     init(fd: Int32, peer: PeerCredentials, server: VarlinkServer, limits: VarlinkLimits) {
         self.fd = fd
@@ -37,26 +51,37 @@ final class VarlinkConnection: @unchecked Sendable {
 
     private func readAvailable() {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while !closed {
+        while !closed && !overloaded {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return close() }
             if n < 0 {
                 if errno == EAGAIN || errno == EINTR { break }
                 return close()
             }
+            lastActivity = .now()
             input.append(contentsOf: buffer[0..<n])
-            while let end = input.firstIndex(of: 0) {
-                let message = Array(input[..<end])
-                input.removeSubrange(...end)
-                handle(message)
-                if closed { return }
-            }
-            if input.count > limits.maxMessageBytes {
+            handleBufferedCalls()
+            if closed { return }
+            // Unless reading paused, every complete message was taken: what is left is one unfinished message.
+            if !overloaded && input.count > limits.maxMessageBytes {
+                server.log("closing control client \(who): a message longer than \(limits.maxMessageBytes) bytes")
                 enqueue(call: nextCall, VarlinkWire.error(.invalidParameter("message too large")), done: true)
                 nextCall += 1
                 flush()
                 return close()
             }
+        }
+        if overloaded && !closed && !readPaused {
+            readSource?.suspend()
+            readPaused = true
+        }
+    }
+
+    private func handleBufferedCalls() {
+        while !closed && !overloaded, let end = input.firstIndex(of: 0) {
+            let message = Array(input[..<end])
+            input.removeSubrange(...end)
+            handle(message)
         }
     }
 
@@ -64,6 +89,7 @@ final class VarlinkConnection: @unchecked Sendable {
         let number = nextCall
         nextCall += 1
         guard let call = VarlinkCall.parse(message, peer: peer) else {
+            server.log("closing control client \(who): not a varlink message")
             enqueue(call: number, VarlinkWire.error(.invalidParameter("method")), done: true)
             flush()
             return close()
@@ -92,7 +118,10 @@ final class VarlinkConnection: @unchecked Sendable {
                 break
             }
         }
-        if output.count - outputSent > limits.maxPendingOutputBytes { return close() }
+        if output.count - outputSent > limits.maxPendingOutputBytes {
+            server.log("closing control client \(who): more than \(limits.maxPendingOutputBytes) bytes of replies it does not read")
+            return close()
+        }
         flush()
     }
 
@@ -112,6 +141,12 @@ final class VarlinkConnection: @unchecked Sendable {
             output.removeFirst(outputSent)
             outputSent = 0
         }
+        if readPaused && !closed && !overloaded {
+            readPaused = false
+            readSource?.resume()
+            handleBufferedCalls()
+        }
+        if closed { return }
         if output.isEmpty {
             if writeActive { writeSource?.suspend(); writeActive = false }
         } else if !closed {
@@ -131,6 +166,7 @@ final class VarlinkConnection: @unchecked Sendable {
     func close() {
         guard !closed else { return }
         closed = true
+        if readPaused { readSource?.resume() }  // a suspended source must not be released
         readSource?.cancel()
         if let writeSource {
             if !writeActive { writeSource.resume() }

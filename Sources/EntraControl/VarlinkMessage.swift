@@ -93,9 +93,19 @@ public struct VarlinkServiceInfo: Sendable {
 }
 
 /// Limits that keep one bad client from hurting others.
+///
+/// | limit | default | when exceeded |
+/// |---|---|---|
+/// | `maxMessageBytes` | 1 MiB | error reply, connection closed |
+/// | `maxConnections` | 256 | the longest-idle connection is closed for the new one; if none is idle, the new one is refused |
+/// | `maxCallsInFlight` | 16 | the connection is not read until replies go out (a pipelining client cannot monopolise the handlers) |
+/// | `outputHighWater` | 1 MiB | the connection is not read until its unsent replies drop below this (a client that never reads stalls only itself) |
+/// | `maxPendingOutputBytes` | 64 MiB | connection closed (one reply larger than this is never sent) |
 public struct VarlinkLimits: Sendable {
     public var maxMessageBytes = 1 << 20
     public var maxConnections = 256
+    public var maxCallsInFlight = 16
+    public var outputHighWater = 1 << 20
     public var maxPendingOutputBytes = 64 << 20
     public init() {}
 }

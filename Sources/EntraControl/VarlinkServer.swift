@@ -39,6 +39,8 @@ public final class VarlinkServer: Sendable {
     private let info: VarlinkServiceInfo
     private let limits: VarlinkLimits
     private let handler: @Sendable (VarlinkCall, VarlinkReplier) -> Void
+    /// Says when a client is closed or refused for breaking the limits.
+    let log: @Sendable (String) -> Void
     let queue = DispatchQueue(label: "entra-sync.varlink")
     private let handlers = DispatchQueue(label: "entra-sync.varlink.handlers", attributes: .concurrent)
     private let state = Mutex(State())
@@ -50,10 +52,12 @@ public final class VarlinkServer: Sendable {
     }
 
     public init(path: String, mode: mode_t = 0o660, listenFD: Int32? = nil, info: VarlinkServiceInfo,
-                limits: VarlinkLimits = .init(), handler: @escaping @Sendable (VarlinkCall, VarlinkReplier) -> Void) throws {
+                limits: VarlinkLimits = .init(), log: @escaping @Sendable (String) -> Void = { _ in },
+                handler: @escaping @Sendable (VarlinkCall, VarlinkReplier) -> Void) throws {
         self.path = path
         self.info = info
         self.limits = limits
+        self.log = log
         self.handler = handler
         if let listenFD {
             self.listenFD = listenFD
@@ -116,10 +120,20 @@ public final class VarlinkServer: Sendable {
             var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length)
             let peer = PeerCredentials(pid: cred.0, uid: cred.1, gid: cred.2)
-            let tooMany = state.withLock { $0.connections.count >= limits.maxConnections || $0.stopped }
-            if tooMany {
+            let (open, stopped) = state.withLock { (Array($0.connections.values), $0.stopped) }
+            if stopped {
                 close(fd)
                 continue
+            }
+            if open.count >= limits.maxConnections {
+                // Idle connections must not lock everyone out: the longest-idle one makes room.
+                guard let idlest = open.filter(\.isIdle).min(by: { $0.lastActivity < $1.lastActivity }) else {
+                    log("refusing control client pid \(peer.pid) uid \(peer.uid): \(open.count) connections, none idle")
+                    close(fd)
+                    continue
+                }
+                log("closing idle control client \(idlest.who) to make room: \(limits.maxConnections) connections is the limit")
+                idlest.close()
             }
             let connection = VarlinkConnection(fd: fd, peer: peer, server: self, limits: limits)
             state.withLock { $0.connections[fd] = connection }

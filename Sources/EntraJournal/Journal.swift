@@ -199,7 +199,10 @@ public final class Journal {
                 try writeAll(fd, Array(buffer.prefix(partial)), path: segmentPath)
                 throw JournalError.io(segmentPath, "write failed", ENOSPC)
             }
+            if CrashPoint.armed("journal.append") { try writeAll(fd, Array(buffer.prefix(buffer.count / 2)), path: segmentPath) }
+            CrashPoint.hit("journal.append")
             try writeAll(fd, buffer, path: segmentPath)
+            CrashPoint.hit("journal.fsync")
             if options.syncEnabled && fdatasync(fd) != 0 { throw JournalError.io(segmentPath, "fdatasync failed") }
         } catch {
             // Leave no partial batch behind: the next commit must not follow garbage.
@@ -236,6 +239,7 @@ public final class Journal {
             JournalFormat.appendFrame(to: &buffer, salt: newSalt, type: JournalFormat.commitType, payload: seq)
             try writeAll(tfd, buffer, path: tempPath)
             written += buffer.count
+            CrashPoint.hit("compaction.write")
             if fdatasync(tfd) != 0 { throw JournalError.io(tempPath, "fdatasync failed") }
         } catch {
             Glibc.close(tfd)
@@ -249,6 +253,7 @@ public final class Journal {
             throw JournalError.io(finalPath, "cannot rename", code)
         }
         try Self.fsyncPath(directory)
+        CrashPoint.hit("compaction.rename")
         // From here the snapshot is the journal; the old segments are garbage.
         let old = (try? Self.listDirectory(directory))?.filter { $0.hasSuffix(".seg") && $0 < JournalFormat.fileName(sequence) } ?? []
         for name in old { unlink(directory + "/" + name) }

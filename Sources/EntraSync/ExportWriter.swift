@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraGraph
+import EntraJournal
 import Foundation
 import Glibc
 
@@ -38,6 +39,7 @@ public struct ExportWriter: Sendable {
             switch format {
             case .json:
                 try replace("users.json", with: Self.usersJSON(view.users, deleted: view.deletedUsers))
+                CrashPoint.hit("export")
                 try replace("groups.json", with: Self.groupsJSON(view))
             case .csv:
                 try replace("users.csv", with: Self.usersCSV(view.users))

@@ -329,6 +329,7 @@ public final class ProfileRunner: Sendable {
             let users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             let groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            CrashPoint.hit("plan")
             let plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
                                      now: Date().timeIntervalSince1970)
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
@@ -432,7 +433,8 @@ public final class ProfileRunner: Sendable {
         let settings = ExportSettings(scope: scope, formats: formats)
         let scopeChanged = worker.withLock { $0.exportedSettings != settings }
         let graceShown = !state.recentlyDeleted.isEmpty  // deleted users age out of the exports
-        if !plan.isEmpty || scopeChanged || graceShown || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
+        let lastExportFailed = shared.withLock { $0.exportError != nil }  // it may have left users.json newer than groups.json
+        if !plan.isEmpty || scopeChanged || graceShown || lastExportFailed || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
             do {
                 let view = ScopedView(state: state, scope: scope, softDeleteGrace: grace)
                 try exports.write(view, runId: runId, formats: formats)
@@ -557,9 +559,11 @@ public final class ProfileRunner: Sendable {
         }
     }
 
-    /// Makes sure exports show the committed state (a crash can fall between commit and export).
+    /// Makes sure exports show the committed state (a crash can fall between commit and export, or
+    /// between users.json and groups.json). Returns when they do, so a daemon that answers on its
+    /// socket never shows a mix of two runs; called before the runner starts, so its queue is idle.
     public func refreshExportsIfStale() {
-        runQueue.async {
+        runQueue.sync {
             let state = self.mirror
             let profile = self.profile
             let scope = profile.scope

@@ -43,6 +43,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     private var generation = 1
     private var resetMode = "gone"
     private var faults: [FaultRule] = []
+    /// Seeded random faults (`Simulator+Chaos.swift`); guarded by `lock` like the rest.
+    var chaos = Chaos()
     private var requestLog: [[String: Any]] = []
     private var stats: [String: Int] = ["tokenRequests": 0, "graphRequests": 0, "bytesServed": 0]
     /// Seconds the simulated server's clock is ahead (tests of clock-skew detection).
@@ -69,7 +71,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         }
         // Faults first; a delay happens outside the lock.
         lock.lock()
-        let fault = matchFault(request)
+        let fault = matchFault(request) ?? chaosFault(request)
+        if let fault, fault.delayMs > 0 { stats["delayedRequests", default: 0] += 1 }  // tests wait for a request to be held
         lock.unlock()
         if let fault, fault.delayMs > 0 { Thread.sleep(forTimeInterval: Double(fault.delayMs) / 1000) }
         lock.lock()
@@ -79,7 +82,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             var headers = fault.headers.map { ($0.key, $0.value) }
             if let retryAfter = fault.retryAfter { headers.append(("Retry-After", retryAfter)) }
             if let body = fault.body {
-                response = Response(status: fault.status, headers: [("Content-Type", "application/json")] + headers, body: Array(body.utf8))
+                let type: [(String, String)] = fault.headers["Content-Type"] == nil ? [("Content-Type", "application/json")] : []
+                response = Response(status: fault.status, headers: type + headers, body: Array(body.utf8))
             } else {
                 response = graphError(fault.status, fault.code ?? "Fault", fault.message ?? "Injected fault", request, headers: headers)
             }
@@ -332,6 +336,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
                                     body: body["body"] as? String, afterRequests: body["afterRequests"] as? Int ?? 0,
                                     action: body["action"] as? String))
             return .json(201, [:])
+        case (_, "chaos", 1):
+            return chaosAdmin(request.method, body)
         case ("DELETE", "faults", 1):
             faults = []
             return .json(200, [:])

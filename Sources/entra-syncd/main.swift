@@ -36,6 +36,10 @@ struct Daemon: ParsableCommand {
     @Option(name: .customLong("compact-min-bytes"), help: .hidden)
     var compactMinBytes: Int?
 
+    /// Tests: 0 compacts after every committed run.
+    @Option(name: .customLong("compact-factor"), help: .hidden)
+    var compactFactor: Int?
+
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -61,6 +65,7 @@ struct Daemon: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
+        if let compactFactor { compaction.factor = max(0, compactFactor) }
         let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
                                                  access: AccessPolicy(adminGroup: adminGroup)),
                                   logger: logger)
@@ -76,7 +81,8 @@ struct Daemon: ParsableCommand {
                                       interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
         let server: VarlinkServer
         do {
-            server = try VarlinkServer(path: socketPath, mode: 0o660, listenFD: listenFD, info: info) { call, replier in
+            server = try VarlinkServer(path: socketPath, mode: 0o660, listenFD: listenFD, info: info,
+                                       log: { logger.warning("\($0)") }) { call, replier in
                 manager.handle(call, replier)
             }
         } catch {

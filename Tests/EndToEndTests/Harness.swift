@@ -72,6 +72,18 @@ enum Harness {
     }
 }
 
+/// xorshift64*: seeded, so a failing randomized test can be repeated with its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed == 0 ? 0x2545_F491_4F6C_DD1D : seed }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -231,6 +243,10 @@ final class DaemonHarness {
     var logFile: String { directory + "/daemon.log" }
     private(set) var process: Process?
     var extraArguments: [String] = []
+    /// Extra environment for the next start (e.g. `ENTRA_SYNC_CRASH_AT`).
+    var environment: [String: String] = [:]
+    /// A program that execs the daemon given as its arguments (e.g. `unshare` to mount a small state dir).
+    var launcher: [String] = []
 
     init() {
         directory = Harness.makeTempDirectory()
@@ -280,13 +296,26 @@ final class DaemonHarness {
 
     /// Starts entra-syncd and waits until its socket answers.
     func start() throws {
+        let process = try launch()
+        try Harness.waitUntil("entra-syncd's socket") {
+            guard process.isRunning else { throw HarnessError("entra-syncd exited early:\n\(self.log)") }
+            return (try? ctl(["status"]).status) == 0
+        }
+        try waitForIdle()
+    }
+
+    /// Starts entra-syncd without waiting for it.
+    @discardableResult
+    func launch() throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Harness.binary("entra-syncd"))
-        process.arguments = ["--config-dir", configDirectory, "--state-dir", stateDirectory, "--socket", socket,
-                             "--log-level", "debug"] + extraArguments
+        let arguments = ["--config-dir", configDirectory, "--state-dir", stateDirectory, "--socket", socket,
+                         "--log-level", "debug"] + extraArguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Harness.binary("entra-syncd"))
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [Harness.binary("entra-syncd")] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "JOURNAL_STREAM")
+        for (k, v) in environment { env[k] = v }
         process.environment = env
         if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
         let log = FileHandle(forWritingAtPath: logFile)!
@@ -295,11 +324,7 @@ final class DaemonHarness {
         process.standardOutput = log
         try process.run()
         self.process = process
-        try Harness.waitUntil("entra-syncd's socket") {
-            guard process.isRunning else { throw HarnessError("entra-syncd exited early:\n\(self.log)") }
-            return (try? ctl(["status"]).status) == 0
-        }
-        try waitForIdle()
+        return process
     }
 
     /// Waits until every profile finished its first run (the daemon starts one at once when it has no state).
@@ -325,8 +350,8 @@ final class DaemonHarness {
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM, timeout: Double = 30) throws -> Int32 {
         guard let process else { return 0 }
-        Glibc.kill(process.processIdentifier, signal)
-        try Harness.waitUntil("entra-syncd to exit", timeout: timeout) { !process.isRunning }
+        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+        try Harness.waitUntil("entra-syncd to exit", timeout: timeout, every: 0.005) { !process.isRunning }
         process.waitUntilExit()
         self.process = nil
         return process.terminationStatus

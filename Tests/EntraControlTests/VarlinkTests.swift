@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import EntraControl
 
@@ -14,10 +15,11 @@ struct VarlinkTests {
         dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
 
-    func server(_ handler: @escaping @Sendable (VarlinkCall, VarlinkReplier) -> Void = VarlinkTests.echo) throws -> VarlinkServer {
+    func server(limits: VarlinkLimits = .init(), log: @escaping @Sendable (String) -> Void = { _ in },
+                _ handler: @escaping @Sendable (VarlinkCall, VarlinkReplier) -> Void = VarlinkTests.echo) throws -> VarlinkServer {
         let info = VarlinkServiceInfo(vendor: "t", product: "p", version: "1", url: "u",
                                       interfaces: ["io.test": "interface io.test\nmethod Echo(text: string) -> (text: string)\n"])
-        let server = try VarlinkServer(path: path, info: info, handler: handler)
+        let server = try VarlinkServer(path: path, info: info, limits: limits, log: log, handler: handler)
         server.start()
         return server
     }
@@ -126,6 +128,54 @@ struct VarlinkTests {
         let client = try VarlinkClient(path: path, timeout: 5)
         #expect(try client.call("io.test.Echo", parameters: Echo(text: "still here"), as: Echo.self).text == "still here")
         for fd in idle { close(fd) }
+    }
+
+    func connectIdle() throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = try VarlinkClient.address(path)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        return fd
+    }
+
+    @Test("at the connection limit the longest-idle client makes room, with a log line")
+    func idleClientsAreEvicted() throws {
+        var limits = VarlinkLimits()
+        limits.maxConnections = 4
+        let lines = Mutex<[String]>([])
+        let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
+        defer { s.stop() }
+        let idle = try (0..<6).map { _ in try connectIdle() }
+        defer { for fd in idle { close(fd) } }
+        let client = try VarlinkClient(path: path, timeout: 5)
+        #expect(try client.call("io.test.Echo", parameters: Echo(text: "in"), as: Echo.self).text == "in")
+        #expect(lines.withLock { $0.contains { $0.contains("closing idle control client") } })
+    }
+
+    @Test("a client that pipelines calls and reads nothing is not read further: its calls stay bounded")
+    func pipeliningIsBounded() throws {
+        var limits = VarlinkLimits()
+        limits.maxCallsInFlight = 2
+        limits.outputHighWater = 64 << 10
+        let handled = Atomic<Int>(0)
+        let s = try server(limits: limits, { call, replier in
+            guard call.method == "io.test.Fill" else { return VarlinkTests.echo(call, replier) }
+            handled.add(1, ordering: .relaxed)
+            replier.reply(Echo(text: String(repeating: "y", count: 16 << 10)))
+        })
+        defer { s.stop() }
+        let fd = try connectIdle()
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let message = Array(#"{"method":"io.test.Fill"}"#.utf8) + [0]
+        for _ in 0..<2000 {
+            guard message.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == message.count else { break }
+        }
+        Thread.sleep(forTimeInterval: 0.3)  // unbounded handling would reach 2000 well within this
+        // 64 KiB of unsent replies of 16 KiB each, plus the calls in flight, plus what the socket buffer took.
+        #expect(handled.load(ordering: .relaxed) < 100, "\(handled.load(ordering: .relaxed)) calls handled for a client that reads nothing")
+        let client = try VarlinkClient(path: path, timeout: 5)
+        #expect(try client.call("io.test.Echo", parameters: Echo(text: "others"), as: Echo.self).text == "others")
     }
 
     @Test func socketFileLifecycle() throws {
