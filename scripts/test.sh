@@ -5,7 +5,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build "$@"
-# System tests under a real systemd (skipped, with the reason, where namespaces are not available).
 if [ $# -eq 0 ]; then
+    # End-to-end tests again with everything built with ThreadSanitizer (a subset; see the script).
+    scripts/sanitizer-test.sh thread
+    # System tests under a real systemd (skipped, with the reason, where namespaces are not available).
     scripts/system-test.sh
 fi
