@@ -26,6 +26,8 @@ struct FaultRule {
     var body: String?
     var afterRequests: Int
     var action: String?
+    /// With action "pad": bytes of padding added to the page (a huge, valid page).
+    var padBytes = 0
 }
 
 struct Round {
@@ -92,6 +94,11 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         }
         if fault?.action == "reset" { response.resetConnection = true }
         if fault?.action == "truncate" { response.truncateBody = true }
+        if let fault, fault.action == "pad", response.body.first == UInt8(ascii: "{") {
+            // An annotation clients must skip, as they skip Graph's own "@odata.*" ones.
+            response.body = Array("{\"@sim.padding\":\"".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: fault.padBytes)
+                + Array("\",".utf8) + response.body.dropFirst()
+        }
         response.headers.append(("request-id", UUID().uuidString.lowercased()))
         response.headers.append(("Date", Self.httpDate(Date().addingTimeInterval(clockSkew))))
         if let id = request.header("client-request-id") { response.headers.append(("client-request-id", id)) }
@@ -334,7 +341,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
                                     count: body["count"] as? Int ?? 1, code: body["code"] as? String, message: body["message"] as? String,
                                     headers: body["headers"] as? [String: String] ?? [:], delayMs: body["delayMs"] as? Int ?? 0,
                                     body: body["body"] as? String, afterRequests: body["afterRequests"] as? Int ?? 0,
-                                    action: body["action"] as? String))
+                                    action: body["action"] as? String, padBytes: body["padBytes"] as? Int ?? 0))
             return .json(201, [:])
         case (_, "chaos", 1):
             return chaosAdmin(request.method, body)
