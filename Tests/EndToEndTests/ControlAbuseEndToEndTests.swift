@@ -61,12 +61,6 @@ struct ControlAbuseEndToEndTests {
         Array(#"{"method":"\#(method)","parameters":\#(parameters)}"#.utf8) + [0]
     }
 
-    static func residentBytes(_ pid: Int32) -> Int {
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-    }
-
     /// The daemon answers a normal client promptly and still syncs.
     func expectServing(_ daemon: DaemonHarness, _ sim: Simulator, seed: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let started = Date()
@@ -84,7 +78,7 @@ struct ControlAbuseEndToEndTests {
         let daemon = DaemonHarness()
         try daemon.writeProfile("contoso", simulator: sim)
         try daemon.start()
-        let baseline = Self.residentBytes(daemon.pid)
+        let baseline = Harness.memory(daemon.pid, "VmRSS")
 
         // Oversized: an error reply, then the connection is closed.
         let big = try RawClient(daemon.socket)
@@ -123,7 +117,7 @@ struct ControlAbuseEndToEndTests {
             calls += 1
         }
         try expectServing(daemon, sim, seed: 2)
-        let grown = Self.residentBytes(daemon.pid) - baseline
+        let grown = Harness.memory(daemon.pid, "VmRSS") - baseline
         print("control abuse: \(calls) unread Users calls accepted; RSS grew by \(grown >> 20) MiB")
         #expect(grown < 48 << 20, "the daemon buffered \(grown >> 20) MiB for a client that does not read")
 

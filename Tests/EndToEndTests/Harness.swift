@@ -35,6 +35,13 @@ enum Harness {
         throw HarnessError("timed out after \(timeout)s waiting for \(what)")
     }
 
+    /// A process's memory figure from /proc/PID/status in bytes: "VmRSS" now, "VmHWM" at its peak.
+    static func memory(_ pid: Int32, _ field: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
     struct Output {
         var status: Int32
         var stdout: String
