@@ -4,26 +4,28 @@ import EntraJournal
 /// One change to a profile's mirror. A committed run is a list of these in the journal;
 /// replaying them in order rebuilds the mirror.
 public enum Mutation: Sendable, Equatable {
-    case upsertUser(DirectoryUser)
+    // The large payloads are boxed (`indirect`): a full sync plans a million mutations, most of
+    // them small member changes, and an unboxed enum is as large as its largest case.
+    indirect case upsertUser(DirectoryUser)
     /// Permanent removal (also of a soft-deleted user).
     case removeUser(String)
     /// Soft delete: the user leaves the mirror, its memberships are kept hidden until restore or removal.
     case softDeleteUser(String)
-    case upsertGroup(DirectoryGroup)
+    indirect case upsertGroup(DirectoryGroup)
     /// Removes the group and its member list.
     case removeGroup(String)
     case addMember(group: String, member: String, kind: MemberKind)
     case removeMember(group: String, member: String)
     case setDeltaLink(DeltaKind, String?)
-    case recordRun(RunSummary)
+    indirect case recordRun(RunSummary)
     /// A change set waiting for the OnChange program (JSON lines), journaled with its run.
     case hookPending(runId: String, lines: [UInt8])
     /// The OnChange program accepted every change set up to and including this run.
     case hookDelivered(runId: String)
     /// A soft-deleted user kept visible as deleted (SoftDeleteGrace=) since `at`.
-    case keepDeleted(DirectoryUser, at: Double)
+    indirect case keepDeleted(DirectoryUser, at: Double)
     /// A SCIM target acknowledged something (record types 13–19).
-    case scim(ScimMutation)
+    indirect case scim(ScimMutation)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
