@@ -180,15 +180,38 @@ public final class Journal {
 
     /// Appends the records and a commit marker, then fdatasync. On failure nothing of the batch remains.
     public func commit(_ records: [JournalRecord]) throws {
+        try commit { emit in
+            for record in records { emit(record) }
+        }
+    }
+
+    /// Appends the records `produce` emits and a commit marker, then fdatasync. On failure nothing
+    /// of the batch remains. The records are framed as they come, so a large batch never exists
+    /// both as records and as bytes.
+    public func commit(_ produce: (_ emit: (JournalRecord) -> Void) throws -> Void) throws {
         guard fd >= 0 else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
+        // Frames are written with a zero checksum first: the checksum covers the segment's salt,
+        // which changes if the batch turns out not to fit and starts a new segment.
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(records.reduce(32) { $0 + $1.payload.count + JournalFormat.frameHeaderSize })
-        if size > JournalFormat.headerSize && size + buffer.capacity > options.segmentSizeLimit {
+        try produce { record in
+            precondition(record.type >= 1 && record.type < 200, "journal record types 200...255 are reserved")
+            buffer.appendLE(UInt32(record.payload.count))
+            buffer.appendLE(UInt32(0))
+            buffer.append(record.type)
+            buffer.append(contentsOf: record.payload)
+        }
+        if size > JournalFormat.headerSize && size + buffer.count + 32 > options.segmentSizeLimit {
             try rotate()
         }
-        for record in records {
-            precondition(record.type >= 1 && record.type < 200, "journal record types 200...255 are reserved")
-            JournalFormat.appendFrame(to: &buffer, salt: salt, type: record.type, payload: record.payload)
+        buffer.withUnsafeMutableBytes { frames in
+            var offset = 0
+            while offset < frames.count {
+                let length = Int(UnsafeRawBufferPointer(frames).loadLE32(offset))
+                let payload = UnsafeRawBufferPointer(rebasing: frames[(offset + 9)..<(offset + 9 + length)])
+                let checksum = JournalFormat.frameChecksum(salt: salt, type: frames[offset + 8], payload: payload)
+                withUnsafeBytes(of: checksum.littleEndian) { frames.baseAddress!.advanced(by: offset + 4).copyMemory(from: $0.baseAddress!, byteCount: 4) }
+                offset += JournalFormat.frameHeaderSize + length
+            }
         }
         var sequence: [UInt8] = []
         sequence.appendLE(commitSequence + 1)

@@ -345,10 +345,14 @@ public final class ProfileRunner: Sendable {
             if profile.onChange != nil && !plan.isEmpty {
                 hookRecord = .hookPending(runId: runId, lines: ChangeSet.lines(before: before, mutations: plan.mutations, runId: runId))
             }
-            let records = plan.mutations.map(\.record) + (hookRecord.map { [$0.record] } ?? []) + [Mutation.recordRun(summary).record]
+            let runRecord = Mutation.recordRun(summary).record
             try worker.withLock { w throws in
                 guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
-                try journal.commit(records)
+                try journal.commit { emit in
+                    for mutation in plan.mutations { emit(mutation.record) }
+                    if let hookRecord { emit(hookRecord.record) }
+                    emit(runRecord)
+                }
             }
             shared.withLock { s in
                 for mutation in plan.mutations { s.state.apply(mutation) }
