@@ -116,13 +116,11 @@ extension PageRenderer {
     /// `Tenant.userEntries` lists them.
     static func users(_ tenant: Tenant, since: Int?, select: [String]?, into renderer: inout PageRenderer) {
         let keys = select ?? Tenant.defaultUserProperties
-        for id in tenant.users.keys.sorted() {
+        // An incremental round sorts only what changed.
+        let ids = since.map { since in tenant.userChanged.filter { $0.value > since }.keys.sorted() } ?? tenant.users.keys.sorted()
+        for id in ids {
             let status = tenant.userStatus[id]!
-            if let since {
-                guard tenant.userChanged[id]! > since else { continue }
-            } else if status == .hard {
-                continue
-            }
+            if since == nil && status == .hard { continue }
             switch status {
             case .live: renderer.object(tenant.users[id]!, keys: keys)
             case .soft: renderer.removed(id, reason: "changed")
@@ -146,7 +144,7 @@ extension PageRenderer {
             if withMembers {
                 let current = tenant.members[id] ?? [:]
                 if let since {
-                    for (member, seq) in (tenant.memberChanged[id] ?? [:]).sorted(by: { $0.key < $1.key }) where seq > since {
+                    for member in (tenant.memberChanged[id] ?? [:]).filter({ $0.value > since }).keys.sorted() {
                         let type = current[member] ?? (tenant.groups[member] != nil ? "group" : "user")
                         members.append(Member(id: member, type: type, removed: current[member] == nil))
                     }
