@@ -78,11 +78,19 @@ public final class Journal {
                 throw JournalError(kind: .corrupt, path: path, offset: 0, message: "invalid segment header")
             }
             let scan = bytes.withUnsafeBytes { scanSegment($0, salt: header.salt) }
-            // Deliver committed batches.
-            for batch in scan.batches {
-                for record in batch { try replay(record) }
-                report.committedBatches += 1
+            // Deliver the records of committed batches, straight from the bytes.
+            try bytes.withUnsafeBytes { b in
+                var offset = JournalFormat.headerSize
+                while offset < scan.validEnd {
+                    let length = Int(b.loadLE32(offset))
+                    let type = b[offset + 8]
+                    if type != JournalFormat.commitType {
+                        try replay(JournalRecord(type: type, payload: Array(b[(offset + 9)..<(offset + 9 + length)])))
+                    }
+                    offset += JournalFormat.frameHeaderSize + length
+                }
             }
+            report.committedBatches += scan.batches
             if let commit = scan.lastCommitSequence { journal.commitSequence = commit }
             if scan.validEnd < bytes.count {
                 let damaged = scan.damageAt != nil
@@ -120,18 +128,18 @@ public final class Journal {
     }
 
     struct Scan {
-        var batches: [[JournalRecord]] = []
+        /// Committed batches in the segment; their records end at `validEnd`.
+        var batches = 0
         var validEnd: Int
         var damageAt: Int?
         var tornAtEnd = false
         var lastCommitSequence: UInt64?
     }
 
-    /// Reads frames; `validEnd` is the end of the last commit marker.
+    /// Checks frames; `validEnd` is the end of the last commit marker.
     static func scanSegment(_ b: UnsafeRawBufferPointer, salt: UInt32) -> Scan {
         var scan = Scan(validEnd: JournalFormat.headerSize)
         var offset = JournalFormat.headerSize
-        var batch: [JournalRecord] = []
         while offset < b.count {
             guard b.count - offset >= JournalFormat.frameHeaderSize else {
                 scan.damageAt = offset; scan.tornAtEnd = true; break
@@ -148,14 +156,11 @@ public final class Journal {
             }
             offset += JournalFormat.frameHeaderSize + length
             if type == JournalFormat.commitType {
-                scan.batches.append(batch)
-                batch = []
+                scan.batches += 1
                 scan.validEnd = offset
                 if length == 8 {
                     scan.lastCommitSequence = UInt64(payload.loadLE32(0)) | UInt64(payload.loadLE32(4)) << 32
                 }
-            } else {
-                batch.append(JournalRecord(type: type, payload: Array(payload)))
             }
         }
         return scan
@@ -186,43 +191,48 @@ public final class Journal {
     }
 
     /// Appends the records `produce` emits and a commit marker, then fdatasync. On failure nothing
-    /// of the batch remains. The records are framed as they come, so a large batch never exists
-    /// both as records and as bytes.
+    /// of the batch remains. Records are framed and written as they come (in chunks), so a large
+    /// batch never sits in memory as a list of records nor as one buffer.
+    ///
+    /// A new segment starts before the batch when the current one has reached the size limit, so
+    /// one large batch can make a segment larger than the limit.
     public func commit(_ produce: (_ emit: (JournalRecord) -> Void) throws -> Void) throws {
         guard fd >= 0 else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
-        // Frames are written with a zero checksum first: the checksum covers the segment's salt,
-        // which changes if the batch turns out not to fit and starts a new segment.
-        var buffer: [UInt8] = []
-        try produce { record in
-            precondition(record.type >= 1 && record.type < 200, "journal record types 200...255 are reserved")
-            buffer.appendLE(UInt32(record.payload.count))
-            buffer.appendLE(UInt32(0))
-            buffer.append(record.type)
-            buffer.append(contentsOf: record.payload)
-        }
-        if size > JournalFormat.headerSize && size + buffer.count + 32 > options.segmentSizeLimit {
+        if size > JournalFormat.headerSize && size >= options.segmentSizeLimit {
             try rotate()
         }
-        buffer.withUnsafeMutableBytes { frames in
-            var offset = 0
-            while offset < frames.count {
-                let length = Int(UnsafeRawBufferPointer(frames).loadLE32(offset))
-                let payload = UnsafeRawBufferPointer(rebasing: frames[(offset + 9)..<(offset + 9 + length)])
-                let checksum = JournalFormat.frameChecksum(salt: salt, type: frames[offset + 8], payload: payload)
-                withUnsafeBytes(of: checksum.littleEndian) { frames.baseAddress!.advanced(by: offset + 4).copyMemory(from: $0.baseAddress!, byteCount: 4) }
-                offset += JournalFormat.frameHeaderSize + length
+        let chunk = 1 << 20
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(chunk + 4096)
+        var written = 0
+        var failure: Error?
+        func flush() {
+            guard failure == nil, !buffer.isEmpty else { return }
+            do {
+                if let partial = failNextCommitAfterBytes, written + buffer.count > partial {
+                    failNextCommitAfterBytes = nil
+                    try writeAll(fd, Array(buffer.prefix(partial - written)), path: segmentPath)
+                    throw JournalError.io(segmentPath, "write failed", ENOSPC)
+                }
+                try writeAll(fd, buffer, path: segmentPath)
+                written += buffer.count
+                buffer.removeAll(keepingCapacity: true)
+            } catch {
+                failure = error
             }
         }
-        var sequence: [UInt8] = []
-        sequence.appendLE(commitSequence + 1)
-        JournalFormat.appendFrame(to: &buffer, salt: salt, type: JournalFormat.commitType, payload: sequence)
         do {
-            if let partial = failNextCommitAfterBytes {
-                failNextCommitAfterBytes = nil
-                try writeAll(fd, Array(buffer.prefix(partial)), path: segmentPath)
-                throw JournalError.io(segmentPath, "write failed", ENOSPC)
+            try produce { record in
+                precondition(record.type >= 1 && record.type < 200, "journal record types 200...255 are reserved")
+                guard failure == nil else { return }
+                JournalFormat.appendFrame(to: &buffer, salt: salt, type: record.type, payload: record.payload)
+                if buffer.count >= chunk { flush() }
             }
-            try writeAll(fd, buffer, path: segmentPath)
+            var sequence: [UInt8] = []
+            sequence.appendLE(commitSequence + 1)
+            JournalFormat.appendFrame(to: &buffer, salt: salt, type: JournalFormat.commitType, payload: sequence)
+            flush()
+            if let failure { throw failure }
             if options.syncEnabled && fdatasync(fd) != 0 { throw JournalError.io(segmentPath, "fdatasync failed") }
         } catch {
             // Leave no partial batch behind: the next commit must not follow garbage.
@@ -231,7 +241,7 @@ public final class Journal {
             }
             throw error
         }
-        size += buffer.count
+        size += written
         commitSequence += 1
     }
 
