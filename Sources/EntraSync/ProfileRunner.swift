@@ -361,6 +361,7 @@ public final class ProfileRunner: Sendable {
                 s.visibleMemberships = s.state.visibleMembershipCount
             }
             committed = plan
+            committed?.mutations = []  // applied; only the counts are needed from here on
             logger.info(
                 "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
                 metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(plan.added)",
