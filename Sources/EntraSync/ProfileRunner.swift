@@ -307,7 +307,7 @@ public final class ProfileRunner: Sendable {
         let started = Date().timeIntervalSince1970
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(runId)"
-        let (profile, before, allowed) = shared.withLock { s -> (Profile, MirrorState, Int) in
+        var (profile, before, allowed) = shared.withLock { s -> (Profile, MirrorState, Int) in
             s.currentRun = (runId, full, started)
             let allowed = s.allowedDeletions
             s.allowedDeletions = 0
@@ -354,6 +354,7 @@ public final class ProfileRunner: Sendable {
                     emit(runRecord)
                 }
             }
+            before = MirrorState()  // our reference would make applying copy the whole mirror
             shared.withLock { s in
                 for mutation in plan.mutations { s.state.apply(mutation) }
                 if let hookRecord { s.state.apply(hookRecord) }
