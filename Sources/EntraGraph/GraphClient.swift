@@ -63,6 +63,7 @@ public final class GraphClient: Sendable {
     /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.
     public func userRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
         try round(.users, from: deltaLink, cancel: cancel) { (data: Data) throws -> ([UserDelta], String?, String?) in
+            if let page = data.withUnsafeBytes({ DeltaPageParser.users($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
             let page = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: data)
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
         }
@@ -71,6 +72,7 @@ public final class GraphClient: Sendable {
     /// Runs a `/groups/delta` round (with `members@delta`) from `deltaLink`, or a full one.
     public func groupRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
         try round(.groups, from: deltaLink, cancel: cancel) { (data: Data) throws -> ([GroupDelta], String?, String?) in
+            if let page = data.withUnsafeBytes({ DeltaPageParser.groups($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
             let page = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: data)
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
         }

@@ -78,11 +78,19 @@ public final class Journal {
                 throw JournalError(kind: .corrupt, path: path, offset: 0, message: "invalid segment header")
             }
             let scan = bytes.withUnsafeBytes { scanSegment($0, salt: header.salt) }
-            // Deliver committed batches.
-            for batch in scan.batches {
-                for record in batch { try replay(record) }
-                report.committedBatches += 1
+            // Deliver the records of committed batches, straight from the bytes.
+            try bytes.withUnsafeBytes { b in
+                var offset = JournalFormat.headerSize
+                while offset < scan.validEnd {
+                    let length = Int(b.loadLE32(offset))
+                    let type = b[offset + 8]
+                    if type != JournalFormat.commitType {
+                        try replay(JournalRecord(type: type, payload: Array(b[(offset + 9)..<(offset + 9 + length)])))
+                    }
+                    offset += JournalFormat.frameHeaderSize + length
+                }
             }
+            report.committedBatches += scan.batches
             if let commit = scan.lastCommitSequence { journal.commitSequence = commit }
             if scan.validEnd < bytes.count {
                 let damaged = scan.damageAt != nil
@@ -120,18 +128,18 @@ public final class Journal {
     }
 
     struct Scan {
-        var batches: [[JournalRecord]] = []
+        /// Committed batches in the segment; their records end at `validEnd`.
+        var batches = 0
         var validEnd: Int
         var damageAt: Int?
         var tornAtEnd = false
         var lastCommitSequence: UInt64?
     }
 
-    /// Reads frames; `validEnd` is the end of the last commit marker.
+    /// Checks frames; `validEnd` is the end of the last commit marker.
     static func scanSegment(_ b: UnsafeRawBufferPointer, salt: UInt32) -> Scan {
         var scan = Scan(validEnd: JournalFormat.headerSize)
         var offset = JournalFormat.headerSize
-        var batch: [JournalRecord] = []
         while offset < b.count {
             guard b.count - offset >= JournalFormat.frameHeaderSize else {
                 scan.damageAt = offset; scan.tornAtEnd = true; break
@@ -148,14 +156,11 @@ public final class Journal {
             }
             offset += JournalFormat.frameHeaderSize + length
             if type == JournalFormat.commitType {
-                scan.batches.append(batch)
-                batch = []
+                scan.batches += 1
                 scan.validEnd = offset
                 if length == 8 {
                     scan.lastCommitSequence = UInt64(payload.loadLE32(0)) | UInt64(payload.loadLE32(4)) << 32
                 }
-            } else {
-                batch.append(JournalRecord(type: type, payload: Array(payload)))
             }
         }
         return scan
@@ -180,28 +185,57 @@ public final class Journal {
 
     /// Appends the records and a commit marker, then fdatasync. On failure nothing of the batch remains.
     public func commit(_ records: [JournalRecord]) throws {
+        try commit { emit in
+            for record in records { emit(record) }
+        }
+    }
+
+    /// Appends the records `produce` emits and a commit marker, then fdatasync. On failure nothing
+    /// of the batch remains. Records are framed and written as they come (in chunks), so a large
+    /// batch never sits in memory as a list of records nor as one buffer.
+    ///
+    /// A new segment starts before the batch when the current one has reached the size limit, so
+    /// one large batch can make a segment larger than the limit.
+    public func commit(_ produce: (_ emit: (JournalRecord) -> Void) throws -> Void) throws {
         guard fd >= 0 else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(records.reduce(32) { $0 + $1.payload.count + JournalFormat.frameHeaderSize })
-        if size > JournalFormat.headerSize && size + buffer.capacity > options.segmentSizeLimit {
+        if size > JournalFormat.headerSize && size >= options.segmentSizeLimit {
             try rotate()
         }
-        for record in records {
-            precondition(record.type >= 1 && record.type < 200, "journal record types 200...255 are reserved")
-            JournalFormat.appendFrame(to: &buffer, salt: salt, type: record.type, payload: record.payload)
-        }
-        var sequence: [UInt8] = []
-        sequence.appendLE(commitSequence + 1)
-        JournalFormat.appendFrame(to: &buffer, salt: salt, type: JournalFormat.commitType, payload: sequence)
-        do {
-            if let partial = failNextCommitAfterBytes {
-                failNextCommitAfterBytes = nil
-                try writeAll(fd, Array(buffer.prefix(partial)), path: segmentPath)
-                throw JournalError.io(segmentPath, "write failed", ENOSPC)
+        let chunk = 1 << 20
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(chunk + 4096)
+        var written = 0
+        var failure: Error?
+        func flush() {
+            guard failure == nil, !buffer.isEmpty else { return }
+            do {
+                if let partial = failNextCommitAfterBytes, written + buffer.count > partial {
+                    failNextCommitAfterBytes = nil
+                    try writeAll(fd, Array(buffer.prefix(partial - written)), path: segmentPath)
+                    throw JournalError.io(segmentPath, "write failed", ENOSPC)
+                }
+                // Torture-test hooks (debug builds): die with half a chunk written, or before the fsync.
+                if CrashPoint.armed("journal.append") { try writeAll(fd, Array(buffer.prefix(buffer.count / 2)), path: segmentPath) }
+                CrashPoint.hit("journal.append")
+                try writeAll(fd, buffer, path: segmentPath)
+                written += buffer.count
+                buffer.removeAll(keepingCapacity: true)
+            } catch {
+                failure = error
             }
-            if CrashPoint.armed("journal.append") { try writeAll(fd, Array(buffer.prefix(buffer.count / 2)), path: segmentPath) }
-            CrashPoint.hit("journal.append")
-            try writeAll(fd, buffer, path: segmentPath)
+        }
+        do {
+            try produce { record in
+                precondition(record.type >= 1 && record.type < 200, "journal record types 200...255 are reserved")
+                guard failure == nil else { return }
+                JournalFormat.appendFrame(to: &buffer, salt: salt, type: record.type, payload: record.payload)
+                if buffer.count >= chunk { flush() }
+            }
+            var sequence: [UInt8] = []
+            sequence.appendLE(commitSequence + 1)
+            JournalFormat.appendFrame(to: &buffer, salt: salt, type: JournalFormat.commitType, payload: sequence)
+            flush()
+            if let failure { throw failure }
             CrashPoint.hit("journal.fsync")
             if options.syncEnabled && fdatasync(fd) != 0 { throw JournalError.io(segmentPath, "fdatasync failed") }
         } catch {
@@ -211,7 +245,7 @@ public final class Journal {
             }
             throw error
         }
-        size += buffer.count
+        size += written
         commitSequence += 1
     }
 

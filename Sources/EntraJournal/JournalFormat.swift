@@ -57,10 +57,9 @@ enum JournalFormat {
     }
 
     static func frameChecksum(salt: UInt32, type: UInt8, payload: UnsafeRawBufferPointer) -> UInt32 {
-        var prefix: [UInt8] = []
-        prefix.appendLE(salt)
-        prefix.append(type)
-        let seed = CRC32C.checksum(prefix)
+        // The 5-byte prefix (salt, type) on the stack: this runs once per record.
+        let prefix = (salt.littleEndian, type)
+        let seed = withUnsafeBytes(of: prefix) { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<5])) }
         return CRC32C.mask(CRC32C.checksum(payload, seed: seed))
     }
 

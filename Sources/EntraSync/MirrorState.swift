@@ -48,6 +48,11 @@ public struct MirrorState: Sendable {
             members[id] = nil
         case .addMember(let group, let member, let kind):
             members[group, default: [:]][member] = kind
+        case .addMembers(let group, let ids, let kinds):
+            var list = members.removeValue(forKey: group) ?? [:]
+            list.reserveCapacity(list.count + ids.count)
+            for (member, kind) in zip(ids, kinds) { list[member] = kind }
+            if !list.isEmpty { members[group] = list }
         case .removeMember(let group, let member):
             if var list = members[group] {
                 list[member] = nil
@@ -103,7 +108,19 @@ public struct MirrorState: Sendable {
         for (_, kept) in recentlyDeleted { try emit(.keepDeleted(kept.user, at: kept.at)) }
         for group in groups.values { try emit(.upsertGroup(group)) }
         for (group, list) in members {
-            for (member, kind) in list { try emit(.addMember(group: group, member: member, kind: kind)) }
+            // One record per group (per 50,000 members), not per membership.
+            var ids: [String] = []
+            var kinds: [MemberKind] = []
+            for (member, kind) in list {
+                ids.append(member)
+                kinds.append(kind)
+                if ids.count == 50_000 {
+                    try emit(.addMembers(group: group, members: ids, kinds: kinds))
+                    ids.removeAll(keepingCapacity: true)
+                    kinds.removeAll(keepingCapacity: true)
+                }
+            }
+            if !ids.isEmpty { try emit(.addMembers(group: group, members: ids, kinds: kinds)) }
         }
         for run in history { try emit(.recordRun(run)) }
         for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }

@@ -4,26 +4,31 @@ import EntraJournal
 /// One change to a profile's mirror. A committed run is a list of these in the journal;
 /// replaying them in order rebuilds the mirror.
 public enum Mutation: Sendable, Equatable {
-    case upsertUser(DirectoryUser)
+    // The large payloads are boxed (`indirect`): a full sync plans a million mutations, most of
+    // them small member changes, and an unboxed enum is as large as its largest case.
+    indirect case upsertUser(DirectoryUser)
     /// Permanent removal (also of a soft-deleted user).
     case removeUser(String)
     /// Soft delete: the user leaves the mirror, its memberships are kept hidden until restore or removal.
     case softDeleteUser(String)
-    case upsertGroup(DirectoryGroup)
+    indirect case upsertGroup(DirectoryGroup)
     /// Removes the group and its member list.
     case removeGroup(String)
     case addMember(group: String, member: String, kind: MemberKind)
+    /// Adds every listed member (`kinds` runs parallel to `members`): a snapshot holds one of these
+    /// per group instead of one `addMember` per membership, which makes restarts read much less.
+    indirect case addMembers(group: String, members: [String], kinds: [MemberKind])
     case removeMember(group: String, member: String)
     case setDeltaLink(DeltaKind, String?)
-    case recordRun(RunSummary)
+    indirect case recordRun(RunSummary)
     /// A change set waiting for the OnChange program (JSON lines), journaled with its run.
     case hookPending(runId: String, lines: [UInt8])
     /// The OnChange program accepted every change set up to and including this run.
     case hookDelivered(runId: String)
     /// A soft-deleted user kept visible as deleted (SoftDeleteGrace=) since `at`.
-    case keepDeleted(DirectoryUser, at: Double)
+    indirect case keepDeleted(DirectoryUser, at: Double)
     /// A SCIM target acknowledged something (record types 13–19).
-    case scim(ScimMutation)
+    indirect case scim(ScimMutation)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -40,6 +45,8 @@ enum MirrorRecordType: UInt8 {
     case hookPending = 10
     case hookDelivered = 11
     case keepDeleted = 12
+    // 13–19 are SCIM's (`ScimRecordType`).
+    case addMembers = 30
 }
 
 extension Mutation {
@@ -68,6 +75,14 @@ extension Mutation {
             w.string(group)
             w.string(member)
             w.byte(kind.rawValue)
+        case .addMembers(let group, let members, let kinds):
+            type = .addMembers
+            w.string(group)
+            w.varint(UInt64(members.count))
+            for (member, kind) in zip(members, kinds) {
+                w.string(member)
+                w.byte(kind.rawValue)
+            }
         case .removeMember(let group, let member):
             type = .removeMember
             w.string(group)
@@ -117,6 +132,20 @@ extension Mutation {
             let group = try r.string()
             let member = try r.string()
             self = .addMember(group: group, member: member, kind: MemberKind(rawValue: try r.byte()) ?? .other)
+        case .addMembers:
+            let group = try r.string()
+            let count = try r.varint()
+            // Each member takes at least two bytes: a larger count is damage, not a reason to allocate.
+            guard count <= UInt64(record.payload.count / 2) else { throw ByteReader.Malformed(offset: r.offset, what: "member count \(count)") }
+            var members: [String] = []
+            var kinds: [MemberKind] = []
+            members.reserveCapacity(Int(count))
+            kinds.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                members.append(try r.string())
+                kinds.append(MemberKind(rawValue: try r.byte()) ?? .other)
+            }
+            self = .addMembers(group: group, members: members, kinds: kinds)
         case .removeMember:
             let group = try r.string()
             self = .removeMember(group: group, member: try r.string())

@@ -309,7 +309,7 @@ public final class ProfileRunner: Sendable {
         let started = Date().timeIntervalSince1970
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(runId)"
-        let (profile, before, allowed) = shared.withLock { s -> (Profile, MirrorState, Int) in
+        var (profile, before, allowed) = shared.withLock { s -> (Profile, MirrorState, Int) in
             s.currentRun = (runId, full, started)
             let allowed = s.allowedDeletions
             s.allowedDeletions = 0
@@ -348,11 +348,16 @@ public final class ProfileRunner: Sendable {
             if profile.onChange != nil && !plan.isEmpty {
                 hookRecord = .hookPending(runId: runId, lines: ChangeSet.lines(before: before, mutations: plan.mutations, runId: runId))
             }
-            let records = plan.mutations.map(\.record) + (hookRecord.map { [$0.record] } ?? []) + [Mutation.recordRun(summary).record]
+            let runRecord = Mutation.recordRun(summary).record
             try worker.withLock { w throws in
                 guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
-                try journal.commit(records)
+                try journal.commit { emit in
+                    for mutation in plan.mutations { emit(mutation.record) }
+                    if let hookRecord { emit(hookRecord.record) }
+                    emit(runRecord)
+                }
             }
+            before = MirrorState()  // our reference would make applying copy the whole mirror
             shared.withLock { s in
                 for mutation in plan.mutations { s.state.apply(mutation) }
                 if let hookRecord { s.state.apply(hookRecord) }
@@ -360,6 +365,7 @@ public final class ProfileRunner: Sendable {
                 s.visibleMemberships = s.state.visibleMembershipCount
             }
             committed = plan
+            committed?.mutations = []  // applied; only the counts are needed from here on
             logger.info(
                 "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
                 metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(plan.added)",

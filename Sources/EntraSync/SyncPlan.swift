@@ -26,6 +26,12 @@ public struct SyncPlan: Sendable {
     public static func make(state: MirrorState, users: DeltaRound<UserDelta>?, groups: DeltaRound<GroupDelta>?,
                             softDeleteGrace: Double = 0, now: Double = 0) -> SyncPlan {
         var plan = SyncPlan()
+        // A full round plans about one mutation per entry and member: grow the array once.
+        let memberEntries = groups?.entries.reduce(0) { count, entry in
+            if case .upsert(_, let members) = entry { return count + members.count }
+            return count
+        } ?? 0
+        plan.mutations.reserveCapacity((users?.entries.count ?? 0) + (groups?.entries.count ?? 0) + memberEntries + 2)
         if let users {
             plan.planUsers(state: state, round: users, grace: softDeleteGrace, now: now)
         } else if !state.users.isEmpty || !state.softDeletedUsers.isEmpty || state.usersDeltaLink != nil {
@@ -98,8 +104,20 @@ public struct SyncPlan: Sendable {
     private struct GroupAccumulator {
         var group: DirectoryGroup?
         var removed = false
-        var memberOrder: [String] = []
-        var members: [String: MemberDelta] = [:]
+        /// Members in order of first appearance; a later entry for the same member replaces it.
+        var members: [MemberDelta] = []
+        var index: [String: Int] = [:]
+
+        mutating func merge(_ member: MemberDelta) {
+            if let at = index.updateValue(members.count, forKey: member.id) {
+                index[member.id] = at
+                members[at] = member
+            } else {
+                members.append(member)
+            }
+        }
+
+        func member(_ id: String) -> MemberDelta? { index[id].map { members[$0] } }
     }
 
     private mutating func planGroups(state: MirrorState, round: DeltaRound<GroupDelta>) {
@@ -107,19 +125,23 @@ public struct SyncPlan: Sendable {
         var order: [String] = []
         var merged: [String: GroupAccumulator] = [:]
         for entry in round.entries {
-            if merged[entry.id] == nil { order.append(entry.id) }
+            // Taken out and put back, so the accumulator is mutated in place, not looked up per member.
+            var acc: GroupAccumulator
+            if let existing = merged.removeValue(forKey: entry.id) {
+                acc = existing
+            } else {
+                order.append(entry.id)
+                acc = GroupAccumulator()
+            }
             switch entry {
             case .upsert(let group, let slice):
-                merged[entry.id, default: GroupAccumulator()].group = group
-                merged[entry.id]!.removed = false
-                for member in slice {
-                    if merged[entry.id]!.members.updateValue(member, forKey: member.id) == nil {
-                        merged[entry.id]!.memberOrder.append(member.id)
-                    }
-                }
+                acc.group = group
+                acc.removed = false
+                for member in slice { acc.merge(member) }
             case .removed:
-                merged[entry.id] = GroupAccumulator(group: nil, removed: true)
+                acc = GroupAccumulator(group: nil, removed: true)
             }
+            merged[entry.id] = acc
         }
         for id in order {
             let acc = merged[id]!
@@ -143,22 +165,21 @@ public struct SyncPlan: Sendable {
                 }
             }
             let current = state.members[id] ?? [:]
-            for memberId in acc.memberOrder {
-                let member = acc.members[memberId]!
+            for member in acc.members {
+                let known = current.isEmpty ? nil : current[member.id]
                 if member.removed {
-                    if current[memberId] != nil {
+                    if known != nil {
                         membershipsRemoved += 1
-                        mutations.append(.removeMember(group: id, member: memberId))
+                        mutations.append(.removeMember(group: id, member: member.id))
                     }
-                } else if current[memberId] != member.kind {
-                    if current[memberId] == nil { membershipsAdded += 1 }
-                    mutations.append(.addMember(group: id, member: memberId, kind: member.kind))
+                } else if known != member.kind {
+                    if known == nil { membershipsAdded += 1 }
+                    mutations.append(.addMember(group: id, member: member.id, kind: member.kind))
                 }
             }
             if round.full {
                 // A full round lists every current member: the rest are gone.
-                for memberId in current.keys where acc.members[memberId] == nil || acc.members[memberId]!.removed {
-                    if acc.members[memberId]?.removed == true { continue }  // already planned above
+                for memberId in current.keys where acc.member(memberId) == nil {  // removed ones were planned above
                     membershipsRemoved += 1
                     mutations.append(.removeMember(group: id, member: memberId))
                 }

@@ -41,6 +41,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     private let tenant: Tenant
     private var tokens: [String: Date] = [:]
     private var rounds: [String: Round] = [:]
+    private var roundCache = RoundCache()
     private var nextRound = 1
     private var generation = 1
     private var resetMode = "gone"
@@ -250,7 +251,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         var select: [String]? = request.query["$select"].map { $0.split(separator: ",").map { String($0) } }
         if let token = request.query["$deltatoken"] {
             if token.lowercased() == "latest" {
-                return renderRound(kind: kind, entries: [], select: select, base: base, preferred: request)
+                return renderRound(kind: kind, since: nil, latest: true, select: select, base: base, preferred: request)
             }
             let fields = token.split(separator: "~", omittingEmptySubsequences: false).map(String.init)
             guard fields.count >= 3, let gen = Int(fields[0]), let seq = Int(fields[1]), fields[2] == kind else {
@@ -269,36 +270,43 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             since = seq
             select = fields.count > 3 && !fields[3].isEmpty ? fields[3].split(separator: ",").map(String.init) : nil
         }
-        let entries = kind == "users"
-            ? tenant.userEntries(since: since, select: select)
-            : tenant.groupEntries(since: since, select: select, slice: settings.memberSlice)
-        return renderRound(kind: kind, entries: entries, select: select, base: base, preferred: request)
+        return renderRound(kind: kind, since: since, latest: false, select: select, base: base, preferred: request)
     }
 
-    private func renderRound(kind: String, entries: [[String: Any]], select: [String]?, base: String, preferred: Request) -> Response {
+    /// Starts a round: its first page, rendered once per tenant state and request (see `RoundCache`).
+    private func renderRound(kind: String, since: Int?, latest: Bool, select: [String]?, base: String, preferred: Request) -> Response {
         var size = settings.pageSize
         if let prefer = preferred.header("prefer"), let r = prefer.range(of: "odata.maxpagesize=") {
             let n = Int(prefer[r.upperBound...].prefix { $0.isNumber }) ?? size
             size = max(1, min(size, n))
         }
+        let key = RoundCache.Key(kind: kind, since: since, latest: latest, select: select, pageSize: size,
+                                 memberSlice: settings.memberSlice, base: base, generation: generation)
+        if let cached = roundCache.roundId(for: key, sequence: tenant.sequence), let round = rounds[cached] {
+            stats["roundCacheHits", default: 0] += 1
+            return page(round.pages[0])
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
         let roundId = "r\(generation)x\(nextRound)"
         nextRound += 1
         let deltaToken = "\(generation)~\(tenant.sequence)~\(kind)~\(select?.joined(separator: ",") ?? "")"
-        let context = "https://graph.microsoft.com/v1.0/$metadata#\(kind)"
-        var pages: [[UInt8]] = []
-        var start = 0
-        repeat {
-            let slice = Array(entries[start..<min(start + size, entries.count)])
-            start += size
-            var page: [String: Any] = ["@odata.context": context, "value": slice]
-            if start < entries.count {
-                page["@odata.nextLink"] = "\(base)?$skiptoken=\(roundId).\(pages.count + 1)"
+        let encodedToken = deltaToken.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? deltaToken
+        var renderer = PageRenderer(pageSize: size, context: "https://graph.microsoft.com/v1.0/$metadata#\(kind)",
+                                    nextLinkPrefix: "\(base)?$skiptoken=\(roundId).", deltaLink: "\(base)?$deltatoken=\(encodedToken)")
+        if !latest {
+            if kind == "users" {
+                PageRenderer.users(tenant, since: since, select: select, into: &renderer)
             } else {
-                page["@odata.deltaLink"] = "\(base)?$deltatoken=\(deltaToken.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? deltaToken)"
+                PageRenderer.groups(tenant, since: since, select: select, slice: settings.memberSlice, into: &renderer)
             }
-            pages.append(Array((try? JSONSerialization.data(withJSONObject: page, options: [.withoutEscapingSlashes])) ?? Data()))
-        } while start < entries.count
+        }
+        let pages = renderer.finish()
         rounds[roundId] = Round(pages: pages)
+        roundCache.store(roundId, for: key, sequence: tenant.sequence)
+        stats["roundsRendered", default: 0] += 1
+        stats["pagesRendered", default: 0] += pages.count
+        stats["bytesRendered", default: 0] += pages.reduce(0) { $0 + $1.count }
+        stats["renderMicros", default: 0] += Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
         return page(pages[0])
     }
 

@@ -271,21 +271,54 @@ final class Tenant {
         var r = SplitMix64(seed: seed)
         var counts: [String: Int] = [:]
         func pick<T>(_ items: [T]) -> T? { items.isEmpty ? nil : items[Int(r.next() % UInt64(items.count))] }
+        // Sorted id lists kept up to date across the changes (sorting the whole tenant for each
+        // change made churn quadratic at benchmark sizes); the picks are the same as re-sorting.
+        var live = users.keys.sorted().filter { userStatus[$0] == .live }
+        var soft = users.keys.sorted().filter { userStatus[$0] == .soft }
+        let liveGroups = groups.keys.sorted().filter { !deletedGroups.contains($0) }
+        func position(_ id: String, in list: [String]) -> Int {
+            var low = 0, high = list.count
+            while low < high {
+                let mid = (low + high) / 2
+                if list[mid] < id { low = mid + 1 } else { high = mid }
+            }
+            return low
+        }
+        func insert(_ id: String, into list: inout [String]) { list.insert(id, at: position(id, in: list)) }
+        func remove(_ id: String, from list: inout [String]) {
+            let at = position(id, in: list)
+            if at < list.count && list[at] == id { list.remove(at: at) }
+        }
         for i in 0..<changes {
-            let live = users.keys.sorted().filter { userStatus[$0] == .live }
-            let soft = users.keys.sorted().filter { userStatus[$0] == .soft }
-            let liveGroups = groups.keys.sorted().filter { !deletedGroups.contains($0) }
             switch r.next() % 9 {
             case 0:
-                createUser(randomUser(100_000 + Int(seed % 1000) * 1000 + i)); counts["created", default: 0] += 1
+                let id = createUser(randomUser(100_000 + Int(seed % 1000) * 1000 + i)); counts["created", default: 0] += 1
+                insert(id, into: &live)
             case 1:
                 if let u = pick(live) { patchUser(u, ["displayName": "Renamed \(i)", "jobTitle": NSNull()]); counts["updated", default: 0] += 1 }
             case 2:
-                if let u = pick(live) { softDeleteUser(u); counts["softDeleted", default: 0] += 1 }
+                if let u = pick(live) {
+                    softDeleteUser(u); counts["softDeleted", default: 0] += 1
+                    remove(u, from: &live)
+                    insert(u, into: &soft)
+                }
             case 3:
-                if let u = pick(soft) { restoreUser(u); counts["restored", default: 0] += 1 }
+                if let u = pick(soft) {
+                    restoreUser(u); counts["restored", default: 0] += 1
+                    remove(u, from: &soft)
+                    insert(u, into: &live)
+                }
             case 4:
-                if let u = pick(live + soft), r.next() % 2 == 0 { hardDeleteUser(u); counts["hardDeleted", default: 0] += 1 }
+                let total = live.count + soft.count
+                if total > 0 {
+                    let at = Int(r.next() % UInt64(total))
+                    let u = at < live.count ? live[at] : soft[at - live.count]
+                    if r.next() % 2 == 0 {
+                        hardDeleteUser(u); counts["hardDeleted", default: 0] += 1
+                        remove(u, from: &live)
+                        remove(u, from: &soft)
+                    }
+                }
             case 5, 6:
                 if let g = pick(liveGroups), let u = pick(live), members[g]?[u] == nil { addMember(group: g, member: u); counts["memberAdded", default: 0] += 1 }
             case 7:
