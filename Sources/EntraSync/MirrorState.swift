@@ -74,6 +74,10 @@ public struct MirrorState: Sendable {
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
         case .scim(let change):
             scim[change.target, default: ScimTargetState()].apply(change)
+        case .capacity(let userCount, let groupCount, let memberGroups):
+            users.reserveCapacity(userCount)
+            groups.reserveCapacity(groupCount)
+            members.reserveCapacity(memberGroups)
         }
     }
 
@@ -101,6 +105,7 @@ public struct MirrorState: Sendable {
 
     /// The whole state as mutations: what a snapshot holds.
     public func snapshotMutations(_ emit: (Mutation) throws -> Void) rethrows {
+        try emit(.capacity(users: users.count, groups: groups.count, memberGroups: members.count))
         try emit(.setDeltaLink(.users, usersDeltaLink))
         try emit(.setDeltaLink(.groups, groupsDeltaLink))
         for user in users.values { try emit(.upsertUser(user)) }

@@ -41,4 +41,28 @@ struct SnapshotTests {
         truncated.payload.removeLast(3)
         #expect(throws: ByteReader.Malformed.self) { try Mutation(record: truncated) }
     }
+
+    /// A snapshot starts with the mirror's counts, so replay reserves its dictionaries once.
+    @Test func capacityRecordLeadsTheSnapshotAndRoundTrips() throws {
+        var state = MirrorState()
+        for i in 0..<3 { state.apply(.upsertUser(DirectoryUser(id: "u\(i)"))) }
+        state.apply(.upsertGroup(DirectoryGroup(id: "g")))
+        state.apply(.addMember(group: "g", member: "u0", kind: .user))
+        var first: Mutation?
+        state.snapshotMutations { if first == nil { first = $0 } }
+        #expect(first == .capacity(users: 3, groups: 1, memberGroups: 1))
+
+        let mutation = Mutation.capacity(users: 100_000, groups: 10_000, memberGroups: 9_000)
+        #expect(mutation.record.type == 31)
+        #expect(try Mutation(record: mutation.record) == mutation)
+        // A hint changes nothing the mirror shows.
+        var applied = state
+        applied.apply(mutation)
+        #expect(applied.users == state.users && applied.groups == state.groups && applied.members == state.members)
+
+        var huge = ByteWriter()
+        huge.varint(1 << 40); huge.varint(1); huge.varint(1)
+        #expect(throws: ByteReader.Malformed.self) { try Mutation(record: JournalRecord(type: 31, payload: huge.bytes)) }
+        #expect(throws: ByteReader.Malformed.self) { try Mutation(record: JournalRecord(type: 31, payload: [5])) }
+    }
 }
