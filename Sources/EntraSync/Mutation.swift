@@ -33,6 +33,18 @@ public enum Mutation: Sendable, Equatable {
     /// snapshot, so replay sizes its dictionaries once instead of growing (and rehashing) them.
     /// Changes nothing the mirror shows.
     case capacity(users: Int, groups: Int, memberGroups: Int)
+    /// `addMembers` as a snapshot writes it: a member that is a mirrored user is the index of its
+    /// `upsertUser` record in the snapshot (a varint instead of 36 characters), so replay takes
+    /// the user's id string instead of decoding, allocating and hashing a copy per membership.
+    /// Only `MirrorReplay` resolves it.
+    indirect case addMemberRefs(group: String, members: [MemberRef], kinds: [MemberKind])
+}
+
+/// A member in an `addMemberRefs` record.
+public enum MemberRef: Sendable, Equatable {
+    /// The n-th user (from 0) the snapshot upserts.
+    case user(Int)
+    case id(String)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -52,6 +64,7 @@ enum MirrorRecordType: UInt8 {
     // 13–19 are SCIM's (`ScimRecordType`).
     case addMembers = 30
     case capacity = 31
+    case addMemberRefs = 32
 }
 
 extension Mutation {
@@ -116,6 +129,17 @@ extension Mutation {
             w.varint(UInt64(users))
             w.varint(UInt64(groups))
             w.varint(UInt64(memberGroups))
+        case .addMemberRefs(let group, let members, let kinds):
+            type = .addMemberRefs
+            w.string(group)
+            w.varint(UInt64(members.count))
+            for (member, kind) in zip(members, kinds) {
+                switch member {
+                case .user(let index): w.varint(UInt64(index) << 1 | 1)
+                case .id(let id): w.byte(0); w.string(id)
+                }
+                w.byte(kind.rawValue)
+            }
         case .scim:
             preconditionFailure("encoded above")
         }
@@ -181,6 +205,27 @@ extension Mutation {
                 return Int(value)
             }
             self = .capacity(users: try count(), groups: try count(), memberGroups: try count())
+        case .addMemberRefs:
+            let group = try r.string()
+            let count = try r.varint()
+            guard count <= UInt64(record.payload.count / 2) else { throw ByteReader.Malformed(offset: r.offset, what: "member count \(count)") }
+            var members: [MemberRef] = []
+            var kinds: [MemberKind] = []
+            members.reserveCapacity(Int(count))
+            kinds.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let tag = try r.varint()
+                if tag & 1 == 1 {
+                    guard tag >> 1 <= 1 << 28 else { throw ByteReader.Malformed(offset: r.offset, what: "member reference \(tag >> 1)") }
+                    members.append(.user(Int(tag >> 1)))
+                } else if tag == 0 {
+                    members.append(.id(try r.string()))
+                } else {
+                    throw ByteReader.Malformed(offset: r.offset, what: "member tag \(tag)")
+                }
+                kinds.append(MemberKind(rawValue: try r.byte()) ?? .other)
+            }
+            self = .addMemberRefs(group: group, members: members, kinds: kinds)
         }
     }
 }

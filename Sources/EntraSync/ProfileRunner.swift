@@ -94,16 +94,18 @@ public final class ProfileRunner: Sendable {
         var worker = Worker()
         do {
             try Self.makeDirectory(directory)
-            var state = MirrorState()
+            var replay = MirrorReplay()
             var decodeError: Error?
             let (journal, report) = try Journal.open(directory: directory + "/journal") { record in
                 guard decodeError == nil else { return }
                 do {
-                    state.apply(try Mutation(record: record))
+                    try replay.apply(record)
                 } catch {
                     decodeError = error
                 }
             }
+            let state = replay.state
+            replay = MirrorReplay()
             if let decodeError {
                 journal.close()
                 throw ReplayError(message: "journal of profile \(profile.name) holds a record this version cannot read: \(decodeError)")
