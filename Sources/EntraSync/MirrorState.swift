@@ -1,4 +1,5 @@
 import EntraGraph
+import EntraJournal
 
 /// The local mirror of one tenant as of its last committed run.
 ///
@@ -74,6 +75,12 @@ public struct MirrorState: Sendable {
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
         case .scim(let change):
             scim[change.target, default: ScimTargetState()].apply(change)
+        case .addMemberRefs:
+            assertionFailure("snapshot member references are resolved by MirrorReplay")
+        case .capacity(let userCount, let groupCount, let memberGroups):
+            users.reserveCapacity(userCount)
+            groups.reserveCapacity(groupCount)
+            members.reserveCapacity(memberGroups)
         }
     }
 
@@ -101,29 +108,78 @@ public struct MirrorState: Sendable {
 
     /// The whole state as mutations: what a snapshot holds.
     public func snapshotMutations(_ emit: (Mutation) throws -> Void) rethrows {
+        try emit(.capacity(users: users.count, groups: groups.count, memberGroups: members.count))
         try emit(.setDeltaLink(.users, usersDeltaLink))
         try emit(.setDeltaLink(.groups, groupsDeltaLink))
-        for user in users.values { try emit(.upsertUser(user)) }
+        // Members that are users are written as the index of their upsertUser record.
+        var userIndex: [String: Int] = [:]
+        userIndex.reserveCapacity(users.count)
+        for (id, user) in users {
+            userIndex[id] = userIndex.count
+            try emit(.upsertUser(user))
+        }
         for id in softDeletedUsers { try emit(.softDeleteUser(id)) }
         for (_, kept) in recentlyDeleted { try emit(.keepDeleted(kept.user, at: kept.at)) }
         for group in groups.values { try emit(.upsertGroup(group)) }
         for (group, list) in members {
             // One record per group (per 50,000 members), not per membership.
-            var ids: [String] = []
+            var refs: [MemberRef] = []
             var kinds: [MemberKind] = []
             for (member, kind) in list {
-                ids.append(member)
+                refs.append(kind == .user ? userIndex[member].map(MemberRef.user) ?? .id(member) : .id(member))
                 kinds.append(kind)
-                if ids.count == 50_000 {
-                    try emit(.addMembers(group: group, members: ids, kinds: kinds))
-                    ids.removeAll(keepingCapacity: true)
+                if refs.count == 50_000 {
+                    try emit(.addMemberRefs(group: group, members: refs, kinds: kinds))
+                    refs.removeAll(keepingCapacity: true)
                     kinds.removeAll(keepingCapacity: true)
                 }
             }
-            if !ids.isEmpty { try emit(.addMembers(group: group, members: ids, kinds: kinds)) }
+            if !refs.isEmpty { try emit(.addMemberRefs(group: group, members: refs, kinds: kinds)) }
         }
         for run in history { try emit(.recordRun(run)) }
         for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }
         for (target, state) in scim { try state.snapshot(target: target) { try emit(.scim($0)) } }
+    }
+}
+
+/// Rebuilds a mirror from journal records, resolving the member references of snapshots
+/// (`addMemberRefs`) to the ids of the users the snapshot upserted: those memberships share the
+/// user's id string.
+struct MirrorReplay {
+    var state = MirrorState()
+    /// The ids of the users upserted since the last snapshot began (its `capacity` record).
+    private var snapshotUsers: [String] = []
+
+    mutating func apply(_ record: JournalRecord) throws(ByteReader.Malformed) {
+        let mutation = try Mutation(record: record)
+        switch mutation {
+        case .capacity(let users, _, _):
+            snapshotUsers = []
+            snapshotUsers.reserveCapacity(users)
+        case .upsertUser(let user):
+            snapshotUsers.append(user.id)
+        case .recordRun:
+            // A snapshot's history follows its members; runs after it never refer back.
+            snapshotUsers = []
+        case .addMemberRefs(let group, let refs, let kinds):
+            var ids: [String] = []
+            ids.reserveCapacity(refs.count)
+            for ref in refs {
+                switch ref {
+                case .user(let index):
+                    guard index < snapshotUsers.count else {
+                        throw ByteReader.Malformed(offset: 0, what: "member reference \(index) beyond the snapshot's \(snapshotUsers.count) users")
+                    }
+                    ids.append(snapshotUsers[index])
+                case .id(let id):
+                    ids.append(id)
+                }
+            }
+            state.apply(.addMembers(group: group, members: ids, kinds: kinds))
+            return
+        default:
+            break
+        }
+        state.apply(mutation)
     }
 }

@@ -29,6 +29,22 @@ public enum Mutation: Sendable, Equatable {
     indirect case keepDeleted(DirectoryUser, at: Double)
     /// A SCIM target acknowledged something (record types 13–19).
     indirect case scim(ScimMutation)
+    /// How many users, groups and groups with members the mirror holds: the first record of a
+    /// snapshot, so replay sizes its dictionaries once instead of growing (and rehashing) them.
+    /// Changes nothing the mirror shows.
+    case capacity(users: Int, groups: Int, memberGroups: Int)
+    /// `addMembers` as a snapshot writes it: a member that is a mirrored user is the index of its
+    /// `upsertUser` record in the snapshot (a varint instead of 36 characters), so replay takes
+    /// the user's id string instead of decoding, allocating and hashing a copy per membership.
+    /// Only `MirrorReplay` resolves it.
+    indirect case addMemberRefs(group: String, members: [MemberRef], kinds: [MemberKind])
+}
+
+/// A member in an `addMemberRefs` record.
+public enum MemberRef: Sendable, Equatable {
+    /// The n-th user (from 0) the snapshot upserts.
+    case user(Int)
+    case id(String)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -47,6 +63,8 @@ enum MirrorRecordType: UInt8 {
     case keepDeleted = 12
     // 13–19 are SCIM's (`ScimRecordType`).
     case addMembers = 30
+    case capacity = 31
+    case addMemberRefs = 32
 }
 
 extension Mutation {
@@ -106,6 +124,22 @@ extension Mutation {
             type = .keepDeleted
             user.encode(into: &w)
             w.double(at)
+        case .capacity(let users, let groups, let memberGroups):
+            type = .capacity
+            w.varint(UInt64(users))
+            w.varint(UInt64(groups))
+            w.varint(UInt64(memberGroups))
+        case .addMemberRefs(let group, let members, let kinds):
+            type = .addMemberRefs
+            w.string(group)
+            w.varint(UInt64(members.count))
+            for (member, kind) in zip(members, kinds) {
+                switch member {
+                case .user(let index): w.varint(UInt64(index) << 1 | 1)
+                case .id(let id): w.byte(0); w.string(id)
+                }
+                w.byte(kind.rawValue)
+            }
         case .scim:
             preconditionFailure("encoded above")
         }
@@ -163,6 +197,35 @@ extension Mutation {
         case .keepDeleted:
             let user = try DirectoryUser.decode(from: &r)
             self = .keepDeleted(user, at: try r.double())
+        case .capacity:
+            // Only a hint: a count beyond what any tenant holds is damage, not a reason to allocate.
+            func count() throws(ByteReader.Malformed) -> Int {
+                let value = try r.varint()
+                guard value <= 1 << 28 else { throw ByteReader.Malformed(offset: r.offset, what: "capacity \(value)") }
+                return Int(value)
+            }
+            self = .capacity(users: try count(), groups: try count(), memberGroups: try count())
+        case .addMemberRefs:
+            let group = try r.string()
+            let count = try r.varint()
+            guard count <= UInt64(record.payload.count / 2) else { throw ByteReader.Malformed(offset: r.offset, what: "member count \(count)") }
+            var members: [MemberRef] = []
+            var kinds: [MemberKind] = []
+            members.reserveCapacity(Int(count))
+            kinds.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let tag = try r.varint()
+                if tag & 1 == 1 {
+                    guard tag >> 1 <= 1 << 28 else { throw ByteReader.Malformed(offset: r.offset, what: "member reference \(tag >> 1)") }
+                    members.append(.user(Int(tag >> 1)))
+                } else if tag == 0 {
+                    members.append(.id(try r.string()))
+                } else {
+                    throw ByteReader.Malformed(offset: r.offset, what: "member tag \(tag)")
+                }
+                kinds.append(MemberKind(rawValue: try r.byte()) ?? .other)
+            }
+            self = .addMemberRefs(group: group, members: members, kinds: kinds)
         }
     }
 }
@@ -188,11 +251,11 @@ extension DirectoryUser {
     static func decode(from r: inout ByteReader) throws(ByteReader.Malformed) -> DirectoryUser {
         let id = try r.string()
         let present = try r.varint()
-        var strings: [String?] = []
-        for i in 0..<10 { strings.append(present & (1 << UInt64(i)) != 0 ? try r.string() : nil) }
-        var user = DirectoryUser(id: id, userPrincipalName: strings[0], displayName: strings[1], givenName: strings[2],
-                                 surname: strings[3], mail: strings[4], jobTitle: strings[5], department: strings[6],
-                                 employeeId: strings[7], mailNickname: strings[8], onPremisesImmutableId: strings[9])
+        // Read in place (arguments are evaluated left to right): no array per user on replay.
+        func field(_ i: UInt64) throws(ByteReader.Malformed) -> String? { present & (1 << i) != 0 ? try r.string() : nil }
+        var user = DirectoryUser(id: id, userPrincipalName: try field(0), displayName: try field(1), givenName: try field(2),
+                                 surname: try field(3), mail: try field(4), jobTitle: try field(5), department: try field(6),
+                                 employeeId: try field(7), mailNickname: try field(8), onPremisesImmutableId: try field(9))
         if present & (1 << 10) != 0 { user.accountEnabled = present & (1 << 11) != 0 }
         if present & (1 << 12) != 0 {
             let count = try r.varint()

@@ -94,16 +94,18 @@ public final class ProfileRunner: Sendable {
         var worker = Worker()
         do {
             try Self.makeDirectory(directory)
-            var state = MirrorState()
+            var replay = MirrorReplay()
             var decodeError: Error?
             let (journal, report) = try Journal.open(directory: directory + "/journal") { record in
                 guard decodeError == nil else { return }
                 do {
-                    state.apply(try Mutation(record: record))
+                    try replay.apply(record)
                 } catch {
                     decodeError = error
                 }
             }
+            let state = replay.state
+            replay = MirrorReplay()
             if let decodeError {
                 journal.close()
                 throw ReplayError(message: "journal of profile \(profile.name) holds a record this version cannot read: \(decodeError)")
@@ -326,13 +328,17 @@ public final class ProfileRunner: Sendable {
         var committed: SyncPlan?
         do {
             let graph = try graphClient(for: profile)
-            let users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
-            let groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+            var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
+            var groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             CrashPoint.hit("plan")
             let plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
                                      now: Date().timeIntervalSince1970)
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
+            // Planned: the decoded rounds (every page's entries and member slices) go now, not
+            // after the commit, the apply and the exports.
+            users = nil
+            groups = nil
             let removals = plan.usersRemoved + plan.groupsRemoved
             if let limit = profile.maxDeletions, removals > limit.limit(total: before.users.count + before.groups.count), removals > allowed {
                 throw DeletionsBlocked(removals: removals, limit: limit, allowed: limit.limit(total: before.users.count + before.groups.count),
