@@ -103,6 +103,9 @@ final class VarlinkConnection: @unchecked Sendable {
 
     private func enqueue(call: Int, _ bytes: [UInt8], done: Bool) {
         guard !closed else { return }
+        // One reply may be larger than the bound (`users --json` of a large tenant); replies queued
+        // behind more than the bound of unread ones close the connection.
+        let unreadBefore = output.count - outputSent
         var entry = pending[call] ?? ([], false)
         if !bytes.isEmpty { entry.chunks.append(bytes) }
         entry.done = entry.done || done
@@ -118,7 +121,7 @@ final class VarlinkConnection: @unchecked Sendable {
                 break
             }
         }
-        if output.count - outputSent > limits.maxPendingOutputBytes {
+        if unreadBefore > limits.maxPendingOutputBytes && output.count - outputSent > unreadBefore {
             server.log("closing control client \(who): more than \(limits.maxPendingOutputBytes) bytes of replies it does not read")
             return close()
         }

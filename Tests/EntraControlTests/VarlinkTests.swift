@@ -178,6 +178,28 @@ struct VarlinkTests {
         #expect(try client.call("io.test.Echo", parameters: Echo(text: "others"), as: Echo.self).text == "others")
     }
 
+    @Test("one reply may exceed the pending-output bound; a non-reader piling up such replies is closed")
+    func largeReplies() throws {
+        var limits = VarlinkLimits()
+        limits.maxPendingOutputBytes = 1 << 20
+        let lines = Mutex<[String]>([])
+        let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
+        defer { s.stop() }
+        let client = try VarlinkClient(path: path, timeout: 10)
+        #expect(try client.call("io.test.Big", parameters: [String: String](), as: Echo.self).text.count == 8 << 20)
+
+        let fd = try connectIdle()
+        defer { close(fd) }
+        let message = Array(#"{"method":"io.test.Big"}"#.utf8) + [0]
+        for _ in 0..<4 { _ = message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !lines.withLock({ $0.contains { $0.contains("of replies it does not read") } }) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(lines.withLock { $0.contains { $0.contains("of replies it does not read") } })
+        #expect(try client.call("io.test.Echo", parameters: Echo(text: "still"), as: Echo.self).text == "still")
+    }
+
     @Test func socketFileLifecycle() throws {
         // A stale socket file is replaced.
         FileManager.default.createFile(atPath: path, contents: Data())
