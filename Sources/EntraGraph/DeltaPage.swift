@@ -108,7 +108,7 @@ struct GroupEntry: Decodable, Sendable {
                 mailNickname: try c.decodeIfPresent(String.self, forKey: .mailNickname),
                 securityEnabled: try c.decodeIfPresent(Bool.self, forKey: .securityEnabled),
                 groupTypes: try c.decodeIfPresent([String].self, forKey: .groupTypes)),
-            members: members.map { MemberDelta(id: $0.id, kind: MemberKind(odataType: $0.type), removed: $0.removed != nil) })
+            members: members.map { MemberDelta(id: ObjectID($0.id), kind: MemberKind(odataType: $0.type), removed: $0.removed != nil) })
     }
 }
 

@@ -176,14 +176,14 @@ enum DeltaPageParser {
         try cursor.enterArray()
         var more = false
         while try cursor.nextElement(&more) {
-            var id: String?
+            var id: ObjectID?
             var kind = MemberKind.other
             var removed = false
             try cursor.enterObject()
             var moreKeys = false
             while let key = try cursor.nextKey(&moreKeys) {
                 if cursor.matches(key, idKey) {
-                    id = try cursor.string()
+                    id = try cursor.objectID()
                 } else if cursor.matches(key, typeKey) {
                     kind = try cursor.memberKind()
                 } else if cursor.matches(key, removedKey) {
@@ -335,6 +335,15 @@ struct JSONCursor {
         let key = try rawString()
         if key.escaped { return try unescape(key) }
         return try text(key)
+    }
+
+    /// A string as an `ObjectID`: a GUID is read from the bytes, without making a `String`.
+    mutating func objectID() throws -> ObjectID {
+        guard try peek() == 0x22 else { throw Malformed() }
+        let key = try rawString()
+        if key.escaped { return ObjectID(try unescape(key)) }
+        if !key.ascii { return ObjectID(try text(key)) }
+        return ObjectID(utf8: UnsafeRawBufferPointer(rebasing: bytes[key.start..<(key.start + key.count)]))
     }
 
     /// The text of an unescaped span.

@@ -130,11 +130,11 @@ public enum UserDelta: Sendable, Equatable {
 
 /// One `members@delta` entry.
 public struct MemberDelta: Sendable, Equatable {
-    public var id: String
+    public var id: ObjectID
     public var kind: MemberKind
     public var removed: Bool
 
-    public init(id: String, kind: MemberKind, removed: Bool) {
+    public init(id: ObjectID, kind: MemberKind, removed: Bool) {
         self.id = id
         self.kind = kind
         self.removed = removed

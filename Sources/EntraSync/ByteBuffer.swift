@@ -1,3 +1,5 @@
+import EntraGraph
+
 /// Appends the compact binary encoding used in journal records.
 ///
 /// Integers are LEB128 varints; strings are a varint length and UTF-8 bytes.
@@ -28,6 +30,14 @@ struct ByteWriter {
 
     mutating func string(_ value: String) {
         var value = value
+        value.withUTF8 { utf8 in
+            varint(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    /// An id is written as its text, like a string.
+    mutating func objectID(_ value: ObjectID) {
         value.withUTF8 { utf8 in
             varint(UInt64(utf8.count))
             bytes.append(contentsOf: utf8)
@@ -89,6 +99,15 @@ struct ByteReader {
         let end = offset + Int(count)
         defer { offset = end }
         return String(decoding: bytes[offset..<end], as: UTF8.self)
+    }
+
+    /// A string as an id: a GUID is read without making a `String`.
+    mutating func objectID() throws(Malformed) -> ObjectID {
+        let count = try varint()
+        guard count <= UInt64(bytes.count - offset) else { throw Malformed(offset: offset, what: "id runs past the end") }
+        let end = offset + Int(count)
+        defer { offset = end }
+        return bytes.withUnsafeBytes { ObjectID(utf8: UnsafeRawBufferPointer(rebasing: $0[offset..<end])) }
     }
 
     mutating func bytes(count: Int) throws(Malformed) -> [UInt8] {

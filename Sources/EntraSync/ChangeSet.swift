@@ -44,11 +44,19 @@ enum ChangeSet {
                 line("remove", "group") { t in t.raw(",\"id\":"); t.string(id) }
             case .addMember(let group, let member, let kind) where before.members[group]?[member] == nil:
                 line("add", "membership") { t in
-                    t.raw(",\"group\":"); t.string(group); t.raw(",\"member\":"); t.string(member)
+                    t.raw(",\"group\":"); t.string(group); t.raw(",\"member\":"); t.objectID(member)
                     t.raw(",\"memberType\":"); t.string(kind.name)
                 }
+            case .addMembers(let group, let members, let kinds):
+                let known = before.members[group] ?? [:]
+                for (member, kind) in zip(members, kinds) where known[member] == nil {
+                    line("add", "membership") { t in
+                        t.raw(",\"group\":"); t.string(group); t.raw(",\"member\":"); t.objectID(member)
+                        t.raw(",\"memberType\":"); t.string(kind.name)
+                    }
+                }
             case .removeMember(let group, let member) where before.members[group]?[member] != nil:
-                line("remove", "membership") { t in t.raw(",\"group\":"); t.string(group); t.raw(",\"member\":"); t.string(member) }
+                line("remove", "membership") { t in t.raw(",\"group\":"); t.string(group); t.raw(",\"member\":"); t.objectID(member) }
             default:
                 break
             }

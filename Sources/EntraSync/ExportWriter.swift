@@ -38,12 +38,14 @@ public struct ExportWriter: Sendable {
             }
             switch format {
             case .json:
-                try replace("users.json", with: Self.usersJSON(view.users, deleted: view.deletedUsers))
+                try replace("users.json") { out throws(Failure) in
+                    try Self.usersJSON(view.users, deleted: view.deletedUsers, into: &out.text, flush: out.flush)
+                }
                 CrashPoint.hit("export")
-                try replace("groups.json", with: Self.groupsJSON(view))
+                try replace("groups.json") { out throws(Failure) in try Self.groupsJSON(view, into: &out.text, flush: out.flush) }
             case .csv:
-                try replace("users.csv", with: Self.usersCSV(view.users))
-                try replace("groups.csv", with: Self.groupsCSV(view))
+                try replace("users.csv") { out throws(Failure) in try Self.usersCSV(view.users, into: &out.text, flush: out.flush) }
+                try replace("groups.csv") { out throws(Failure) in try Self.groupsCSV(view, into: &out.text, flush: out.flush) }
             }
         }
         try replace(".state", with: Array((runId + "\n").utf8))
@@ -52,6 +54,13 @@ public struct ExportWriter: Sendable {
     /// Users as JSON; `deleted` users (within SoftDeleteGrace=) follow, marked `"deleted":true`.
     public static func usersJSON(_ users: [DirectoryUser], deleted: [DirectoryUser] = []) -> [UInt8] {
         var out = JSONText(capacity: users.count * 400 + 16)
+        usersJSON(users, deleted: deleted, into: &out) { _ in }
+        return out.bytes
+    }
+
+    /// Writes users as JSON into `out`, calling `flush` after each object (it may write out and empty `out`).
+    static func usersJSON<E: Error>(_ users: [DirectoryUser], deleted: [DirectoryUser], into out: inout JSONText,
+                                    flush: (inout JSONText) throws(E) -> Void) throws(E) {
         out.raw("[")
         for (i, u) in (users + deleted).enumerated() {
             out.raw(i == 0 ? "\n{" : ",\n{")
@@ -70,16 +79,21 @@ public struct ExportWriter: Sendable {
             out.raw(","); out.key("assignedLicenses"); out.stringArray(u.assignedLicenses)
             if i >= users.count { out.raw(",\"deleted\":true") }
             out.raw("}")
+            try flush(&out)
         }
         out.raw("\n]\n")
-        return out.bytes
     }
 
     public static func groupsJSON(_ view: ScopedView, groups: [DirectoryGroup]? = nil) -> [UInt8] {
-        let groups = groups ?? view.groups
-        var out = JSONText(capacity: groups.count * 300 + view.state.members.count * 40 + 16)
+        var out = JSONText()
+        groupsJSON(view, groups: groups, into: &out) { _ in }
+        return out.bytes
+    }
+
+    static func groupsJSON<E: Error>(_ view: ScopedView, groups: [DirectoryGroup]? = nil, into out: inout JSONText,
+                                     flush: (inout JSONText) throws(E) -> Void) throws(E) {
         out.raw("[")
-        for (i, g) in groups.enumerated() {
+        for (i, g) in (groups ?? view.groups).enumerated() {
             out.raw(i == 0 ? "\n{" : ",\n{")
             out.key("id"); out.string(g.id)
             out.raw(","); out.key("displayName"); out.optionalString(g.displayName)
@@ -89,11 +103,11 @@ public struct ExportWriter: Sendable {
             out.raw(","); out.key("mailNickname"); out.optionalString(g.mailNickname)
             out.raw(","); out.key("securityEnabled"); out.optionalBool(g.securityEnabled)
             out.raw(","); out.key("groupTypes"); out.stringArray(g.groupTypes)
-            out.raw(","); out.key("members"); out.stringArray(view.members(of: g.id))
+            out.raw(","); out.key("members"); out.objectIDArray(view.members(of: g.id))
             out.raw("}")
+            try flush(&out)
         }
         out.raw("\n]\n")
-        return out.bytes
     }
 
     static func csvField(_ value: String?) -> String {
@@ -108,26 +122,38 @@ public struct ExportWriter: Sendable {
 
     /// RFC 4180 CSV; list columns are joined with `;`.
     public static func usersCSV(_ users: [DirectoryUser]) -> [UInt8] {
-        var out = "id,userPrincipalName,displayName,givenName,surname,mail,accountEnabled,jobTitle,department,employeeId,mailNickname,onPremisesImmutableId,assignedLicenses\r\n"
+        var out = JSONText()
+        usersCSV(users, into: &out) { _ in }
+        return out.bytes
+    }
+
+    static func usersCSV<E: Error>(_ users: [DirectoryUser], into out: inout JSONText, flush: (inout JSONText) throws(E) -> Void) throws(E) {
+        out.rawText("id,userPrincipalName,displayName,givenName,surname,mail,accountEnabled,jobTitle,department,employeeId,mailNickname,onPremisesImmutableId,assignedLicenses\r\n")
         for u in users {
             let fields = [u.id, u.userPrincipalName, u.displayName, u.givenName, u.surname, u.mail].map(csvField)
                 + [csvBool(u.accountEnabled)]
                 + [u.jobTitle, u.department, u.employeeId, u.mailNickname, u.onPremisesImmutableId].map(csvField)
                 + [csvField(u.assignedLicenses?.joined(separator: ";"))]
-            out += fields.joined(separator: ",") + "\r\n"
+            out.rawText(fields.joined(separator: ",") + "\r\n")
+            try flush(&out)
         }
-        return Array(out.utf8)
     }
 
     public static func groupsCSV(_ view: ScopedView) -> [UInt8] {
-        var out = "id,displayName,description,mail,mailEnabled,mailNickname,securityEnabled,groupTypes,members\r\n"
+        var out = JSONText()
+        groupsCSV(view, into: &out) { _ in }
+        return out.bytes
+    }
+
+    static func groupsCSV<E: Error>(_ view: ScopedView, into out: inout JSONText, flush: (inout JSONText) throws(E) -> Void) throws(E) {
+        out.rawText("id,displayName,description,mail,mailEnabled,mailNickname,securityEnabled,groupTypes,members\r\n")
         for g in view.groups {
             let fields = [csvField(g.id), csvField(g.displayName), csvField(g.description), csvField(g.mail), csvBool(g.mailEnabled),
                           csvField(g.mailNickname), csvBool(g.securityEnabled), csvField(g.groupTypes?.joined(separator: ";")),
-                          csvField(view.members(of: g.id).joined(separator: ";"))]
-            out += fields.joined(separator: ",") + "\r\n"
+                          csvField(view.members(of: g.id).map(\.description).joined(separator: ";"))]
+            out.rawText(fields.joined(separator: ",") + "\r\n")
+            try flush(&out)
         }
-        return Array(out.utf8)
     }
 
     /// Writes `name` in this directory atomically (used for metrics too).
@@ -140,28 +166,60 @@ public struct ExportWriter: Sendable {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw Failure(path: directory, errno: errno) }
     }
 
+    /// A file being written: what the generator appends to `text` goes out per MiB (`flush`).
+    struct Sink {
+        let fd: Int32
+        let path: String
+        var text = JSONText(capacity: Sink.chunk + 64 * 1024)
+        static let chunk = 1 << 20
+
+        /// Writes `text` out once it holds a chunk; `flush(&text)` is what generators call.
+        var flush: (inout JSONText) throws(Failure) -> Void {
+            { [fd, path] text throws(Failure) in
+                guard text.bytes.count >= Sink.chunk else { return }
+                try Sink.write(text.bytes, fd: fd, path: path)
+                text.removeAll()
+            }
+        }
+
+        static func write(_ bytes: [UInt8], fd: Int32, path: String) throws(Failure) {
+            var written = 0
+            let failure: Int32? = bytes.withUnsafeBytes { buffer -> Int32? in
+                while written < buffer.count {
+                    let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    written += n
+                }
+                return nil
+            }
+            if let failure { throw Failure(path: path, errno: failure) }
+        }
+    }
+
     private func replace(_ name: String, with bytes: [UInt8]) throws(Failure) {
+        try replace(name) { sink throws(Failure) in sink.text.rawBytes(bytes) }
+    }
+
+    /// Writes `name` through a temp file, fsync and rename, so readers see the old or the new file.
+    private func replace(_ name: String, generate: (inout Sink) throws(Failure) -> Void) throws(Failure) {
         let path = directory + "/" + name
         let temp = path + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Failure(path: temp, errno: errno) }
-        var written = 0
-        let failure: Int32? = bytes.withUnsafeBytes { buffer -> Int32? in
-            while written < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += n
-            }
-            return fsync(fd) == 0 ? nil : errno
+        do throws(Failure) {
+            var sink = Sink(fd: fd, path: temp)
+            try generate(&sink)
+            try Sink.write(sink.text.bytes, fd: fd, path: temp)
+            if fsync(fd) != 0 { throw Failure(path: temp, errno: errno) }
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
         }
         close(fd)
-        if let failure {
-            unlink(temp)
-            throw Failure(path: temp, errno: failure)
-        }
         guard rename(temp, path) == 0 else {
             let code = errno
             unlink(temp)

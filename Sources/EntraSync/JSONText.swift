@@ -1,3 +1,5 @@
+import EntraGraph
+
 /// Writes JSON text directly into a byte buffer: exports are large and must be deterministic.
 struct JSONText {
     private(set) var bytes: [UInt8] = []
@@ -12,6 +14,15 @@ struct JSONText {
 
     mutating func rawBytes(_ value: [UInt8]) {
         bytes.append(contentsOf: value)
+    }
+
+    /// Text as it is, without JSON escaping (CSV rows).
+    mutating func rawText(_ value: String) {
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
     }
 
     mutating func string(_ value: String) {
@@ -56,6 +67,28 @@ struct JSONText {
         raw("\"")
         raw(name)
         raw("\":")
+    }
+
+    /// An id's text needs no escaping when it is a GUID; any other is escaped like a string.
+    mutating func objectID(_ value: ObjectID) {
+        value.withUTF8 { utf8 in
+            if utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+                bytes.append(UInt8(ascii: "\""))
+                bytes.append(contentsOf: utf8)
+                bytes.append(UInt8(ascii: "\""))
+            } else {
+                string(String(decoding: utf8, as: UTF8.self))
+            }
+        }
+    }
+
+    mutating func objectIDArray(_ values: [ObjectID]) {
+        raw("[")
+        for (i, v) in values.enumerated() {
+            if i > 0 { raw(",") }
+            objectID(v)
+        }
+        raw("]")
     }
 
     mutating func stringArray(_ values: [String]?) {

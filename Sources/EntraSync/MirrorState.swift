@@ -8,10 +8,10 @@ import EntraJournal
 public struct MirrorState: Sendable {
     public var users: [String: DirectoryUser] = [:]
     /// Soft-deleted users: out of the mirror, but their memberships are kept (hidden) for a restore.
-    public var softDeletedUsers: Set<String> = []
+    public var softDeletedUsers: Set<ObjectID> = []
     public var groups: [String: DirectoryGroup] = [:]
     /// Direct members per group id.
-    public var members: [String: [String: MemberKind]] = [:]
+    public var members: [String: [ObjectID: MemberKind]] = [:]
     public var usersDeltaLink: String?
     public var groupsDeltaLink: String?
     /// The most recent runs, oldest first.
@@ -31,17 +31,17 @@ public struct MirrorState: Sendable {
         switch mutation {
         case .upsertUser(let user):
             users[user.id] = user
-            softDeletedUsers.remove(user.id)
+            if !softDeletedUsers.isEmpty { softDeletedUsers.remove(ObjectID(user.id)) }
             recentlyDeleted[user.id] = nil
         case .removeUser(let id):
             users[id] = nil
-            softDeletedUsers.remove(id)
+            if !softDeletedUsers.isEmpty { softDeletedUsers.remove(ObjectID(id)) }
             recentlyDeleted[id] = nil
         case .keepDeleted(let user, let at):
             recentlyDeleted[user.id] = (user, at)
         case .softDeleteUser(let id):
             users[id] = nil
-            softDeletedUsers.insert(id)
+            softDeletedUsers.insert(ObjectID(id))
         case .upsertGroup(let group):
             groups[group.id] = group
         case .removeGroup(let id):
@@ -85,7 +85,7 @@ public struct MirrorState: Sendable {
     }
 
     /// The direct members of a group that outputs show: soft-deleted users are hidden.
-    public func visibleMembers(of group: String) -> [String] {
+    public func visibleMembers(of group: String) -> [ObjectID] {
         guard let list = members[group] else { return [] }
         if softDeletedUsers.isEmpty { return Array(list.keys) }
         return list.keys.filter { !softDeletedUsers.contains($0) }
@@ -112,13 +112,13 @@ public struct MirrorState: Sendable {
         try emit(.setDeltaLink(.users, usersDeltaLink))
         try emit(.setDeltaLink(.groups, groupsDeltaLink))
         // Members that are users are written as the index of their upsertUser record.
-        var userIndex: [String: Int] = [:]
+        var userIndex: [ObjectID: Int] = [:]
         userIndex.reserveCapacity(users.count)
         for (id, user) in users {
-            userIndex[id] = userIndex.count
+            userIndex[ObjectID(id)] = userIndex.count
             try emit(.upsertUser(user))
         }
-        for id in softDeletedUsers { try emit(.softDeleteUser(id)) }
+        for id in softDeletedUsers { try emit(.softDeleteUser(id.description)) }
         for (_, kept) in recentlyDeleted { try emit(.keepDeleted(kept.user, at: kept.at)) }
         for group in groups.values { try emit(.upsertGroup(group)) }
         for (group, list) in members {
@@ -148,7 +148,7 @@ public struct MirrorState: Sendable {
 struct MirrorReplay {
     var state = MirrorState()
     /// The ids of the users upserted since the last snapshot began (its `capacity` record).
-    private var snapshotUsers: [String] = []
+    private var snapshotUsers: [ObjectID] = []
 
     mutating func apply(_ record: JournalRecord) throws(ByteReader.Malformed) {
         let mutation = try Mutation(record: record)
@@ -157,12 +157,12 @@ struct MirrorReplay {
             snapshotUsers = []
             snapshotUsers.reserveCapacity(users)
         case .upsertUser(let user):
-            snapshotUsers.append(user.id)
+            snapshotUsers.append(ObjectID(user.id))
         case .recordRun:
             // A snapshot's history follows its members; runs after it never refer back.
             snapshotUsers = []
         case .addMemberRefs(let group, let refs, let kinds):
-            var ids: [String] = []
+            var ids: [ObjectID] = []
             ids.reserveCapacity(refs.count)
             for ref in refs {
                 switch ref {

@@ -14,11 +14,11 @@ public enum Mutation: Sendable, Equatable {
     indirect case upsertGroup(DirectoryGroup)
     /// Removes the group and its member list.
     case removeGroup(String)
-    case addMember(group: String, member: String, kind: MemberKind)
+    case addMember(group: String, member: ObjectID, kind: MemberKind)
     /// Adds every listed member (`kinds` runs parallel to `members`): a snapshot holds one of these
     /// per group instead of one `addMember` per membership, which makes restarts read much less.
-    indirect case addMembers(group: String, members: [String], kinds: [MemberKind])
-    case removeMember(group: String, member: String)
+    indirect case addMembers(group: String, members: [ObjectID], kinds: [MemberKind])
+    case removeMember(group: String, member: ObjectID)
     case setDeltaLink(DeltaKind, String?)
     indirect case recordRun(RunSummary)
     /// A change set waiting for the OnChange program (JSON lines), journaled with its run.
@@ -44,7 +44,7 @@ public enum Mutation: Sendable, Equatable {
 public enum MemberRef: Sendable, Equatable {
     /// The n-th user (from 0) the snapshot upserts.
     case user(Int)
-    case id(String)
+    case id(ObjectID)
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
@@ -91,20 +91,20 @@ extension Mutation {
         case .addMember(let group, let member, let kind):
             type = .addMember
             w.string(group)
-            w.string(member)
+            w.objectID(member)
             w.byte(kind.rawValue)
         case .addMembers(let group, let members, let kinds):
             type = .addMembers
             w.string(group)
             w.varint(UInt64(members.count))
             for (member, kind) in zip(members, kinds) {
-                w.string(member)
+                w.objectID(member)
                 w.byte(kind.rawValue)
             }
         case .removeMember(let group, let member):
             type = .removeMember
             w.string(group)
-            w.string(member)
+            w.objectID(member)
         case .setDeltaLink(let kind, let link):
             type = .setDeltaLink
             w.byte(kind == .users ? 1 : 2)
@@ -136,7 +136,7 @@ extension Mutation {
             for (member, kind) in zip(members, kinds) {
                 switch member {
                 case .user(let index): w.varint(UInt64(index) << 1 | 1)
-                case .id(let id): w.byte(0); w.string(id)
+                case .id(let id): w.byte(0); w.objectID(id)
                 }
                 w.byte(kind.rawValue)
             }
@@ -164,25 +164,25 @@ extension Mutation {
         case .removeGroup: self = .removeGroup(try r.string())
         case .addMember:
             let group = try r.string()
-            let member = try r.string()
+            let member = try r.objectID()
             self = .addMember(group: group, member: member, kind: MemberKind(rawValue: try r.byte()) ?? .other)
         case .addMembers:
             let group = try r.string()
             let count = try r.varint()
             // Each member takes at least two bytes: a larger count is damage, not a reason to allocate.
             guard count <= UInt64(record.payload.count / 2) else { throw ByteReader.Malformed(offset: r.offset, what: "member count \(count)") }
-            var members: [String] = []
+            var members: [ObjectID] = []
             var kinds: [MemberKind] = []
             members.reserveCapacity(Int(count))
             kinds.reserveCapacity(Int(count))
             for _ in 0..<count {
-                members.append(try r.string())
+                members.append(try r.objectID())
                 kinds.append(MemberKind(rawValue: try r.byte()) ?? .other)
             }
             self = .addMembers(group: group, members: members, kinds: kinds)
         case .removeMember:
             let group = try r.string()
-            self = .removeMember(group: group, member: try r.string())
+            self = .removeMember(group: group, member: try r.objectID())
         case .setDeltaLink:
             let kind: DeltaKind = try r.byte() == 1 ? .users : .groups
             let link = try r.string()
@@ -219,7 +219,7 @@ extension Mutation {
                     guard tag >> 1 <= 1 << 28 else { throw ByteReader.Malformed(offset: r.offset, what: "member reference \(tag >> 1)") }
                     members.append(.user(Int(tag >> 1)))
                 } else if tag == 0 {
-                    members.append(.id(try r.string()))
+                    members.append(.id(try r.objectID()))
                 } else {
                     throw ByteReader.Malformed(offset: r.offset, what: "member tag \(tag)")
                 }

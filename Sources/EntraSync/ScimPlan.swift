@@ -27,7 +27,7 @@ public struct ScimDesired: Sendable {
         guard target.groups else { return }
         let groupIds = Set(view.groups.map(\.id))
         for group in view.groups {
-            let members = view.members(of: group.id).filter { users[$0] != nil || groupIds.contains($0) }
+            let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
             groups[group.id] = (group.displayName ?? group.id, members)
         }
     }

@@ -57,8 +57,8 @@ public struct ScopedView: Sendable {
             guard groups.insert(group).inserted else { continue }
             for (member, kind) in state.members[group] ?? [:] {
                 switch kind {
-                case .group: stack.append(member)
-                case .user: if !state.softDeletedUsers.contains(member) { users.insert(member) }
+                case .group: stack.append(member.description)
+                case .user: if !state.softDeletedUsers.contains(member) { users.insert(member.description) }
                 default: break
                 }
             }
@@ -77,28 +77,33 @@ public struct ScopedView: Sendable {
     }
 
     /// Direct members as outputs show them: soft-deleted users hidden, out-of-scope users and groups left out.
-    public func members(of group: String) -> [String] {
+    public func members(of group: String) -> [ObjectID] {
         guard let list = state.members[group] else { return [] }
-        return list.compactMap { id, kind -> String? in
-            if state.softDeletedUsers.contains(id) { return nil }
-            if kind == .user, let userIds, !userIds.contains(id) { return nil }
-            if kind == .group, let groupIds, !groupIds.contains(id) { return nil }
+        let softDeleted = state.softDeletedUsers
+        if userIds == nil && groupIds == nil && softDeleted.isEmpty { return list.keys.sorted() }
+        return list.compactMap { id, kind -> ObjectID? in
+            if !softDeleted.isEmpty && softDeleted.contains(id) { return nil }
+            if kind == .user, let userIds, !userIds.contains(id.description) { return nil }
+            if kind == .group, let groupIds, !groupIds.contains(id.description) { return nil }
             return id
         }.sorted()
     }
 
     /// Users and groups that are members of `group`, directly or through nested groups (cycles handled).
-    public func transitiveMembers(of group: String) -> [String] {
+    public func transitiveMembers(of group: String) -> [ObjectID] {
         var seen = Set<String>([group])
-        var result = Set<String>()
+        var result = Set<ObjectID>()
         var stack = [group]
         while let current = stack.popLast() {
+            let direct = state.members[current] ?? [:]
             for id in members(of: current) {
                 result.insert(id)
-                if state.members[id] != nil || state.groups[id] != nil, seen.insert(id).inserted { stack.append(id) }
+                guard direct[id] == .group else { continue }
+                let text = id.description
+                if state.members[text] != nil || state.groups[text] != nil, seen.insert(text).inserted { stack.append(text) }
             }
         }
-        result.remove(group)
+        result.remove(ObjectID(group))
         return result.sorted()
     }
 

@@ -44,7 +44,7 @@ extension SyncManager {
                 replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.notFound, parameters: ["key": request.group ?? ""]))
                 return true
             }
-            let ids = request.transitive == true ? view.transitiveMembers(of: group.id) : view.members(of: group.id)
+            let ids = (request.transitive == true ? view.transitiveMembers(of: group.id) : view.members(of: group.id)).map(\.description)
             let users = ids.compactMap { view.state.users[$0] }
             let groups = ids.compactMap { view.state.groups[$0] }
             let others = ids.filter { view.state.users[$0] == nil && view.state.groups[$0] == nil }

@@ -26,17 +26,13 @@ public struct SyncPlan: Sendable {
     public static func make(state: MirrorState, users: DeltaRound<UserDelta>?, groups: DeltaRound<GroupDelta>?,
                             softDeleteGrace: Double = 0, now: Double = 0) -> SyncPlan {
         var plan = SyncPlan()
-        // A full round plans about one mutation per entry and member: grow the array once.
-        let memberEntries = groups?.entries.reduce(0) { count, entry in
-            if case .upsert(_, let members) = entry { return count + members.count }
-            return count
-        } ?? 0
-        plan.mutations.reserveCapacity((users?.entries.count ?? 0) + (groups?.entries.count ?? 0) + memberEntries + 2)
+        // A full round plans about one mutation per entry: grow the array once.
+        plan.mutations.reserveCapacity((users?.entries.count ?? 0) + (groups?.entries.count ?? 0) + 2)
         if let users {
             plan.planUsers(state: state, round: users, grace: softDeleteGrace, now: now)
         } else if !state.users.isEmpty || !state.softDeletedUsers.isEmpty || state.usersDeltaLink != nil {
             for id in state.users.keys { plan.mutations.append(.removeUser(id)); plan.usersRemoved += 1 }
-            for id in state.softDeletedUsers { plan.mutations.append(.removeUser(id)) }
+            for id in state.softDeletedUsers { plan.mutations.append(.removeUser(id.description)) }
             plan.mutations.append(.setDeltaLink(.users, nil))
         }
         if let groups {
@@ -76,14 +72,14 @@ public struct SyncPlan: Sendable {
                     usersRemoved += 1
                     mutations.append(.softDeleteUser(id))
                     if grace > 0 { mutations.append(.keepDeleted(user, at: now)) }
-                } else if !state.softDeletedUsers.contains(id) {
+                } else if !state.softDeletedUsers.contains(ObjectID(id)) {
                     mutations.append(.softDeleteUser(id))
                 }
             case .removed(_, .deleted):
                 if state.users[id] != nil {
                     usersRemoved += 1
                     mutations.append(.removeUser(id))
-                } else if state.softDeletedUsers.contains(id) {
+                } else if state.softDeletedUsers.contains(ObjectID(id)) {
                     mutations.append(.removeUser(id))
                 }
             }
@@ -94,58 +90,52 @@ public struct SyncPlan: Sendable {
                 usersRemoved += 1
                 mutations.append(.removeUser(id))
             }
-            for id in state.softDeletedUsers where final[id] == nil {
-                mutations.append(.removeUser(id))
+            for id in state.softDeletedUsers where final[id.description] == nil {
+                mutations.append(.removeUser(id.description))
             }
         }
         mutations.append(.setDeltaLink(.users, round.deltaLink))
     }
 
-    private struct GroupAccumulator {
-        var group: DirectoryGroup?
-        var removed = false
-        /// Members in order of first appearance; a later entry for the same member replaces it.
-        var members: [MemberDelta] = []
-        var index: [String: Int] = [:]
-
-        mutating func merge(_ member: MemberDelta) {
-            if let at = index.updateValue(members.count, forKey: member.id) {
-                index[member.id] = at
-                members[at] = member
-            } else {
-                members.append(member)
-            }
-        }
-
-        func member(_ id: String) -> MemberDelta? { index[id].map { members[$0] } }
-    }
+    /// Chunk size of `addMembers` mutations (one journal record each).
+    static let memberChunk = 50_000
 
     private mutating func planGroups(state: MirrorState, round: DeltaRound<GroupDelta>) {
-        // A large group arrives in several entries, each with a slice of members@delta: merge them.
+        // A large group arrives in several entries, each with a slice of members@delta. The entries
+        // of each group are found first (indexes only); then one group at a time is merged and
+        // planned, so only that group's merged members are held, not every group's at once.
         var order: [String] = []
-        var merged: [String: GroupAccumulator] = [:]
-        for entry in round.entries {
-            // Taken out and put back, so the accumulator is mutated in place, not looked up per member.
-            var acc: GroupAccumulator
-            if let existing = merged.removeValue(forKey: entry.id) {
-                acc = existing
-            } else {
-                order.append(entry.id)
-                acc = GroupAccumulator()
-            }
-            switch entry {
-            case .upsert(let group, let slice):
-                acc.group = group
-                acc.removed = false
-                for member in slice { acc.merge(member) }
-            case .removed:
-                acc = GroupAccumulator(group: nil, removed: true)
-            }
-            merged[entry.id] = acc
+        var entriesOf: [String: [Int]] = [:]
+        entriesOf.reserveCapacity(round.entries.count)
+        for (index, entry) in round.entries.enumerated() {
+            if entriesOf[entry.id] == nil { order.append(entry.id) }
+            entriesOf[entry.id, default: []].append(index)
         }
         for id in order {
-            let acc = merged[id]!
-            if acc.removed {
+            var group: DirectoryGroup?
+            var removed = false
+            // Members in order of first appearance; a later entry for the same member replaces it.
+            var members: [MemberDelta] = []
+            var index: [ObjectID: Int] = [:]
+            for entryIndex in entriesOf[id]! {
+                switch round.entries[entryIndex] {
+                case .upsert(let upserted, let slice):
+                    group = upserted
+                    removed = false
+                    if members.isEmpty { index.reserveCapacity(slice.count) }
+                    for member in slice {
+                        if let at = index.updateValue(members.count, forKey: member.id) {
+                            index[member.id] = at
+                            members[at] = member
+                        } else {
+                            members.append(member)
+                        }
+                    }
+                case .removed:
+                    (group, removed, members, index) = (nil, true, [], [:])
+                }
+            }
+            if removed {
                 if state.groups[id] != nil || state.members[id] != nil {
                     if state.groups[id] != nil { groupsRemoved += 1 }
                     membershipsRemoved += state.members[id]?.count ?? 0
@@ -153,7 +143,7 @@ public struct SyncPlan: Sendable {
                 }
                 continue
             }
-            if let group = acc.group {
+            if let group {
                 if let old = state.groups[id] {
                     if old != group {
                         groupsUpdated += 1
@@ -165,7 +155,16 @@ public struct SyncPlan: Sendable {
                 }
             }
             let current = state.members[id] ?? [:]
-            for member in acc.members {
+            // Additions (and kind changes) go out as `addMembers`: one mutation per group, not per member.
+            var added: [ObjectID] = []
+            var kinds: [MemberKind] = []
+            func flushAdded() {
+                guard !added.isEmpty else { return }
+                mutations.append(.addMembers(group: id, members: added, kinds: kinds))
+                added.removeAll(keepingCapacity: true)
+                kinds.removeAll(keepingCapacity: true)
+            }
+            for member in members {
                 let known = current.isEmpty ? nil : current[member.id]
                 if member.removed {
                     if known != nil {
@@ -174,19 +173,23 @@ public struct SyncPlan: Sendable {
                     }
                 } else if known != member.kind {
                     if known == nil { membershipsAdded += 1 }
-                    mutations.append(.addMember(group: id, member: member.id, kind: member.kind))
+                    if added.isEmpty { added.reserveCapacity(min(members.count, Self.memberChunk)) }
+                    added.append(member.id)
+                    kinds.append(member.kind)
+                    if added.count == Self.memberChunk { flushAdded() }
                 }
             }
+            flushAdded()
             if round.full {
                 // A full round lists every current member: the rest are gone.
-                for memberId in current.keys where acc.member(memberId) == nil {  // removed ones were planned above
+                for memberId in current.keys where index[memberId] == nil {  // removed ones were planned above
                     membershipsRemoved += 1
                     mutations.append(.removeMember(group: id, member: memberId))
                 }
             }
         }
         if round.full {
-            for id in Set(state.groups.keys).union(state.members.keys) where merged[id] == nil {
+            for id in Set(state.groups.keys).union(state.members.keys) where entriesOf[id] == nil {
                 if state.groups[id] != nil { groupsRemoved += 1 }
                 membershipsRemoved += state.members[id]?.count ?? 0
                 mutations.append(.removeGroup(id))

@@ -15,7 +15,7 @@ struct ScopedViewTests {
         for id in ["g1", "g2", "g3", "g4"] { s.apply(.upsertGroup(DirectoryGroup(id: id, displayName: "Group \(id)"))) }
         for (g, m, k) in [("g1", "u1", MemberKind.user), ("g1", "g2", .group), ("g2", "u2", .user), ("g2", "g3", .group),
                           ("g3", "u3", .user), ("g3", "g2", .group), ("g4", "u4", .user)] {
-            s.apply(.addMember(group: g, member: m, kind: k))
+            s.apply(.addMember(group: g, member: ObjectID(m), kind: k))
         }
         return s
     }

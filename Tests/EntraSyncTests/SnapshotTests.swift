@@ -13,7 +13,7 @@ struct SnapshotTests {
         state.apply(.softDeleteUser("u2"))
         state.apply(.upsertGroup(DirectoryGroup(id: "g", displayName: "G", groupTypes: ["Unified"])))
         state.apply(.upsertGroup(DirectoryGroup(id: "h")))
-        for i in 0..<120_000 { state.apply(.addMember(group: "g", member: "m\(i)", kind: i % 7 == 0 ? .group : .user)) }
+        for i in 0..<120_000 { state.apply(.addMember(group: "g", member: ObjectID("m\(i)"), kind: i % 7 == 0 ? .group : .user)) }
         state.apply(.addMember(group: "h", member: "u1", kind: .user))
         state.apply(.setDeltaLink(.users, "https://d/users"))
 
@@ -76,7 +76,7 @@ struct SnapshotTests {
         state.apply(.softDeleteUser("gone"))
         state.apply(.upsertGroup(DirectoryGroup(id: "g")))
         state.apply(.upsertGroup(DirectoryGroup(id: "n")))
-        for i in 0..<5 { state.apply(.addMember(group: "g", member: "user-\(i)-0000000000000000000000000000", kind: .user)) }
+        for i in 0..<5 { state.apply(.addMember(group: "g", member: ObjectID("user-\(i)-0000000000000000000000000000"), kind: .user)) }
         state.apply(.addMember(group: "g", member: "gone", kind: .user))
         state.apply(.addMember(group: "g", member: "n", kind: .group))
         state.apply(.addMember(group: "g", member: "sp", kind: .servicePrincipal))

@@ -13,7 +13,7 @@ struct SyncPlanTests {
     }
 
     func member(_ id: String, removed: Bool = false) -> MemberDelta {
-        MemberDelta(id: id, kind: .user, removed: removed)
+        MemberDelta(id: ObjectID(id), kind: .user, removed: removed)
     }
 
     func apply(_ plan: SyncPlan, to state: MirrorState) -> MirrorState {
