@@ -19,6 +19,8 @@ let package = Package(
         // C system libraries: a module map and a header, nothing else.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // glibc's malloc.h (malloc_trim: a full sync gives its freed heap back).
+        .systemLibrary(name: "CMalloc"),
         // Typed wrappers for libcurl's variadic calls (Swift cannot call C variadics).
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
@@ -36,7 +38,7 @@ let package = Package(
         ]),
         .target(name: "EntraControl"),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd",
+            "EntraConfig", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -62,7 +62,7 @@ public struct ExportWriter: Sendable {
     static func usersJSON<E: Error>(_ users: [DirectoryUser], deleted: [DirectoryUser], into out: inout JSONText,
                                     flush: (inout JSONText) throws(E) -> Void) throws(E) {
         out.raw("[")
-        for (i, u) in (users + deleted).enumerated() {
+        for (i, u) in [users, deleted].joined().enumerated() {
             out.raw(i == 0 ? "\n{" : ",\n{")
             out.key("id"); out.string(u.id)
             out.raw(","); out.key("userPrincipalName"); out.optionalString(u.userPrincipalName)

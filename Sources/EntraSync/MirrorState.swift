@@ -84,6 +84,16 @@ public struct MirrorState: Sendable {
         }
     }
 
+    /// Grows the users and groups tables once before a run adds many, instead of doubling (and
+    /// holding old and new tables at once) as they fill.
+    public mutating func reserveCapacity(addingUsers newUsers: Int, groups newGroups: Int) {
+        if newUsers > 0 { users.reserveCapacity(users.count + newUsers) }
+        if newGroups > 0 {
+            groups.reserveCapacity(groups.count + newGroups)
+            members.reserveCapacity(members.count + newGroups)
+        }
+    }
+
     /// The direct members of a group that outputs show: soft-deleted users are hidden.
     public func visibleMembers(of group: String) -> [ObjectID] {
         guard let list = members[group] else { return [] }

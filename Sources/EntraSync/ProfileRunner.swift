@@ -1,3 +1,4 @@
+import CMalloc
 import Dispatch
 import EntraConfig
 import EntraControl
@@ -326,19 +327,22 @@ public final class ProfileRunner: Sendable {
 
         var summary: RunSummary
         var committed: SyncPlan?
+        var largeRun = false
         do {
             let graph = try graphClient(for: profile)
             var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             var groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             CrashPoint.hit("plan")
-            let plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
+            var plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
                                      now: Date().timeIntervalSince1970)
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
             // Planned: the decoded rounds (every page's entries and member slices) go now, not
             // after the commit, the apply and the exports.
             users = nil
             groups = nil
+            largeRun = wasFull || plan.mutations.count >= Self.largeRun
+            if largeRun { Self.returnFreedMemory() }
             let removals = plan.usersRemoved + plan.groupsRemoved
             if let limit = profile.maxDeletions, removals > limit.limit(total: before.users.count + before.groups.count), removals > allowed {
                 throw DeletionsBlocked(removals: removals, limit: limit, allowed: limit.limit(total: before.users.count + before.groups.count),
@@ -364,14 +368,17 @@ public final class ProfileRunner: Sendable {
                 }
             }
             before = MirrorState()  // our reference would make applying copy the whole mirror
+            // Applied by consuming the plan: each mutation's payload (users, member lists) is freed
+            // as the mirror takes it over, so plan and mirror are not both held whole.
+            plan.mutations.reverse()
             shared.withLock { s in
-                for mutation in plan.mutations { s.state.apply(mutation) }
+                s.state.reserveCapacity(addingUsers: plan.usersAdded, groups: plan.groupsAdded)
+                while let mutation = plan.mutations.popLast() { s.state.apply(mutation) }
                 if let hookRecord { s.state.apply(hookRecord) }
                 s.state.apply(.recordRun(summary))
                 s.visibleMemberships = s.state.visibleMembershipCount
             }
-            committed = plan
-            committed?.mutations = []  // applied; only the counts are needed from here on
+            committed = plan  // applied: only its counts are left
             logger.info(
                 "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
                 metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(plan.added)",
@@ -408,7 +415,10 @@ public final class ProfileRunner: Sendable {
             }
         }
 
-        if committed != nil { afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, grace: profile.softDeleteGrace, logger: logger) }
+        if committed != nil {
+            afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, grace: profile.softDeleteGrace, logger: logger)
+            if largeRun { Self.returnFreedMemory() }
+        }
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
@@ -602,6 +612,16 @@ public final class ProfileRunner: Sendable {
             w.graphProfile = profile
             return graph
         }
+    }
+
+    /// A run this large (mutations) gives the heap it freed back to the system afterwards.
+    static let largeRun = 10_000
+
+    /// Returns free heap pages to the system. A full sync frees hundreds of megabytes (decoded
+    /// pages, the plan) in pieces the allocator keeps; without this the daemon's RSS stays at its
+    /// peak until the next large run reuses them.
+    static func returnFreedMemory() {
+        malloc_trim(0)
     }
 
     static func makeRunId() -> String {
