@@ -4,14 +4,17 @@
 /// heap storage, and hash and compare as two integers. A large tenant has millions of memberships,
 /// and a 36-character `String` per member was the largest cost in memory and time. Any other text
 /// (ids in tests, unexpected input) is kept as it is, so the text always round-trips exactly.
+@frozen
 public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
-    private let high: UInt64
-    private let low: UInt64
+    // Inlinable: sorting and hashing millions of ids must not make a cross-module call per comparison.
+    @usableFromInline let high: UInt64
+    @usableFromInline let low: UInt64
     /// Set only for ids that are not canonical GUIDs.
-    private let other: Text?
+    @usableFromInline let other: Text?
 
-    private final class Text: Sendable {
-        let value: String
+    @usableFromInline
+    final class Text: Sendable {
+        @usableFromInline let value: String
         init(_ value: String) { self.value = value }
     }
 
@@ -39,25 +42,38 @@ public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible,
 
     /// The 128 bits of a canonical lowercase GUID (8-4-4-4-12 hex digits), or nil.
     private static func guid(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64)? {
-        guard bytes.count == 36 else { return nil }
+        guard bytes.count == 36, bytes[8] == dash, bytes[13] == dash, bytes[18] == dash, bytes[23] == dash else { return nil }
+        var invalid: UInt8 = 0
+        func hex(_ range: Range<Int>, into value: inout UInt64) {
+            for index in range {
+                let nibble = nibbles[Int(bytes[index])]
+                invalid |= nibble
+                value = value << 4 | UInt64(nibble & 0xF)
+            }
+        }
         var high: UInt64 = 0
         var low: UInt64 = 0
-        var digits = 0
-        for (index, byte) in bytes.enumerated() {
-            if index == 8 || index == 13 || index == 18 || index == 23 {
-                guard byte == UInt8(ascii: "-") else { return nil }
-                continue
-            }
-            let nibble: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte &- UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte &- UInt8(ascii: "a") &+ 10
-            default: return nil
-            }
-            if digits < 16 { high = high << 4 | UInt64(nibble) } else { low = low << 4 | UInt64(nibble) }
-            digits += 1
+        hex(0..<8, into: &high)
+        hex(9..<13, into: &high)
+        hex(14..<18, into: &high)
+        hex(19..<23, into: &low)
+        hex(24..<36, into: &low)
+        return invalid & 0x80 == 0 ? (high, low) : nil
+    }
+
+    private static let dash = UInt8(ascii: "-")
+    /// A lowercase hex digit's value; 0x80 for any other byte.
+    private static let nibbles: [UInt8] = (0..<256).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(byte) - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt8(byte) - UInt8(ascii: "a") + 10
+        default: 0x80
         }
-        return (high, low)
+    }
+    /// Two hex digits per byte value.
+    private static let hexPairs: [UInt16] = (0..<256).map { byte in
+        let digits = Array("0123456789abcdef".utf8)
+        return UInt16(digits[byte >> 4]) | UInt16(digits[byte & 0xF]) << 8
     }
 
     /// Calls `body` with the id's UTF-8 text, without making a `String` for a GUID.
@@ -73,18 +89,36 @@ public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible,
     }
 
     private func writeGUID(into out: UnsafeMutablePointer<UInt8>) {
-        let hex: StaticString = "0123456789abcdef"
-        var at = 0
-        for digit in 0..<32 {
-            if digit == 8 || digit == 12 || digit == 16 || digit == 20 {
-                out[at] = UInt8(ascii: "-")
-                at += 1
+        let raw = UnsafeMutableRawPointer(out)
+        func bytes(_ word: UInt64, _ from: Int, _ count: Int, at offset: Int) {
+            for i in 0..<count {
+                let byte = Int((word >> UInt64(56 - 8 * (from + i))) & 0xFF)
+                raw.storeBytes(of: Self.hexPairs[byte], toByteOffset: offset + 2 * i, as: UInt16.self)
             }
-            let word = digit < 16 ? high : low
-            let nibble = Int((word >> (UInt64(15 - digit % 16) * 4)) & 0xF)
-            out[at] = hex.utf8Start[nibble]
-            at += 1
         }
+        bytes(high, 0, 4, at: 0)
+        out[8] = Self.dash
+        bytes(high, 4, 2, at: 9)
+        out[13] = Self.dash
+        bytes(high, 6, 2, at: 14)
+        out[18] = Self.dash
+        bytes(low, 0, 2, at: 19)
+        out[23] = Self.dash
+        bytes(low, 2, 6, at: 24)
+    }
+
+    /// Whether the id is a canonical GUID (its text needs no escaping anywhere).
+    public var isGUID: Bool { other == nil }
+
+    /// Appends the id's UTF-8 text to `bytes`.
+    public func append(to bytes: inout [UInt8]) {
+        if let other {
+            bytes.append(contentsOf: other.value.utf8)
+            return
+        }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 36))
+        bytes.withUnsafeMutableBufferPointer { writeGUID(into: $0.baseAddress! + start) }
     }
 
     public var description: String {
@@ -95,11 +129,13 @@ public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible,
         }
     }
 
+    @inlinable
     public static func == (a: ObjectID, b: ObjectID) -> Bool {
         guard a.high == b.high, a.low == b.low else { return false }
         return a.other?.value == b.other?.value
     }
 
+    @inlinable
     public func hash(into hasher: inout Hasher) {
         if let other {
             hasher.combine(other.value)
@@ -110,6 +146,7 @@ public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible,
     }
 
     /// The order of the ids' text (for GUIDs, the order of their 128 bits is the same).
+    @inlinable
     public static func < (a: ObjectID, b: ObjectID) -> Bool {
         if a.other == nil && b.other == nil { return (a.high, a.low) < (b.high, b.low) }
         return a.description < b.description

@@ -38,6 +38,11 @@ struct ByteWriter {
 
     /// An id is written as its text, like a string.
     mutating func objectID(_ value: ObjectID) {
+        if value.isGUID {
+            bytes.append(36)
+            value.append(to: &bytes)
+            return
+        }
         value.withUTF8 { utf8 in
             varint(UInt64(utf8.count))
             bytes.append(contentsOf: utf8)

@@ -29,6 +29,10 @@ struct JSONText {
         bytes.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { utf8 in
+            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes.append(contentsOf: utf8)
+                return
+            }
             for b in utf8 {
                 switch b {
                 case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
@@ -71,6 +75,12 @@ struct JSONText {
 
     /// An id's text needs no escaping when it is a GUID; any other is escaped like a string.
     mutating func objectID(_ value: ObjectID) {
+        if value.isGUID {
+            bytes.append(UInt8(ascii: "\""))
+            value.append(to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         value.withUTF8 { utf8 in
             if utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
                 bytes.append(UInt8(ascii: "\""))

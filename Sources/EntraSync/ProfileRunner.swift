@@ -328,14 +328,18 @@ public final class ProfileRunner: Sendable {
         var summary: RunSummary
         var committed: SyncPlan?
         var largeRun = false
+        var phases = PhaseClock()
         do {
             let graph = try graphClient(for: profile)
             var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
+            phases.mark("users")
             var groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+            phases.mark("groups")
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             CrashPoint.hit("plan")
             var plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
                                      now: Date().timeIntervalSince1970)
+            phases.mark("plan")
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
             // Planned: the decoded rounds (every page's entries and member slices) go now, not
             // after the commit, the apply and the exports.
@@ -367,6 +371,7 @@ public final class ProfileRunner: Sendable {
                     emit(runRecord)
                 }
             }
+            phases.mark("commit")
             before = MirrorState()  // our reference would make applying copy the whole mirror
             // Applied by consuming the plan: each mutation's payload (users, member lists) is freed
             // as the mirror takes it over, so plan and mirror are not both held whole.
@@ -378,6 +383,7 @@ public final class ProfileRunner: Sendable {
                 s.state.apply(.recordRun(summary))
                 s.visibleMemberships = s.state.visibleMembershipCount
             }
+            phases.mark("apply")
             committed = plan  // applied: only its counts are left
             logger.info(
                 "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
@@ -416,8 +422,10 @@ public final class ProfileRunner: Sendable {
         }
 
         if committed != nil {
-            afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, grace: profile.softDeleteGrace, logger: logger)
+            afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, grace: profile.softDeleteGrace,
+                        phases: &phases, logger: logger)
             if largeRun { Self.returnFreedMemory() }
+            logger.debug("run phases: \(phases)")
         }
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
@@ -449,7 +457,8 @@ public final class ProfileRunner: Sendable {
     }
 
     /// Exports and compaction, after the mirror changed. Failures here never undo the commit.
-    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, formats: Set<ExportFormat>, grace: Double, logger: Logger) {
+    private func afterCommit(plan: SyncPlan, runId: String, scope: Scope, formats: Set<ExportFormat>, grace: Double,
+                             phases: inout PhaseClock, logger: Logger) {
         let state = mirror
         let exports = ExportWriter(directory: directory + "/export")
         let settings = ExportSettings(scope: scope, formats: formats)
@@ -470,8 +479,10 @@ public final class ProfileRunner: Sendable {
                 logger.error("export failed: \(error)")
                 shared.withLock { $0.exportError = "export failed: \(error)" }
             }
+            phases.mark("exports")
         }
         compactIfNeeded(logger: logger)
+        phases.mark("compaction")
     }
 
     /// Rewrites the journal as a snapshot when it has grown enough (on `runQueue`).
@@ -633,6 +644,20 @@ public final class ProfileRunner: Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])
     }
+}
+
+/// Milliseconds per phase of a run, for the debug log: `users 310 ms, groups 820 ms, ...`.
+struct PhaseClock: CustomStringConvertible {
+    private var last = DispatchTime.now().uptimeNanoseconds
+    private var phases: [(String, UInt64)] = []
+
+    mutating func mark(_ phase: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        phases.append((phase, (now - last) / 1_000_000))
+        last = now
+    }
+
+    var description: String { phases.map { "\($0.0) \($0.1) ms" }.joined(separator: ", ") }
 }
 
 /// A dispatch timer shared between the scheduler queue and callers of `schedule`/`stop`.
