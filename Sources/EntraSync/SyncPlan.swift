@@ -49,14 +49,15 @@ public struct SyncPlan: Sendable {
 
     private mutating func planUsers(state: MirrorState, round: DeltaRound<UserDelta>, grace: Double, now: Double) {
         // The same user can appear more than once in a round: the last entry wins.
+        // Indexes into the round, not copies of its (large) entries.
         var order: [String] = []
-        var final: [String: UserDelta] = [:]
+        var final: [String: Int] = [:]
         final.reserveCapacity(round.entries.count)
-        for entry in round.entries {
-            if final.updateValue(entry, forKey: entry.id) == nil { order.append(entry.id) }
+        for (index, entry) in round.entries.enumerated() {
+            if final.updateValue(index, forKey: entry.id) == nil { order.append(entry.id) }
         }
         for id in order {
-            switch final[id]! {
+            switch round.entries[final[id]!] {
             case .upsert(let user):
                 if let old = state.users[id] {
                     if old != user {

@@ -39,6 +39,29 @@ struct SyncPlanTests {
         #expect(state.groupsDeltaLink == "G1")
     }
 
+    @Test func memberAdditionsAreOneMutationPerGroupAndTheChangeSetListsOnlyNewMembers() {
+        let state = initialState()
+        // u1 becomes a group member kind (a change, not an addition), u4 and u5 are new, u2 leaves,
+        // u6 is added and removed again within the round (the later entry wins: nothing happens).
+        let slice = [MemberDelta(id: "u1", kind: .group, removed: false), member("u4"), member("u2", removed: true), member("u6")]
+        let groups = DeltaRound<GroupDelta>(entries: [.upsert(group("g1"), members: slice),
+                                                      .upsert(group("g1"), members: [member("u5"), member("u6", removed: true)])],
+                                            deltaLink: "G2", full: false, pages: 2)
+        let plan = SyncPlan.make(state: state, users: nil, groups: groups)
+        #expect(plan.membershipsAdded == 2)
+        #expect(plan.membershipsRemoved == 1)
+        let adds = plan.mutations.filter { if case .addMembers = $0 { true } else { false } }
+        #expect(adds == [.addMembers(group: "g1", members: ["u1", "u4", "u5"], kinds: [.group, .user, .user])])
+        #expect(!plan.mutations.contains { if case .addMember = $0 { true } else { false } })
+        let after = apply(plan, to: state)
+        #expect(after.members["g1"] == ["u1": .group, "u3": .user, "u4": .user, "u5": .user])
+        let lines = String(decoding: ChangeSet.lines(before: state, mutations: plan.mutations, runId: "r"), as: UTF8.self)
+            .split(separator: "\n").filter { $0.contains("\"membership\"") }
+        #expect(lines.count == 3)
+        #expect(lines.filter { $0.contains("\"op\":\"add\"") }.map { $0.contains("\"member\":\"u4\"") || $0.contains("\"member\":\"u5\"") } == [true, true])
+        #expect(lines.contains { $0.contains("\"op\":\"remove\"") && $0.contains("\"member\":\"u2\"") })
+    }
+
     @Test func unchangedEntriesAreNotCounted() {
         let state = initialState()
         let users = DeltaRound<UserDelta>(entries: [.upsert(user("u1"))], deltaLink: "L2", full: false, pages: 1)
