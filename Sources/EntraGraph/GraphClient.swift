@@ -62,18 +62,18 @@ public final class GraphClient: Sendable {
 
     /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.
     public func userRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
-        try round(.users, from: deltaLink, cancel: cancel) { (data: Data) throws -> ([UserDelta], String?, String?) in
-            if let page = data.withUnsafeBytes({ DeltaPageParser.users($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
-            let page = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: data)
+        try round(.users, from: deltaLink, cancel: cancel) { (body: [UInt8]) throws -> ([UserDelta], String?, String?) in
+            if let page = body.withUnsafeBytes({ DeltaPageParser.users($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
+            let page = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: Data(body))
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
         }
     }
 
     /// Runs a `/groups/delta` round (with `members@delta`) from `deltaLink`, or a full one.
     public func groupRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
-        try round(.groups, from: deltaLink, cancel: cancel) { (data: Data) throws -> ([GroupDelta], String?, String?) in
-            if let page = data.withUnsafeBytes({ DeltaPageParser.groups($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
-            let page = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: data)
+        try round(.groups, from: deltaLink, cancel: cancel) { (body: [UInt8]) throws -> ([GroupDelta], String?, String?) in
+            if let page = body.withUnsafeBytes({ DeltaPageParser.groups($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
+            let page = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: Data(body))
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
         }
     }
@@ -83,9 +83,10 @@ public final class GraphClient: Sendable {
         return "\(profile.graphEndpoint)/v1.0/\(kind.rawValue)/delta?$select=\(select.joined(separator: ","))"
     }
 
-    private func round<Entry: Sendable>(
+    /// Runs a round whose pages `decode` turns into entries and links (internal for tests).
+    func round<Entry: Sendable>(
         _ kind: DeltaKind, from deltaLink: String?, cancel: CancellationFlag,
-        decode: (Data) throws -> ([Entry], String?, String?)
+        decode: ([UInt8]) throws -> ([Entry], String?, String?)
     ) throws(GraphError) -> DeltaRound<Entry> {
         var start = deltaLink
         var resyncReason: String?
@@ -109,15 +110,19 @@ public final class GraphClient: Sendable {
         }
     }
 
+    /// Follows a round's pages from `start`. While a page is decoded, the next one downloads: its
+    /// `@odata.nextLink` is guessed from the bytes (`PagePrefetch`), and the prefetched response is
+    /// used only when the decoded page names the same link. A wrong guess costs one request; its
+    /// outcome, error or not, is dropped. Every page's request ends before this returns or throws.
     private func followPages<Entry: Sendable>(
         _ kind: DeltaKind, start: String, cancel: CancellationFlag,
-        decode: (Data) throws -> ([Entry], String?, String?)
+        decode: ([UInt8]) throws -> ([Entry], String?, String?)
     ) throws(GraphError) -> DeltaRound<Entry> {
         var entries: [Entry] = []
         var url = start
         var pages = 0
+        var response = try get(url, cancel: cancel)
         while true {
-            let response = try get(url, cancel: cancel)
             pages += 1
             let contentType = response.header("content-type") ?? ""
             guard contentType.lowercased().contains("json") else {
@@ -125,17 +130,19 @@ public final class GraphClient: Sendable {
                                  message: "\(kind.rawValue)/delta page \(pages): expected JSON, got Content-Type '\(contentType)'",
                                  httpStatus: response.status, requestId: response.header("request-id"))
             }
+            var prefetch: PagePrefetch?
+            if let guess = PagePrefetch.nextLink(in: response.body), guess != url, Self.origin(guess) == Self.origin(url) {
+                prefetch = PagePrefetch(url: guess) { [self] next throws(GraphError) in try get(next, cancel: cancel) }
+            }
             let parsed: ([Entry], String?, String?)
             do {
-                parsed = try decode(Data(response.body))
-            } catch let error as DecodingError {
-                throw GraphError(kind: .badResponse,
-                                 message: "\(kind.rawValue)/delta page \(pages): invalid response at \(error.locationDescription)",
-                                 httpStatus: response.status, requestId: response.header("request-id"))
+                parsed = try decodePage(response, number: pages, kind, decode)
             } catch {
-                throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): invalid JSON: \(error)",
-                                 httpStatus: response.status, requestId: response.header("request-id"))
+                _ = prefetch?.wait()
+                throw error
             }
+            response.body = []  // the entries are out: hold no more than the prefetched page
+            let prefetched = prefetch.map { (url: $0.url, outcome: $0.wait()) }
             entries.append(contentsOf: parsed.0)
             switch (parsed.1, parsed.2) {
             case (_, let deltaLink?) where parsed.1 == nil:
@@ -145,11 +152,33 @@ public final class GraphClient: Sendable {
                     throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): @odata.nextLink points to the same page")
                 }
                 url = next
+                if let prefetched, prefetched.url == next {
+                    response = try prefetched.outcome.get()
+                } else {
+                    if let prefetched { logger.debug("Guessed the wrong next \(kind.rawValue)/delta page (\(Self.redact(prefetched.url))); fetching the right one") }
+                    response = try get(next, cancel: cancel)
+                }
             case (.some, .some):
                 throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): has both @odata.nextLink and @odata.deltaLink")
             default:
                 throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): has neither @odata.nextLink nor @odata.deltaLink")
             }
+        }
+    }
+
+    /// A page's entries and links, or the page's decoding error.
+    private func decodePage<Entry>(
+        _ response: HTTPResponse, number page: Int, _ kind: DeltaKind, _ decode: ([UInt8]) throws -> ([Entry], String?, String?)
+    ) throws(GraphError) -> ([Entry], String?, String?) {
+        do {
+            return try decode(response.body)
+        } catch let error as DecodingError {
+            throw GraphError(kind: .badResponse,
+                             message: "\(kind.rawValue)/delta page \(page): invalid response at \(error.locationDescription)",
+                             httpStatus: response.status, requestId: response.header("request-id"))
+        } catch {
+            throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(page): invalid JSON: \(error)",
+                             httpStatus: response.status, requestId: response.header("request-id"))
         }
     }
 
@@ -326,6 +355,13 @@ public final class GraphClient: Sendable {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
+    /// `scheme://host:port` of a URL: a guessed link is fetched only from the server that sent the page,
+    /// so a wrong guess never carries the token elsewhere.
+    static func origin(_ url: String) -> Substring {
+        guard let scheme = url.range(of: "://") else { return url[...] }
+        return url[..<(url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex)]
     }
 
     /// Delta and skip tokens are long and opaque; logs get the path only.

@@ -8,6 +8,8 @@ struct Settings {
     var pageSize: Int
     var memberSlice: Int
     var tokenLifetime: Int
+    /// Milliseconds each delta request is held before it is answered: Graph's server time per page.
+    var pageLatencyMs = 0
     var consent = true
     var secretExpired = false
     var certificate: AssertionVerifier?
@@ -25,6 +27,8 @@ struct FaultRule {
     var delayMs: Int
     var body: String?
     var afterRequests: Int
+    /// "reset", "truncate", "pad", or "decoy": a page ending in a nested `@odata.nextLink` key
+    /// (valid JSON that a client guessing the next link from the bytes would follow by mistake).
     var action: String?
     /// With action "pad": bytes of padding added to the page (a huge, valid page).
     var padBytes = 0
@@ -72,12 +76,15 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             defer { lock.unlock() }
             return admin(request)
         }
-        // Faults first; a delay happens outside the lock.
+        // Faults first; delays happen outside the lock, so other connections are served meanwhile.
         lock.lock()
         let fault = matchFault(request) ?? chaosFault(request)
         if let fault, fault.delayMs > 0 { stats["delayedRequests", default: 0] += 1 }  // tests wait for a request to be held
+        let latencyMs = request.path.hasPrefix("/v1.0/") && request.path.hasSuffix("/delta") ? settings.pageLatencyMs : 0
+        if latencyMs > 0 { stats["heldPages", default: 0] += 1 }
         lock.unlock()
-        if let fault, fault.delayMs > 0 { Thread.sleep(forTimeInterval: Double(fault.delayMs) / 1000) }
+        let delayMs = (fault?.delayMs ?? 0) + latencyMs
+        if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
         lock.lock()
         defer { lock.unlock() }
         var response: Response
@@ -95,6 +102,10 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         }
         if fault?.action == "reset" { response.resetConnection = true }
         if fault?.action == "truncate" { response.truncateBody = true }
+        if fault?.action == "decoy", response.body.last == UInt8(ascii: "}") {
+            let decoy = "http://\(request.header("host") ?? "localhost")\(request.path)?$skiptoken=decoy"
+            response.body = response.body.dropLast() + Array(",\"@sim.decoy\":{\"@odata.nextLink\":\"\(decoy)\"}}".utf8)
+        }
         if let fault, fault.action == "pad", response.body.first == UInt8(ascii: "{") {
             // An annotation clients must skip, as they skip Graph's own "@odata.*" ones.
             response.body = Array("{\"@sim.padding\":\"".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: fault.padBytes)
@@ -368,6 +379,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             if let v = body["pageSize"] as? Int { settings.pageSize = max(1, v) }
             if let v = body["memberSlice"] as? Int { settings.memberSlice = max(1, v) }
             if let v = body["tokenLifetime"] as? Int { settings.tokenLifetime = v }
+            if let v = body["pageLatencyMs"] as? Int { settings.pageLatencyMs = max(0, v) }
             if let v = body["consent"] as? Bool { settings.consent = v }
             if let v = body["secretExpired"] as? Bool { settings.secretExpired = v }
             if let v = body["clockSkew"] as? Double { clockSkew = v }

@@ -7,6 +7,7 @@ let usage = """
                            [--tenant-domain DOMAIN] [--client-id ID] [--client-secret S] [--users N]
                            [--groups N] [--memberships N] [--nested-groups N] [--seed N]
                            [--page-size 100] [--member-slice 50] [--token-lifetime 3599]
+                           [--page-latency MS]   (hold each delta request MS milliseconds, like Graph's server time)
                            [--client-cert CERT.pem --client-public-key PUBLIC.pem]   (accept certificate credentials)
     """
 
@@ -15,6 +16,7 @@ nonisolated(unsafe) var options: [String: String] = [
     "tenant-domain": "contoso.onmicrosoft.com", "client-id": "11111111-2222-3333-4444-555555555555",
     "client-secret": "sim-secret", "users": "20", "groups": "5", "memberships": "40", "nested-groups": "1",
     "seed": "1", "page-size": "100", "member-slice": "50", "token-lifetime": "3599",
+    "page-latency": "0",
 ]
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -51,7 +53,8 @@ if let cert = options["client-cert"] {
 let simulator = Simulator(
     settings: Settings(tenantId: options["tenant-id"]!, domain: options["tenant-domain"]!, clientId: options["client-id"]!,
                        clientSecret: options["client-secret"]!, pageSize: max(1, number("page-size")),
-                       memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime"), certificate: certificate),
+                       memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime"),
+                       pageLatencyMs: max(0, number("page-latency")), certificate: certificate),
     tenant: tenant)
 signal(SIGPIPE, SIG_IGN)
 let server: HTTPServer
