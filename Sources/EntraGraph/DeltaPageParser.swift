@@ -289,12 +289,22 @@ struct JSONCursor {
         let start = at
         var escaped = false
         var high: UInt8 = 0
+        var highWords: UInt64 = 0
         while at < bytes.count {
+            // Eight bytes at a time while none of them is a quote, a backslash or a control character.
+            if bytes.count - at >= 8 {
+                let word = bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+                if !Self.special(word) {
+                    highWords |= word
+                    at += 8
+                    continue
+                }
+            }
             let byte = bytes[at]
             high |= byte
             if byte == 0x22 {
                 at += 1
-                return Key(start: start, count: at - 1 - start, escaped: escaped, ascii: high < 0x80)
+                return Key(start: start, count: at - 1 - start, escaped: escaped, ascii: high < 0x80 && highWords & Self.highBits == 0)
             }
             if byte == 0x5C {
                 escaped = true
@@ -305,6 +315,19 @@ struct JSONCursor {
             at += 1
         }
         throw Malformed()
+    }
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any byte of `word` is `"`, `\` or below 0x20 (exact, from "Bit Twiddling Hacks").
+    @inline(__always)
+    private static func special(_ word: UInt64) -> Bool {
+        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highBits }
+        let quote = hasZero(word ^ (ones &* 0x22))
+        let backslash = hasZero(word ^ (ones &* 0x5C))
+        let control = (word &- ones &* 0x20) & ~word & highBits
+        return quote | backslash | control != 0
     }
 
     func matches(_ key: Key, _ name: [UInt8]) -> Bool {

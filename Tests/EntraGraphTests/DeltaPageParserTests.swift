@@ -89,6 +89,22 @@ struct DeltaPageParserTests {
             .withUnsafeBytes { DeltaPageParser.users($0) } == nil)
     }
 
+    /// Strings are scanned eight bytes at a time: a special byte must be seen at any offset.
+    @Test func specialBytesAtEveryOffsetOfALongString() throws {
+        for offset in 0..<24 {
+            let before = String(repeating: "x", count: offset), after = String(repeating: "y", count: 24 - offset)
+            #expect(parse(users: "{\"value\":[{\"id\":\"\(before)\t\(after)\"}]}") == nil, "raw tab at \(offset)")
+            #expect(parse(users: "{\"value\":[{\"id\":\"\(before)\u{1F}\(after)\"}]}") == nil, "raw 0x1F at \(offset)")
+            for inner in ["\\\"", "\\\\", "\\n", "é", "😀", "\u{7F}"] {
+                let page = "{\"value\":[{\"id\":\"\(before)\(inner)\(after)\",\"displayName\":\"\(after)\(inner)\(before)\"}]}"
+                try expectSame(users: page)
+            }
+            // Invalid UTF-8 anywhere in a long string is not accepted.
+            let invalid = Array("{\"value\":[{\"id\":\"\(before)".utf8) + [0xFF] + Array("\(after)\"}]}".utf8)
+            #expect(invalid.withUnsafeBytes { DeltaPageParser.users($0) } == nil, "0xFF at \(offset)")
+        }
+    }
+
     @Test func seededRandomPagesMatchJSONDecoder() throws {
         var rng = SeededGenerator(seed: 42)
         let samples = ["", "a", "Zoë", "Ωmega", "😀", "quote\"d", "back\\slash", "line\nfeed", "tab\t", "\u{01}", "/slash/"]
