@@ -84,6 +84,12 @@ public struct MirrorState: Sendable {
         }
     }
 
+    /// Nothing mirrored and no delta links: a first sync (the history and SCIM state may hold anything).
+    public var isEmpty: Bool {
+        users.isEmpty && groups.isEmpty && members.isEmpty && softDeletedUsers.isEmpty && recentlyDeleted.isEmpty
+            && usersDeltaLink == nil && groupsDeltaLink == nil
+    }
+
     /// Grows the users and groups tables once before a run adds many, instead of doubling (and
     /// holding old and new tables at once) as they fill.
     public mutating func reserveCapacity(addingUsers newUsers: Int, groups newGroups: Int) {

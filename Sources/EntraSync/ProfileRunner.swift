@@ -362,28 +362,32 @@ public final class ProfileRunner: Sendable {
             if profile.onChange != nil && !plan.isEmpty {
                 hookRecord = .hookPending(runId: runId, lines: ChangeSet.lines(before: before, mutations: plan.mutations, runId: runId))
             }
-            let runRecord = Mutation.recordRun(summary).record
-            try worker.withLock { w throws in
-                guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
-                try journal.commit { emit in
-                    for mutation in plan.mutations { emit(mutation.record) }
-                    if let hookRecord { emit(hookRecord.record) }
-                    emit(runRecord)
+            if before.isEmpty {
+                try commitFirstSync(&plan, hookRecord: hookRecord, summary: summary, before: &before, phases: &phases)
+            } else {
+                let runRecord = Mutation.recordRun(summary).record
+                try worker.withLock { w throws in
+                    guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
+                    try journal.commit { emit in
+                        for mutation in plan.mutations { emit(mutation.record) }
+                        if let hookRecord { emit(hookRecord.record) }
+                        emit(runRecord)
+                    }
                 }
+                phases.mark("commit")
+                before = MirrorState()  // our reference would make applying copy the whole mirror
+                // Applied by consuming the plan: each mutation's payload (users, member lists) is freed
+                // as the mirror takes it over, so plan and mirror are not both held whole.
+                plan.mutations.reverse()
+                shared.withLock { s in
+                    s.state.reserveCapacity(addingUsers: plan.usersAdded, groups: plan.groupsAdded)
+                    while let mutation = plan.mutations.popLast() { s.state.apply(mutation) }
+                    if let hookRecord { s.state.apply(hookRecord) }
+                    s.state.apply(.recordRun(summary))
+                    s.visibleMemberships = s.state.visibleMembershipCount
+                }
+                phases.mark("apply")
             }
-            phases.mark("commit")
-            before = MirrorState()  // our reference would make applying copy the whole mirror
-            // Applied by consuming the plan: each mutation's payload (users, member lists) is freed
-            // as the mirror takes it over, so plan and mirror are not both held whole.
-            plan.mutations.reverse()
-            shared.withLock { s in
-                s.state.reserveCapacity(addingUsers: plan.usersAdded, groups: plan.groupsAdded)
-                while let mutation = plan.mutations.popLast() { s.state.apply(mutation) }
-                if let hookRecord { s.state.apply(hookRecord) }
-                s.state.apply(.recordRun(summary))
-                s.visibleMemberships = s.state.visibleMembershipCount
-            }
-            phases.mark("apply")
             committed = plan  // applied: only its counts are left
             logger.info(
                 "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
@@ -454,6 +458,31 @@ public final class ProfileRunner: Sendable {
         onRunFinished(self, summary)
         // After the run is reported: a slow SCIM target delays the next run, not this one's waiters.
         if summary.result == .succeeded { pushScim(profile: profile) }
+    }
+
+    /// Commits the first sync of an empty mirror as the journal's first snapshot: the new mirror is
+    /// built aside, written with `writeSnapshot` (atomic: a crash leaves the old journal), then
+    /// published. One compact write instead of a batch that compaction would rewrite right away.
+    private func commitFirstSync(_ plan: inout SyncPlan, hookRecord: Mutation?, summary: RunSummary, before: inout MirrorState,
+                                 phases: inout PhaseClock) throws {
+        var next = before  // an empty mirror may still hold run history and SCIM state
+        before = MirrorState()
+        plan.mutations.reverse()
+        next.reserveCapacity(addingUsers: plan.usersAdded, groups: plan.groupsAdded)
+        while let mutation = plan.mutations.popLast() { next.apply(mutation) }
+        if let hookRecord { next.apply(hookRecord) }
+        next.apply(.recordRun(summary))
+        phases.mark("apply")
+        try worker.withLock { w throws in
+            guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
+            try journal.writeSnapshot { emit in try next.snapshotMutations { try emit($0.record) } }
+        }
+        phases.mark("commit")
+        let visible = next.visibleMembershipCount
+        shared.withLock { s in
+            s.state = next
+            s.visibleMemberships = visible
+        }
     }
 
     /// Exports and compaction, after the mirror changed. Failures here never undo the commit.

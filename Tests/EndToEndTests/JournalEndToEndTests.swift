@@ -30,6 +30,27 @@ struct JournalEndToEndTests {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
+    @Test("the first sync is written once, as the journal's snapshot: no compaction rewrites it, a restart replays it")
+    func firstSyncIsASnapshot() throws {
+        let sim = try Simulator(users: 40, groups: 4, memberships: 60)
+        let daemon = DaemonHarness()
+        daemon.extraArguments = ["--compact-min-bytes", "1024", "--compact-factor", "0"]  // otherwise compacts after every run
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        let expected = try sim.expectedMirror()
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == expected)
+        let segments = try FileManager.default.contentsOfDirectory(atPath: daemon.journalDirectory("contoso")).filter { $0.hasSuffix(".seg") }
+        #expect(segments.count == 1)
+        #expect(!daemon.log.contains("journal compacted"), "\(daemon.log)")
+        #expect(try daemon.stop(SIGTERM) == 0)
+        try daemon.start()
+        #expect(try daemon.status()["contoso"]?["memberships"] as? Int == expected.membershipCount)
+        try sim.admin("POST", "/_sim/churn", ["seed": 5, "changes": 10])
+        try daemon.runNow("contoso")
+        #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
+        #expect(daemon.log.contains("journal compacted"))  // factor 0: later runs do compact
+    }
+
     @Test("a torn tail (the last commit cut short) is truncated: the mirror is the previous run", arguments: [1, 7, 40])
     func truncatedTail(cut: Int) throws {
         let sim = try Simulator(users: 20, groups: 3, memberships: 30)
