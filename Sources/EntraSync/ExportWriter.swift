@@ -48,6 +48,11 @@ public struct ExportWriter: Sendable {
                 try replace("groups.csv") { out throws(Failure) in try Self.groupsCSV(view, into: &out.text, flush: out.flush) }
             }
         }
+        try markCurrent(runId: runId)
+    }
+
+    /// Records that the current files also show `runId` (a run that changed nothing).
+    public func markCurrent(runId: String) throws(Failure) {
         try replace(".state", with: Array((runId + "\n").utf8))
     }
 

@@ -509,6 +509,14 @@ public final class ProfileRunner: Sendable {
                 shared.withLock { $0.exportError = "export failed: \(error)" }
             }
             phases.mark("exports")
+        } else {
+            // Nothing changed: the files show this run too. Say so, or the next start would
+            // rewrite them all before answering (seconds for a large tenant).
+            do {
+                try exports.markCurrent(runId: runId)
+            } catch {
+                logger.warning("cannot update \(exports.directory)/.state: \(error)")
+            }
         }
         compactIfNeeded(logger: logger)
         phases.mark("compaction")

@@ -51,6 +51,26 @@ struct JournalEndToEndTests {
         #expect(daemon.log.contains("journal compacted"))  // factor 0: later runs do compact
     }
 
+    @Test("a run that changes nothing marks the exports current: a restart does not rewrite them")
+    func unchangedRunKeepsExportsCurrent() throws {
+        let sim = try Simulator(users: 10, groups: 2, memberships: 12)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        try daemon.runNow("contoso")
+        let history = try JSONSerialization.jsonObject(with: Data(try daemon.ctl(["history", "contoso", "-n", "1", "--json"]).stdout.utf8))
+        let lastRun = try #require(((history as? [String: Any])?["runs"] as? [[String: Any]])?.first?["runId"] as? String)
+        let exports = daemon.exportDirectory("contoso")
+        #expect(try String(contentsOfFile: exports + "/.state", encoding: .utf8) == lastRun + "\n")
+        func inode(_ file: String) -> UInt { var info = stat(); return stat(exports + "/" + file, &info) == 0 ? UInt(info.st_ino) : 0 }
+        let before = (inode("users.json"), inode("groups.json"))
+        #expect(try daemon.stop(SIGTERM) == 0)
+        try daemon.start()
+        // Files are replaced by rename: the same inodes mean they were not rewritten.
+        #expect((inode("users.json"), inode("groups.json")) == before)
+        #expect(try Mirror.fromExports(exports) == (try sim.expectedMirror()))
+    }
+
     @Test("a torn tail (the last commit cut short) is truncated: the mirror is the previous run", arguments: [1, 7, 40])
     func truncatedTail(cut: Int) throws {
         let sim = try Simulator(users: 20, groups: 3, memberships: 30)
