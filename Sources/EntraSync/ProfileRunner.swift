@@ -333,12 +333,23 @@ public final class ProfileRunner: Sendable {
             let graph = try graphClient(for: profile)
             var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             phases.mark("users")
-            var groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+            // The users are planned on a second thread while the groups round downloads and decodes.
+            let (state, usersRound, grace) = (before, users, profile.softDeleteGrace)
+            let usersPlan = BackgroundWork(name: "plan-users") {
+                SyncPlan.users(state: state, round: usersRound, softDeleteGrace: grace, now: Date().timeIntervalSince1970)
+            }
+            var groups: DeltaRound<GroupDelta>?
+            do {
+                groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+            } catch {
+                _ = usersPlan.wait()
+                throw error
+            }
             phases.mark("groups")
+            var plan = usersPlan.wait()
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             CrashPoint.hit("plan")
-            var plan = SyncPlan.make(state: before, users: users, groups: groups, softDeleteGrace: profile.softDeleteGrace,
-                                     now: Date().timeIntervalSince1970)
+            plan.append(SyncPlan.groups(state: before, round: groups))
             phases.mark("plan")
             let wasFull = (users?.full ?? false) || (groups?.full ?? false)
             // Planned: the decoded rounds (every page's entries and member slices) go now, not

@@ -25,18 +25,32 @@ public struct SyncPlan: Sendable {
     ///   - softDeleteGrace: seconds a soft-deleted user stays visible as deleted; 0 removes it at once.
     public static func make(state: MirrorState, users: DeltaRound<UserDelta>?, groups: DeltaRound<GroupDelta>?,
                             softDeleteGrace: Double = 0, now: Double = 0) -> SyncPlan {
+        var plan = Self.users(state: state, round: users, softDeleteGrace: softDeleteGrace, now: now)
+        plan.append(Self.groups(state: state, round: groups))
+        return plan
+    }
+
+    /// The users part of a plan; nil `round`: users are not synced (mirrored ones are dropped).
+    /// Independent of the groups part, so it can be planned while the groups round downloads.
+    public static func users(state: MirrorState, round: DeltaRound<UserDelta>?, softDeleteGrace: Double = 0, now: Double = 0) -> SyncPlan {
         var plan = SyncPlan()
-        // A full round plans about one mutation per entry: grow the array once.
-        plan.mutations.reserveCapacity((users?.entries.count ?? 0) + (groups?.entries.count ?? 0) + 2)
-        if let users {
-            plan.planUsers(state: state, round: users, grace: softDeleteGrace, now: now)
+        if let round {
+            plan.mutations.reserveCapacity(round.entries.count + 1)
+            plan.planUsers(state: state, round: round, grace: softDeleteGrace, now: now)
         } else if !state.users.isEmpty || !state.softDeletedUsers.isEmpty || state.usersDeltaLink != nil {
             for id in state.users.keys { plan.mutations.append(.removeUser(id)); plan.usersRemoved += 1 }
             for id in state.softDeletedUsers { plan.mutations.append(.removeUser(id.description)) }
             plan.mutations.append(.setDeltaLink(.users, nil))
         }
-        if let groups {
-            plan.planGroups(state: state, round: groups)
+        return plan
+    }
+
+    /// The groups and memberships part of a plan; nil `round`: groups are not synced.
+    public static func groups(state: MirrorState, round: DeltaRound<GroupDelta>?) -> SyncPlan {
+        var plan = SyncPlan()
+        if let round {
+            plan.mutations.reserveCapacity(round.entries.count + 1)
+            plan.planGroups(state: state, round: round)
         } else if !state.groups.isEmpty || !state.members.isEmpty || state.groupsDeltaLink != nil {
             for id in Set(state.groups.keys).union(state.members.keys) {
                 if state.groups[id] != nil { plan.groupsRemoved += 1 }
@@ -45,6 +59,19 @@ public struct SyncPlan: Sendable {
             plan.mutations.append(.setDeltaLink(.groups, nil))
         }
         return plan
+    }
+
+    /// Appends `other`'s mutations and counts (planned against the same mirror).
+    public mutating func append(_ other: SyncPlan) {
+        mutations.append(contentsOf: other.mutations)
+        usersAdded += other.usersAdded
+        usersUpdated += other.usersUpdated
+        usersRemoved += other.usersRemoved
+        groupsAdded += other.groupsAdded
+        groupsUpdated += other.groupsUpdated
+        groupsRemoved += other.groupsRemoved
+        membershipsAdded += other.membershipsAdded
+        membershipsRemoved += other.membershipsRemoved
     }
 
     private mutating func planUsers(state: MirrorState, round: DeltaRound<UserDelta>, grace: Double, now: Double) {
