@@ -347,14 +347,15 @@ public final class ProfileRunner: Sendable {
             }
             phases.mark("groups")
             var plan = usersPlan.wait()
+            let usersFull = users?.full ?? false
+            users = nil  // planned
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             CrashPoint.hit("plan")
             plan.append(SyncPlan.groups(state: before, round: groups))
             phases.mark("plan")
-            let wasFull = (users?.full ?? false) || (groups?.full ?? false)
+            let wasFull = usersFull || (groups?.full ?? false)
             // Planned: the decoded rounds (every page's entries and member slices) go now, not
             // after the commit, the apply and the exports.
-            users = nil
             groups = nil
             largeRun = wasFull || plan.mutations.count >= Self.largeRun
             if largeRun { Self.returnFreedMemory() }
