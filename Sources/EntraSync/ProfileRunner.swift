@@ -1,4 +1,3 @@
-import CMalloc
 import Dispatch
 import EntraConfig
 import EntraControl
@@ -358,7 +357,7 @@ public final class ProfileRunner: Sendable {
             // after the commit, the apply and the exports.
             groups = nil
             largeRun = wasFull || plan.mutations.count >= Self.largeRun
-            if largeRun { Self.returnFreedMemory() }
+            if largeRun { Heap.returnFreed() }
             let removals = plan.usersRemoved + plan.groupsRemoved
             if let limit = profile.maxDeletions, removals > limit.limit(total: before.users.count + before.groups.count), removals > allowed {
                 throw DeletionsBlocked(removals: removals, limit: limit, allowed: limit.limit(total: before.users.count + before.groups.count),
@@ -440,7 +439,7 @@ public final class ProfileRunner: Sendable {
         if committed != nil {
             afterCommit(plan: committed!, runId: runId, scope: profile.scope, formats: profile.exportFormats, grace: profile.softDeleteGrace,
                         phases: &phases, logger: logger)
-            if largeRun { Self.returnFreedMemory() }
+            if largeRun { Heap.returnFreed() }
             logger.debug("run phases: \(phases)")
         }
         if summary.result == .succeeded, let program = profile.onChange {
@@ -676,13 +675,6 @@ public final class ProfileRunner: Sendable {
 
     /// A run this large (mutations) gives the heap it freed back to the system afterwards.
     static let largeRun = 10_000
-
-    /// Returns free heap pages to the system. A full sync frees hundreds of megabytes (decoded
-    /// pages, the plan) in pieces the allocator keeps; without this the daemon's RSS stays at its
-    /// peak until the next large run reuses them.
-    static func returnFreedMemory() {
-        malloc_trim(0)
-    }
 
     static func makeRunId() -> String {
         var rng = SystemRandomNumberGenerator()

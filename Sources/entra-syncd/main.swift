@@ -42,6 +42,7 @@ struct Daemon: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
+        Heap.configure(environment: environment)
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown --log-level '\(logLevel)'")
         }
