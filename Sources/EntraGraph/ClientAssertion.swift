@@ -17,7 +17,7 @@ public enum ClientAssertion {
         do {
             key = try _RSA.Signing.PrivateKey(pemRepresentation: credential.privateKeyPEM.value)
         } catch {
-            throw Failure(description: "cannot use the RSA private key in \(credential.privateKeyPath): \(error)")
+            throw Failure(description: "cannot use the private key in \(credential.privateKeyPath): \(keyProblem(pem: credential.privateKeyPEM.value))")
         }
         var header: [String: String] = ["alg": credential.algorithm.rawValue, "typ": "JWT"]
         switch credential.algorithm {
@@ -39,6 +39,28 @@ public enum ClientAssertion {
             return signingInput + "." + base64url(Array(signature.rawRepresentation))
         } catch {
             throw Failure(description: "cannot sign the client assertion with \(credential.privateKeyPath): \(error)")
+        }
+    }
+
+    /// Why a PEM text is not a usable RSA private key, in words an admin can act on (never the key).
+    static func keyProblem(pem: String) -> String {
+        let labels = pem.split(separator: "\n").compactMap { line -> Substring? in
+            let line = line.trimmingCharacters(in: .whitespaces)
+            guard line.hasPrefix("-----BEGIN "), line.hasSuffix("-----") else { return nil }
+            return Substring(line.dropFirst(11).dropLast(5))
+        }
+        guard let label = labels.first(where: { $0.hasSuffix("PRIVATE KEY") }) else {
+            return labels.isEmpty
+                ? "it is not PEM: no -----BEGIN PRIVATE KEY----- line (convert a .pfx with: openssl pkcs12 -in app.pfx -nocerts -nodes -out key.pem)"
+                : "it holds no private key, only: \(labels.joined(separator: ", "))"
+        }
+        switch label {
+        case "ENCRYPTED PRIVATE KEY":
+            return "the key is encrypted; entra-sync needs it unencrypted (openssl pkey -in key.pem -out plain.pem), readable only by the daemon"
+        case "EC PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
+            return "it is a \(label.dropLast(12)) key; Entra certificate credentials need an RSA key"
+        default:
+            return "the \(label) block is damaged or not an RSA key (check with: openssl pkey -in FILE -noout)"
         }
     }
 
