@@ -20,6 +20,13 @@ final class VarlinkConnection: @unchecked Sendable {
     private var nextToSend = 0
     /// Finished or streamed replies waiting for earlier calls: call number → chunks, and whether done.
     private var pending: [Int: (chunks: [[UInt8]], done: Bool)] = [:]
+    /// Bytes held in `pending`.
+    private var pendingBytes = 0
+    /// Bytes ever appended to `output` and ever sent: positions in the connection's reply stream.
+    private var appendedTotal = 0
+    private var sentTotal = 0
+    /// Where each complete reply moved to `output` ends in the stream, while part of it is unsent.
+    private var replyEnds: [Int] = []
     /// When bytes last arrived; at the connection limit the longest-idle connection is closed first.
     private(set) var lastActivity = DispatchTime.now()
     /// Reading stops while the client has too many calls in flight or leaves too many replies unread.
@@ -103,29 +110,43 @@ final class VarlinkConnection: @unchecked Sendable {
 
     private func enqueue(call: Int, _ bytes: [UInt8], done: Bool) {
         guard !closed else { return }
-        // One reply may be larger than the bound (`users --json` of a large tenant); replies queued
-        // behind more than the bound of unread ones close the connection.
-        let unreadBefore = output.count - outputSent
         var entry = pending[call] ?? ([], false)
-        if !bytes.isEmpty { entry.chunks.append(bytes) }
+        if !bytes.isEmpty {
+            entry.chunks.append(bytes)
+            pendingBytes += bytes.count
+        }
         entry.done = entry.done || done
         pending[call] = entry
         // Replies go out in call order: stream the current call's chunks, move on when it is done.
         while let current = pending[nextToSend] {
-            for chunk in current.chunks { output += chunk }
+            for chunk in current.chunks {
+                output += chunk
+                appendedTotal += chunk.count
+                pendingBytes -= chunk.count
+            }
             if current.done {
                 pending[nextToSend] = nil
                 nextToSend += 1
+                replyEnds.append(appendedTotal)
             } else {
                 pending[nextToSend] = ([], false)
                 break
             }
         }
-        if unreadBefore > limits.maxPendingOutputBytes && output.count - outputSent > unreadBefore {
+        // One reply may be larger than the bound (`users --json` of a large tenant); more than the
+        // bound held in several unread replies, finished in any order, closes the connection.
+        if output.count - outputSent + pendingBytes > limits.maxPendingOutputBytes && heldReplies > 1 {
             server.log("closing control client \(who): more than \(limits.maxPendingOutputBytes) bytes of replies it does not read")
             return close()
         }
         flush()
+    }
+
+    /// Replies with bytes not yet sent: complete ones in `output`, the one streaming into it, and
+    /// those waiting in `pending` for earlier calls.
+    private var heldReplies: Int {
+        let streaming = appendedTotal > (replyEnds.last ?? sentTotal) && appendedTotal > sentTotal ? 1 : 0
+        return replyEnds.count + streaming + pending.values.reduce(0) { $0 + ($1.chunks.isEmpty ? 0 : 1) }
     }
 
     private func flush() {
@@ -136,6 +157,12 @@ final class VarlinkConnection: @unchecked Sendable {
                 return close()
             }
             outputSent += n
+            sentTotal += n
+        }
+        if let sentReplies = replyEnds.firstIndex(where: { $0 > sentTotal }) {
+            replyEnds.removeFirst(sentReplies)
+        } else {
+            replyEnds.removeAll()
         }
         if outputSent == output.count {
             output.removeAll(keepingCapacity: output.count < 1 << 20)

@@ -100,7 +100,7 @@ public struct VarlinkServiceInfo: Sendable {
 /// | `maxConnections` | 256 | the longest-idle connection is closed for the new one; if none is idle, the new one is refused |
 /// | `maxCallsInFlight` | 16 | the connection is not read until replies go out (a pipelining client cannot monopolise the handlers) |
 /// | `outputHighWater` | 1 MiB | the connection is not read until its unsent replies drop below this (a client that never reads stalls only itself) |
-/// | `maxPendingOutputBytes` | 64 MiB | a reply queued behind more than this of unread replies closes the connection (a single reply may be larger) |
+/// | `maxPendingOutputBytes` | 64 MiB | more than this held in two or more unread replies (finished in any order) closes the connection; a single reply may be larger |
 public struct VarlinkLimits: Sendable {
     public var maxMessageBytes = 1 << 20
     public var maxConnections = 256

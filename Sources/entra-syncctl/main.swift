@@ -307,11 +307,15 @@ struct Members: ParsableCommand {
     @Flag(name: .long) var json = false
 
     func run() throws {
-        let reply = query(socket, ManagerProtocol.Method.members, QueryRequest(profile: profile, group: group, transitive: transitive))
+        let request = QueryRequest(profile: profile, group: group, transitive: transitive)
         if json {
-            printObjects([reply], columns: [], json: true, csv: false)
+            // The daemon's answer is already JSON: printed as it is, not parsed and written again
+            // (for a group with a hundred thousand members that took most of the time).
+            FileHandle.standardOutput.write(Data(rawQuery(socket, ManagerProtocol.Method.members, request)))
+            FileHandle.standardOutput.write(Data("\n".utf8))
             return
         }
+        let reply = query(socket, ManagerProtocol.Method.members, request)
         let users = reply["users"] as? [[String: Any]] ?? []
         let groups = reply["groups"] as? [[String: Any]] ?? []
         let others = reply["others"] as? [String] ?? []

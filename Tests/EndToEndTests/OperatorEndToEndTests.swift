@@ -89,6 +89,12 @@ struct OperatorEndToEndTests {
         let transitive = try daemon.ctl(["members", "contoso", "parent", "--transitive"])
         #expect(transitive.stdout.contains(personId))
         #expect(transitive.stdout.contains(childId))
+        let json = try daemon.ctl(["members", "contoso", "parent", "--transitive", "--json"])
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        #expect((answer["group"] as? [String: Any])?["id"] as? String == parentId)
+        #expect((answer["users"] as? [[String: Any]])?.map { $0["id"] as? String } == [personId])
+        #expect((answer["groups"] as? [[String: Any]])?.map { $0["id"] as? String } == [childId])
+        #expect(try daemon.ctl(["members", "contoso", "nogroup", "--json"]).status != 0)
 
         let show = try daemon.ctl(["show", "contoso", "U.P@contoso.com"])
         #expect(show.status == 0)

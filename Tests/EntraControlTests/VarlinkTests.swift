@@ -34,6 +34,8 @@ struct VarlinkTests {
             for i in 0..<3 { replier.reply(Echo(text: "\(i)"), continues: i < 2) }
         case "io.test.Big":
             replier.reply(Echo(text: String(repeating: "x", count: 8 << 20)))
+        case "io.test.BigLater":
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { replier.reply(Echo(text: String(repeating: "y", count: 8 << 20))) }
         case "io.test.Peer":
             replier.reply(["uid": Int(call.peer.uid), "pid": Int(call.peer.pid)])
         default:
@@ -185,19 +187,42 @@ struct VarlinkTests {
         let lines = Mutex<[String]>([])
         let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
         defer { s.stop() }
-        let client = try VarlinkClient(path: path, timeout: 10)
+        // Deadlines are generous: each 8 MiB reply is encoded by a debug build, slowly on a loaded machine.
+        let client = try VarlinkClient(path: path, timeout: 60)
         #expect(try client.call("io.test.Big", parameters: [String: String](), as: Echo.self).text.count == 8 << 20)
 
         let fd = try connectIdle()
         defer { close(fd) }
-        let message = Array(#"{"method":"io.test.Big"}"#.utf8) + [0]
-        for _ in 0..<4 { _ = message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-        let deadline = Date().addingTimeInterval(10)
+        // Four calls in one write, so the server reads them together: once a reply is pending it
+        // stops reading a client that does not read, so calls sent one by one could race with that.
+        let message = Array(repeating: Array(#"{"method":"io.test.Big"}"#.utf8) + [0], count: 4).flatMap { $0 }
+        #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == message.count)
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && !lines.withLock({ $0.contains { $0.contains("of replies it does not read") } }) {
             Thread.sleep(forTimeInterval: 0.05)
         }
         #expect(lines.withLock { $0.contains { $0.contains("of replies it does not read") } })
         #expect(try client.call("io.test.Echo", parameters: Echo(text: "still"), as: Echo.self).text == "still")
+    }
+
+    @Test("replies that finish out of order still count: a non-reader cannot pile them up behind a slow first call")
+    func outOfOrderReplies() throws {
+        var limits = VarlinkLimits()
+        limits.maxPendingOutputBytes = 1 << 20
+        let lines = Mutex<[String]>([])
+        let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
+        defer { s.stop() }
+        let fd = try connectIdle()
+        defer { close(fd) }
+        // The first call answers 2 s later; the two after it at once, so theirs wait behind it.
+        let message: [UInt8] = [#"{"method":"io.test.BigLater"}"#, #"{"method":"io.test.Big"}"#, #"{"method":"io.test.Big"}"#]
+            .flatMap { Array($0.utf8) + [0] }
+        #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == message.count)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !lines.withLock({ $0.contains { $0.contains("of replies it does not read") } }) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(lines.withLock { $0.contains { $0.contains("of replies it does not read") } })
     }
 
     @Test func socketFileLifecycle() throws {
