@@ -180,49 +180,61 @@ struct VarlinkTests {
         #expect(try client.call("io.test.Echo", parameters: Echo(text: "others"), as: Echo.self).text == "others")
     }
 
-    @Test("one reply may exceed the pending-output bound; a non-reader piling up such replies is closed")
-    func largeReplies() throws {
+    /// Log lines a server writes, for tests to wait on.
+    final class LogLines: Sendable {
+        private let lines = Mutex<[String]>([])
+        func append(_ line: String) { lines.withLock { $0.append(line) } }
+        /// Polls until a line contains `text`, up to `timeout` seconds.
+        func waitFor(_ text: String, timeout: Double = 60) -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if lines.withLock({ $0.contains { $0.contains(text) } }) { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+    }
+
+    /// A server whose unread-output bound is 1 MiB.
+    func serverWithSmallOutputBound(_ log: LogLines) throws -> VarlinkServer {
         var limits = VarlinkLimits()
         limits.maxPendingOutputBytes = 1 << 20
-        let lines = Mutex<[String]>([])
-        let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
+        return try server(limits: limits, log: log.append)
+    }
+
+    /// Sends `methods` as calls in one write, so the server reads them together (once a reply is
+    /// pending it stops reading a client that does not read: calls sent one by one would race with
+    /// that), from a client that then reads nothing. Returns its descriptor.
+    func sendWithoutReading(_ methods: [String]) throws -> Int32 {
+        let fd = try connectIdle()
+        let message: [UInt8] = methods.flatMap { Array(#"{"method":"\#($0)"}"#.utf8) + [0] }
+        #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == message.count)
+        return fd
+    }
+
+    @Test("one reply may exceed the pending-output bound; a non-reader piling up such replies is closed")
+    func largeReplies() throws {
+        let log = LogLines()
+        let s = try serverWithSmallOutputBound(log)
         defer { s.stop() }
         // Deadlines are generous: each 8 MiB reply is encoded by a debug build, slowly on a loaded machine.
         let client = try VarlinkClient(path: path, timeout: 60)
         #expect(try client.call("io.test.Big", parameters: [String: String](), as: Echo.self).text.count == 8 << 20)
-
-        let fd = try connectIdle()
+        let fd = try sendWithoutReading(Array(repeating: "io.test.Big", count: 4))
         defer { close(fd) }
-        // Four calls in one write, so the server reads them together: once a reply is pending it
-        // stops reading a client that does not read, so calls sent one by one could race with that.
-        let message = Array(repeating: Array(#"{"method":"io.test.Big"}"#.utf8) + [0], count: 4).flatMap { $0 }
-        #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == message.count)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && !lines.withLock({ $0.contains { $0.contains("of replies it does not read") } }) {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        #expect(lines.withLock { $0.contains { $0.contains("of replies it does not read") } })
+        #expect(log.waitFor("of replies it does not read"))
         #expect(try client.call("io.test.Echo", parameters: Echo(text: "still"), as: Echo.self).text == "still")
     }
 
     @Test("replies that finish out of order still count: a non-reader cannot pile them up behind a slow first call")
     func outOfOrderReplies() throws {
-        var limits = VarlinkLimits()
-        limits.maxPendingOutputBytes = 1 << 20
-        let lines = Mutex<[String]>([])
-        let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
+        let log = LogLines()
+        let s = try serverWithSmallOutputBound(log)
         defer { s.stop() }
-        let fd = try connectIdle()
+        // The first call answers 2 s later, the two after it at once: theirs wait behind it.
+        let fd = try sendWithoutReading(["io.test.BigLater", "io.test.Big", "io.test.Big"])
         defer { close(fd) }
-        // The first call answers 2 s later; the two after it at once, so theirs wait behind it.
-        let message: [UInt8] = [#"{"method":"io.test.BigLater"}"#, #"{"method":"io.test.Big"}"#, #"{"method":"io.test.Big"}"#]
-            .flatMap { Array($0.utf8) + [0] }
-        #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == message.count)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && !lines.withLock({ $0.contains { $0.contains("of replies it does not read") } }) {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        #expect(lines.withLock { $0.contains { $0.contains("of replies it does not read") } })
+        #expect(log.waitFor("of replies it does not read"))
     }
 
     @Test func socketFileLifecycle() throws {
