@@ -60,10 +60,12 @@ let package = Package(
 
         .testTarget(name: "EntraConfigTests", dependencies: ["EntraConfig"]),
         .testTarget(name: "EntraJournalTests", dependencies: ["EntraJournal"]),
-        .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph"]),
+        // Test doubles shared by test targets (a loopback HTTP server).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "TestSupport"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
         .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraGraph"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraGraph", "TestSupport"]),
     ]
 )

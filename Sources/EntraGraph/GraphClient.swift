@@ -46,6 +46,8 @@ public final class GraphClient: Sendable {
     private let http: HTTPClient
     private let retry: RetryPolicy
     private let logger: Logger
+    /// The only origin that receives the Graph token: the profile's Graph endpoint's.
+    private let graphOrigin: URLOrigin?
     private let cachedToken = Mutex<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
     private let counterState = Mutex(GraphRequestCounters())
 
@@ -53,6 +55,7 @@ public final class GraphClient: Sendable {
         self.profile = profile
         self.retry = retryPolicy ?? RetryPolicy(maxAttempts: profile.maxAttempts)
         self.logger = logger
+        self.graphOrigin = URLOrigin(profile.graphEndpoint)
         self.http = try HTTPClient(options: HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy))
     }
 
@@ -131,7 +134,7 @@ public final class GraphClient: Sendable {
                                  httpStatus: response.status, requestId: response.header("request-id"))
             }
             var prefetch: PagePrefetch?
-            if let guess = PagePrefetch.nextLink(in: response.body), guess != url, Self.origin(guess) == Self.origin(url) {
+            if let guess = PagePrefetch.nextLink(in: response.body), guess != url, graphOrigin != nil, URLOrigin(guess) == graphOrigin {
                 prefetch = PagePrefetch(url: guess) { [self] next throws(GraphError) in try get(next, cancel: cancel) }
             }
             let parsed: ([Entry], String?, String?)
@@ -146,11 +149,13 @@ public final class GraphClient: Sendable {
             entries.append(contentsOf: parsed.0)
             switch (parsed.1, parsed.2) {
             case (_, let deltaLink?) where parsed.1 == nil:
+                try checkOrigin(deltaLink, named: "the @odata.deltaLink of \(kind.rawValue)/delta page \(pages)")
                 return DeltaRound(entries: entries, deltaLink: deltaLink, full: false, resyncReason: nil, pages: pages)
             case (let next?, nil):
                 guard next != url else {
                     throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/delta page \(pages): @odata.nextLink points to the same page")
                 }
+                try checkOrigin(next, named: "the @odata.nextLink of \(kind.rawValue)/delta page \(pages)")
                 url = next
                 if let prefetched, prefetched.url == next {
                     response = try prefetched.outcome.get()
@@ -185,7 +190,12 @@ public final class GraphClient: Sendable {
     // MARK: Requests
 
     /// GETs a Graph URL with auth, retries and error mapping; returns only 2xx responses.
+    ///
+    /// The token goes only to the origin of the profile's Graph endpoint: a URL on any other origin
+    /// (a tampered `@odata.nextLink`, a stored delta link from another endpoint, an `https` link
+    /// downgraded to `http`) fails before anything is sent, and redirects are never followed.
     public func get(_ url: String, cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
+        try checkOrigin(url)
         var attempt = 0
         var refreshedToken = false
         var rng = SystemRandomNumberGenerator()
@@ -249,6 +259,8 @@ public final class GraphClient: Sendable {
                 unauthorized.kind = .unauthorized
                 unauthorized.hint = "Graph rejected a freshly issued token. Check that GraphEndpoint and Cloud match the tenant's cloud."
                 throw unauthorized
+            case 300..<400:
+                throw redirectRefused(response, from: "Graph at \(URLOrigin.describe(profile.graphEndpoint))", failure)
             case 403:
                 var denied = failure
                 denied.kind = .permissionDenied
@@ -322,6 +334,11 @@ public final class GraphClient: Sendable {
                 cachedToken.withLock { $0 = (token.access_token, now + .milliseconds(Int64((lifetime - margin) * 1000))) }
                 return token.access_token
             }
+            if (300..<400).contains(response.status) {
+                throw redirectRefused(response, from: "the token endpoint at \(URLOrigin.describe(profile.tokenURL))",
+                                      GraphError(kind: .authentication, message: "", httpStatus: response.status,
+                                                 clientRequestId: clientRequestId, requestId: response.header("request-id")))
+            }
             if [429, 500, 502, 503, 504].contains(response.status), attempt < retry.maxAttempts {
                 try sleep(retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng), cancel: cancel)
                 continue
@@ -357,11 +374,27 @@ public final class GraphClient: Sendable {
         return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
     }
 
-    /// `scheme://host:port` of a URL: a guessed link is fetched only from the server that sent the page,
-    /// so a wrong guess never carries the token elsewhere.
-    static func origin(_ url: String) -> Substring {
-        guard let scheme = url.range(of: "://") else { return url[...] }
-        return url[..<(url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex)]
+    /// Refuses a URL that is not on the Graph endpoint's origin, before it gets the token.
+    private func checkOrigin(_ url: String, named what: String = "a link") throws(GraphError) {
+        guard let graphOrigin, URLOrigin(url) == graphOrigin else {
+            let configured = graphOrigin?.description ?? "'\(profile.graphEndpoint)'"
+            throw GraphError(kind: .foreignOrigin,
+                             message: "refused to send the Graph token to \(URLOrigin.describe(url)): \(what) is not on the Graph endpoint \(configured)",
+                             hint: "Graph's links always stay on its own host, so a response was tampered with (a TLS-intercepting proxy?) "
+                                 + "or the Graph endpoint changed: if you changed GraphEndpoint= or Cloud=, run "
+                                 + "`entra-syncctl run-now \(profile.name) --full` to start again from the new endpoint.")
+        }
+    }
+
+    /// A 3xx is never followed: the token (or the client secret) must not travel to where it points.
+    private func redirectRefused(_ response: HTTPResponse, from who: String, _ failure: GraphError) -> GraphError {
+        var refused = failure
+        let location = response.header("location")
+        if failure.kind != .authentication, location.flatMap(URLOrigin.init) != graphOrigin { refused.kind = .foreignOrigin }
+        refused.message = "\(who) answered HTTP \(response.status), a redirect to \(location.map(URLOrigin.describe) ?? "nowhere (no Location)"); "
+            + "redirects are not followed, so no credential leaves the configured endpoint"
+        refused.hint = "Check GraphEndpoint=, LoginEndpoint=, Cloud= and any proxy between this host and Microsoft: Microsoft's endpoints do not redirect these requests."
+        return refused
     }
 
     /// Delta and skip tokens are long and opaque; logs get the path only.

@@ -13,6 +13,8 @@ public struct GraphError: Error, Sendable, CustomStringConvertible {
         case resyncRequired
         /// A response that is not what Graph sends: invalid JSON, wrong shape, no links.
         case badResponse
+        /// A link or redirect that would take the token to another origin than the Graph endpoint's: refused.
+        case foreignOrigin
         /// Any other HTTP error status.
         case httpStatus
         /// Connect, TLS, proxy, timeout and similar transport failures.
