@@ -25,8 +25,12 @@ let package = Package(
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
         .target(name: "EntraConfig"),
+        // Transport: libcurl HTTP, cancellation, origins, the one backoff schedule. Graph and every push target use it.
+        .target(name: "EntraHTTP", dependencies: ["CCurlShim", "CCurl"]),
+        // The directory model: object ids, users, groups, memberships and their deltas. No I/O.
+        .target(name: "EntraDirectory"),
         .target(name: "EntraGraph", dependencies: [
-            "CCurlShim", "CCurl", "EntraConfig",
+            "EntraHTTP", "EntraDirectory", "EntraConfig",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -38,7 +42,7 @@ let package = Package(
         ]),
         .target(name: "EntraControl"),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -48,7 +52,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "entra-syncctl", dependencies: [
-            "EntraControl", "EntraConfig", "EntraGraph", "EntraSync",
+            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraSync",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -62,10 +66,12 @@ let package = Package(
         .testTarget(name: "EntraJournalTests", dependencies: ["EntraJournal"]),
         // Test doubles shared by test targets (a loopback HTTP server).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "TestSupport"]),
+        .testTarget(name: "EntraHTTPTests", dependencies: ["EntraHTTP", "TestSupport"]),
+        .testTarget(name: "EntraDirectoryTests", dependencies: ["EntraDirectory"]),
+        .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "EntraHTTP", "EntraDirectory", "TestSupport"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
-        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraGraph", "TestSupport"]),
+        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph", "EntraHTTP", "EntraDirectory"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
     ]
 )

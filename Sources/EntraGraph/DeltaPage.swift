@@ -1,3 +1,4 @@
+import EntraDirectory
 import Foundation
 
 /// One page of a Graph delta collection: its entries and exactly one of the two links.

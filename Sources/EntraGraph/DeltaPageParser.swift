@@ -1,3 +1,4 @@
+import EntraDirectory
 import Foundation
 
 /// Decodes delta pages straight from their bytes into `UserDelta`s and `GroupDelta`s.

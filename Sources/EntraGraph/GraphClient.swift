@@ -1,4 +1,6 @@
 import EntraConfig
+import EntraDirectory
+import EntraHTTP
 import Foundation
 import Logging
 import Synchronization

@@ -1,3 +1,4 @@
+import EntraHTTP
 import Foundation
 import Synchronization
 

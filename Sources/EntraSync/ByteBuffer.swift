@@ -1,3 +1,4 @@
+import EntraDirectory
 import EntraGraph
 
 /// Appends the compact binary encoding used in journal records.

@@ -1,4 +1,5 @@
 import EntraConfig
+import EntraDirectory
 import EntraGraph
 import EntraJournal
 import Foundation

@@ -1,3 +1,4 @@
+import EntraDirectory
 import EntraGraph
 
 /// Writes JSON text directly into a byte buffer: exports are large and must be deterministic.

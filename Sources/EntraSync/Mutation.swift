@@ -1,3 +1,4 @@
+import EntraDirectory
 import EntraGraph
 import EntraJournal
 

@@ -1,6 +1,7 @@
 import Dispatch
 import EntraConfig
 import EntraControl
+import EntraHTTP
 import Foundation
 import Logging
 
@@ -118,7 +119,7 @@ extension ProfileRunner {
         }
     }
 
-    /// After a push: an unreachable target is tried again with backoff (30 s doubling, at most the
+    /// After a push: an unreachable target is tried again with `Backoff.run` (30 s doubling, at most the
     /// sync interval, jittered); refused objects when their own backoff ends.
     private func scheduleScimRetry(profile: Profile) {
         let now = Date().timeIntervalSince1970
@@ -130,7 +131,7 @@ extension ProfileRunner {
             switch last.result {
             case .failed:
                 let n = max(1, inARow[target.name] ?? 1)
-                due = now + min(profile.interval, 30 * pow(2, Double(min(n - 1, 8)))) * Double.random(in: 0.8...1.2)
+                due = now + Backoff.run(interval: profile.interval).delay(afterFailures: n)
             case .partial:
                 due = state.failures.values.map(\.nextAttempt).filter(\.isFinite).min().map { max($0, now + 5) }
             case .succeeded:

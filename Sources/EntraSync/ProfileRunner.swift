@@ -1,7 +1,9 @@
 import Dispatch
 import EntraConfig
 import EntraControl
+import EntraDirectory
 import EntraGraph
+import EntraHTTP
 import EntraJournal
 import Foundation
 import Logging
@@ -460,7 +462,7 @@ public final class ProfileRunner: Sendable {
         }
         if summary.result != .cancelled && !shared.withLock({ $0.stopping }) {
             let interval = profile.interval
-            let next = failures == 0 ? interval : min(interval, 30 * pow(2, Double(min(failures - 1, 6))))
+            let next = failures == 0 ? interval : Backoff.run(interval: interval).delay(afterFailures: failures)
             schedule(in: next + Double.random(in: 0...max(0, profile.randomizedDelay)))
         }
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }

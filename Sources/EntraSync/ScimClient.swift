@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraGraph
+import EntraHTTP
 import Foundation
 
 /// Why a SCIM target cannot be used right now; the push stops and is retried later.
@@ -111,7 +112,7 @@ final class ScimClient {
                 lastProblem = "\(error)"
             }
             guard attempt < Self.maxAttempts else { break }
-            let wait = retryAfter ?? Double(1 << (attempt - 1)) * Double.random(in: 0.8...1.2)
+            let wait = retryAfter ?? Backoff.request.delay(afterFailures: attempt)
             try sleep(wait)
         }
         throw ScimTargetError(kind: .unavailable, message: "SCIM target \(target.name) unavailable: \(method) \(path) failed \(Self.maxAttempts) times; last: \(lastProblem)")

@@ -1,4 +1,5 @@
 import EntraConfig
+import EntraDirectory
 import EntraGraph
 
 /// What a target should hold: the profile's scoped mirror, mapped to SCIM.

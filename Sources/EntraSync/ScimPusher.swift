@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraGraph
+import EntraHTTP
 import Foundation
 import Logging
 
@@ -503,11 +504,11 @@ final class ScimPusher {
         try commit(mutations + (state.failures[id] != nil ? [.failure(target: target.name, id: id, nil)] : []))
     }
 
-    /// Records a refused object; it is tried again after a jittered backoff of 1 min doubling to 1 h.
+    /// Records a refused object; it is tried again after a `Backoff.refusedObject` (1 min doubling to 1 h, jittered).
     private func failed(_ id: String, isGroup: Bool, name: String, operation: String, status: Int, detail: String) throws {
         let attempts = (state.failures[id]?.attempts ?? 0) + 1
         let now = Date().timeIntervalSince1970
-        let backoff = min(3600, 60 * pow(2, Double(min(attempts - 1, 6)))) * Double.random(in: 0.8...1.2)
+        let backoff = Backoff.refusedObject.delay(afterFailures: attempts)
         let failure = ScimFailure(objectId: id, isGroup: isGroup, name: name, operation: operation, status: status,
                                   detail: String(detail.prefix(500)), attempts: attempts, at: now, nextAttempt: now + backoff)
         try commit([.failure(target: target.name, id: id, failure)])

@@ -1,3 +1,4 @@
+import EntraDirectory
 import EntraGraph
 
 /// The changes one run makes to the mirror, computed from the rounds Graph returned.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EntraConfig
 import EntraGraph
+import EntraHTTP
 import EntraSync
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import EntraGraph
+import EntraHTTP
 import Foundation
 import Testing
 

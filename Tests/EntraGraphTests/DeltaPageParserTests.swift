@@ -1,6 +1,7 @@
+import EntraDirectory
+@testable import EntraGraph
 import Foundation
 import Testing
-@testable import EntraGraph
 
 /// The byte-level page parser must agree with the `Decodable` entries wherever it answers.
 struct DeltaPageParserTests {

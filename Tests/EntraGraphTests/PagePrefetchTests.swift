@@ -1,9 +1,10 @@
 import EntraConfig
+@testable import EntraGraph
+import EntraHTTP
 import Foundation
 import Logging
 import Synchronization
 import Testing
-@testable import EntraGraph
 import TestSupport
 
 /// A token endpoint and delta pages on a `TinyServer`; `route(path, origin)` answers Graph requests

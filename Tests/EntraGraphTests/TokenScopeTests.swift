@@ -1,6 +1,7 @@
+@testable import EntraGraph
+import EntraHTTP
 import Foundation
 import Testing
-@testable import EntraGraph
 import TestSupport
 
 /// The Graph token goes to the Graph endpoint's origin and nowhere else; the client secret goes

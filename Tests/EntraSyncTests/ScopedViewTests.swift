@@ -1,7 +1,8 @@
 import EntraConfig
+import EntraDirectory
 import EntraGraph
-import Testing
 @testable import EntraSync
+import Testing
 
 @Suite("scope")
 struct ScopedViewTests {

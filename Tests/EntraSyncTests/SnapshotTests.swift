@@ -1,7 +1,8 @@
+import EntraDirectory
 import EntraGraph
 import EntraJournal
-import Testing
 @testable import EntraSync
+import Testing
 
 @Suite("snapshot")
 struct SnapshotTests {

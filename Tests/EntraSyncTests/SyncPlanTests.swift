@@ -1,6 +1,7 @@
+import EntraDirectory
 import EntraGraph
-import Testing
 @testable import EntraSync
+import Testing
 
 @Suite("sync plan")
 struct SyncPlanTests {

@@ -1,4 +1,4 @@
-import EntraGraph
+import EntraDirectory
 import Testing
 
 @Suite struct ObjectIDTests {

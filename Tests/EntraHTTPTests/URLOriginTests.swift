@@ -1,5 +1,5 @@
 import Testing
-@testable import EntraGraph
+@testable import EntraHTTP
 
 @Suite("URL origins: where the Graph token may go")
 struct URLOriginTests {
