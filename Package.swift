@@ -42,12 +42,15 @@ let package = Package(
         ]),
         .target(name: "EntraControl"),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
+        .target(name: "EntraService", dependencies: ["EntraSync", "EntraControl", "EntraConfig", "EntraDirectory",
+                                                     .product(name: "Logging", package: "swift-log")]),
 
         .executableTarget(name: "entra-syncd", dependencies: [
-            "EntraSync", "EntraConfig", "EntraControl", "EntraSystemd",
+            "EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraSystemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -71,7 +74,8 @@ let package = Package(
         .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "EntraHTTP", "EntraDirectory", "TestSupport"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
-        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph", "EntraHTTP", "EntraDirectory"]),
+        .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraControl", "EntraConfig", "EntraDirectory"]),
+        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
     ]
 )

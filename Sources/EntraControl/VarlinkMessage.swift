@@ -5,6 +5,12 @@ public struct PeerCredentials: Sendable, Equatable {
     public var pid: Int32
     public var uid: UInt32
     public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
 }
 
 /// One incoming varlink call.
@@ -15,6 +21,14 @@ public struct VarlinkCall: Sendable {
     public var oneway: Bool
     public var more: Bool
     public var peer: PeerCredentials
+
+    public init(method: String, parameters: [UInt8] = Array("{}".utf8), oneway: Bool = false, more: Bool = false, peer: PeerCredentials) {
+        self.method = method
+        self.parameters = parameters
+        self.oneway = oneway
+        self.more = more
+        self.peer = peer
+    }
 
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         do {

@@ -9,7 +9,8 @@ public final class VarlinkReplier: Sendable {
     private let done = Atomic<Bool>(false)
     let oneway: Bool
 
-    init(oneway: Bool, send: @escaping @Sendable ([UInt8], Bool) -> Void) {
+    /// `send` gets each encoded reply message and whether it is the last one (tests capture replies this way).
+    public init(oneway: Bool, send: @escaping @Sendable ([UInt8], Bool) -> Void) {
         self.oneway = oneway
         self.send = send
     }

@@ -18,13 +18,12 @@ enum ChangeSet {
             text.raw("}\n")
             out += text.bytes
         }
-        func object(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.dropFirst(2).dropLast(3)) }  // the one object of "[\n{...}\n]\n"
         for mutation in mutations {
             switch mutation {
             case .upsertUser(let user):
                 let fields: (inout JSONText) -> Void = { t in
                     t.raw(",\"id\":"); t.string(user.id)
-                    t.raw(",\"object\":"); t.rawBytes(object(ExportWriter.usersJSON([user])))
+                    t.raw(",\"object\":"); t.rawBytes(DirectoryJSON.user(user))
                 }
                 if before.users[user.id] == nil { line("add", "user", fields) } else { line("update", "user", fields) }
             case .softDeleteUser(let id) where before.users[id] != nil:
@@ -37,7 +36,7 @@ enum ChangeSet {
                 let fields: (inout JSONText) -> Void = { t in
                     t.raw(",\"id\":"); t.string(group.id)
                     t.raw(",\"object\":")
-                    t.rawBytes(object(ExportWriter.groupsJSON(ScopedView(state: single, scope: .init()))))
+                    t.rawBytes(DirectoryJSON.group(ScopedView(state: single, scope: .init()), group))
                 }
                 if before.groups[group.id] == nil { line("add", "group", fields) } else { line("update", "group", fields) }
             case .removeGroup(let id) where before.groups[id] != nil:

@@ -40,10 +40,10 @@ public struct ExportWriter: Sendable {
             switch format {
             case .json:
                 try replace("users.json") { out throws(Failure) in
-                    try Self.usersJSON(view.users, deleted: view.deletedUsers, into: &out.text, flush: out.flush)
+                    try DirectoryJSON.users(view.users, deleted: view.deletedUsers, into: &out.text, flush: out.flush)
                 }
                 CrashPoint.hit("export")
-                try replace("groups.json") { out throws(Failure) in try Self.groupsJSON(view, into: &out.text, flush: out.flush) }
+                try replace("groups.json") { out throws(Failure) in try DirectoryJSON.groups(view, into: &out.text, flush: out.flush) }
             case .csv:
                 try replace("users.csv") { out throws(Failure) in try Self.usersCSV(view.users, into: &out.text, flush: out.flush) }
                 try replace("groups.csv") { out throws(Failure) in try Self.groupsCSV(view, into: &out.text, flush: out.flush) }
@@ -55,65 +55,6 @@ public struct ExportWriter: Sendable {
     /// Records that the current files also show `runId` (a run that changed nothing).
     public func markCurrent(runId: String) throws(Failure) {
         try replace(".state", with: Array((runId + "\n").utf8))
-    }
-
-    /// Users as JSON; `deleted` users (within SoftDeleteGrace=) follow, marked `"deleted":true`.
-    public static func usersJSON(_ users: [DirectoryUser], deleted: [DirectoryUser] = []) -> [UInt8] {
-        var out = JSONText(capacity: users.count * 400 + 16)
-        usersJSON(users, deleted: deleted, into: &out) { _ in }
-        return out.bytes
-    }
-
-    /// Writes users as JSON into `out`, calling `flush` after each object (it may write out and empty `out`).
-    static func usersJSON<E: Error>(_ users: [DirectoryUser], deleted: [DirectoryUser], into out: inout JSONText,
-                                    flush: (inout JSONText) throws(E) -> Void) throws(E) {
-        out.raw("[")
-        for (i, u) in [users, deleted].joined().enumerated() {
-            out.raw(i == 0 ? "\n{" : ",\n{")
-            out.key("id"); out.string(u.id)
-            out.raw(","); out.key("userPrincipalName"); out.optionalString(u.userPrincipalName)
-            out.raw(","); out.key("displayName"); out.optionalString(u.displayName)
-            out.raw(","); out.key("givenName"); out.optionalString(u.givenName)
-            out.raw(","); out.key("surname"); out.optionalString(u.surname)
-            out.raw(","); out.key("mail"); out.optionalString(u.mail)
-            out.raw(","); out.key("accountEnabled"); out.optionalBool(u.accountEnabled)
-            out.raw(","); out.key("jobTitle"); out.optionalString(u.jobTitle)
-            out.raw(","); out.key("department"); out.optionalString(u.department)
-            out.raw(","); out.key("employeeId"); out.optionalString(u.employeeId)
-            out.raw(","); out.key("mailNickname"); out.optionalString(u.mailNickname)
-            out.raw(","); out.key("onPremisesImmutableId"); out.optionalString(u.onPremisesImmutableId)
-            out.raw(","); out.key("assignedLicenses"); out.stringArray(u.assignedLicenses)
-            if i >= users.count { out.raw(",\"deleted\":true") }
-            out.raw("}")
-            try flush(&out)
-        }
-        out.raw("\n]\n")
-    }
-
-    public static func groupsJSON(_ view: ScopedView, groups: [DirectoryGroup]? = nil) -> [UInt8] {
-        var out = JSONText()
-        groupsJSON(view, groups: groups, into: &out) { _ in }
-        return out.bytes
-    }
-
-    static func groupsJSON<E: Error>(_ view: ScopedView, groups: [DirectoryGroup]? = nil, into out: inout JSONText,
-                                     flush: (inout JSONText) throws(E) -> Void) throws(E) {
-        out.raw("[")
-        for (i, g) in (groups ?? view.groups).enumerated() {
-            out.raw(i == 0 ? "\n{" : ",\n{")
-            out.key("id"); out.string(g.id)
-            out.raw(","); out.key("displayName"); out.optionalString(g.displayName)
-            out.raw(","); out.key("description"); out.optionalString(g.description)
-            out.raw(","); out.key("mail"); out.optionalString(g.mail)
-            out.raw(","); out.key("mailEnabled"); out.optionalBool(g.mailEnabled)
-            out.raw(","); out.key("mailNickname"); out.optionalString(g.mailNickname)
-            out.raw(","); out.key("securityEnabled"); out.optionalBool(g.securityEnabled)
-            out.raw(","); out.key("groupTypes"); out.stringArray(g.groupTypes)
-            out.raw(","); out.key("members"); out.objectIDArray(view.members(of: g.id))
-            out.raw("}")
-            try flush(&out)
-        }
-        out.raw("\n]\n")
     }
 
     static func csvField(_ value: String?) -> String {

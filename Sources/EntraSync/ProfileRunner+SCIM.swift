@@ -1,6 +1,5 @@
 import Dispatch
 import EntraConfig
-import EntraControl
 import EntraHTTP
 import Foundation
 import Logging
@@ -149,7 +148,7 @@ extension ProfileRunner {
     // MARK: Control
 
     /// Pushes now (on `runQueue`, after any run in progress) and calls `done` with the targets' status.
-    public func requestScimPush(target: String?, retry: Bool, allowDeletions: Int, done: @escaping @Sendable ([ScimTargetStatus]) -> Void) {
+    public func requestScimPush(target: String?, retry: Bool, allowDeletions: Int, done: @escaping @Sendable ([ScimTargetSnapshot]) -> Void) {
         shared.withLock { s in
             for t in s.profile.scimTargets where target == nil || t.name == target {
                 s.scim.allowedDeletions[t.name] = max(s.scim.allowedDeletions[t.name] ?? 0, allowDeletions)
@@ -162,7 +161,7 @@ extension ProfileRunner {
     }
 
     /// The targets' state; `pending` is what the next push would send, computed from the mirror now.
-    public func scimStatus(target: String?, plan: Bool) -> [ScimTargetStatus] {
+    public func scimStatus(target: String?, plan: Bool) -> [ScimTargetSnapshot] {
         let (profile, mirror, runtime) = shared.withLock { ($0.profile, $0.state, $0.scim) }
         let view = ScopedView(state: mirror, scope: profile.scope)
         return profile.scimTargets.filter { target == nil || $0.name == target }.map { t in
@@ -170,52 +169,32 @@ extension ProfileRunner {
             let desired = ScimDesired(view: view, target: t)
             let operations = ScimPlan(desired: desired, state: state, mode: t.deprovisionMode).operations
             let failures = state.failures.values.sorted { $0.at < $1.at }
-            let stateText: String
+            let phase: ScimTargetSnapshot.Phase
             if runtime.pushing == t.name {
-                stateText = "pushing"
+                phase = .pushing
             } else if state.lastPush == nil {
-                stateText = "never-pushed"
+                phase = .neverPushed
             } else if state.lastPush?.result == .failed {
-                stateText = "unavailable"
+                phase = .unavailable
             } else if !failures.isEmpty {
-                stateText = "failing"
+                phase = .failing
             } else {
-                stateText = operations.isEmpty ? "in-sync" : "pending"
+                phase = operations.isEmpty ? .inSync : .pending
             }
-            var status = ScimTargetStatus(name: t.name, endpoint: t.endpoint, state: stateText, users: state.users.count,
-                                          groups: state.groups.count, pending: operations.count, failed: failures.count)
-            status.failures = failures.map { f in
-                ScimFailureInfo(objectId: f.objectId, kind: f.isGroup ? "group" : "user", name: f.name, operation: f.operation,
-                                status: f.status, detail: f.detail, attempts: f.attempts,
-                                nextAttempt: f.nextAttempt.isFinite ? Timestamp.format(f.nextAttempt) : nil)
-            }
-            status.lastPush = state.lastPush.map(Self.pushInfo)
-            status.lastSuccess = state.lastSuccess.map(Timestamp.format)
-            status.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
-            status.nextAttempt = operations.isEmpty && failures.isEmpty ? nil : runtime.nextAttempt.map(Timestamp.format)
+            var snapshot = ScimTargetSnapshot(name: t.name, endpoint: t.endpoint, phase: phase, users: state.users.count,
+                                              groups: state.groups.count, pending: operations.count, failures: failures)
+            snapshot.lastPush = state.lastPush
+            snapshot.lastSuccess = state.lastSuccess
+            snapshot.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
+            snapshot.nextAttempt = operations.isEmpty && failures.isEmpty ? nil : runtime.nextAttempt
             if plan {
                 var lines = state.adopted ? [] : ["first contact: existing resources are matched by externalId, then userName/displayName, before anything is created"]
                 lines += operations.map { Self.describe($0, state: state, desired: desired, mode: t.deprovisionMode) }
                 for (id, why) in desired.unsendable.sorted(by: { $0.key < $1.key }) { lines.append("skip user \(id): \(why)") }
-                status.plan = lines
+                snapshot.plan = lines
             }
-            return status
+            return snapshot
         }
-    }
-
-    static func pushInfo(_ s: ScimPushSummary) -> ScimPushInfo {
-        var info = ScimPushInfo(result: s.result.rawValue, started: Timestamp.format(s.started), finished: Timestamp.format(s.finished),
-                                durationMsec: s.durationMsec)
-        info.created = s.created
-        info.updated = s.updated
-        info.deprovisioned = s.deprovisioned
-        info.memberAdds = s.memberAdds
-        info.memberRemoves = s.memberRemoves
-        info.requests = s.requests
-        info.bytesSent = s.bytesSent
-        info.failed = s.failed
-        info.error = s.error
-        return info
     }
 
     static func describe(_ op: ScimOperation, state: ScimTargetState, desired: ScimDesired, mode: ScimTarget.DeprovisionMode) -> String {
@@ -260,4 +239,32 @@ extension ProfileRunner {
                targets.map { ($0.label, Double(runtime.operations[$0.t.name] ?? 0)) })
         return text
     }
+}
+
+/// A SCIM target's state in domain terms; the control service maps it to the wire.
+public struct ScimTargetSnapshot: Sendable, Equatable {
+    public enum Phase: String, Sendable, CaseIterable {
+        case neverPushed = "never-pushed", inSync = "in-sync", pending
+        /// Some objects were refused and wait for their retry.
+        case failing
+        /// The last push could not reach the target.
+        case unavailable
+        case pushing
+    }
+    public var name: String
+    public var endpoint: String
+    public var phase: Phase
+    /// Users and groups the target holds for this profile.
+    public var users: Int
+    public var groups: Int
+    /// Operations the next push would send.
+    public var pending: Int
+    public var failures: [ScimFailure]
+    public var lastPush: ScimPushSummary?
+    public var lastSuccess: Double?
+    public var nextAttempt: Double?
+    /// Pushes since the daemon started (lets a client wait for the next one).
+    public var pushes = 0
+    /// With `plan`: one line per operation the next push would send.
+    public var plan: [String]?
 }

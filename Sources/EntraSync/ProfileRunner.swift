@@ -1,6 +1,5 @@
 import Dispatch
 import EntraConfig
-import EntraControl
 import EntraDirectory
 import EntraGraph
 import EntraHTTP
@@ -15,27 +14,28 @@ import Synchronization
 /// and only triggers runs. Everything readers need (status, mirror) is behind one mutex; the
 /// journal and the Graph client are touched only from `runQueue`.
 public final class ProfileRunner: Sendable {
-    public enum Phase: Sendable, Equatable {
+    /// Where the runner is in its life. `ProfileState` (what status shows) is derived from it, the
+    /// configuration's validity and the last run's result.
+    enum Lifecycle: Sendable, Equatable {
+        /// The journal cannot be opened: the profile never runs (the reason says why).
+        case broken(String)
         case idle
-        case syncing
+        case syncing(RunningRun)
+        case stopping
     }
 
     struct Shared: Sendable {
         var profile: Profile
         var state = MirrorState()
         var visibleMemberships = 0
-        var phase = Phase.idle
-        var currentRun: (id: String, full: Bool, started: Double)?
+        var lifecycle = Lifecycle.idle
         var waiters: [@Sendable (RunSummary) -> Void] = []
-        var nextRun: Double?
-        /// Set when the journal cannot be opened: the profile cannot run.
-        var openError: String?
+        /// When runs happen (timer, run-now, backoff): a pure state machine.
+        var scheduler: RunScheduler
         /// Set when a reload found the profile's file invalid: it keeps running on its old config.
         var configError: String?
         var exportError: String?
-        var stopping = false
         var cancel = CancellationFlag()
-        var consecutiveFailures = 0
         /// What outputs show under the profile's scope, after the last export.
         var scopedCounts: (users: Int, groups: Int, memberships: Int)?
         /// Removals approved for the next run (`run-now --allow-deletions N`).
@@ -43,6 +43,11 @@ public final class ProfileRunner: Sendable {
         /// Runs by result since the daemon started (Prometheus counters).
         var runsByResult: [String: Int] = [:]
         var scim = ScimRuntime()
+
+        init(profile: Profile) {
+            self.profile = profile
+            self.scheduler = RunScheduler(settings: .init(profile))
+        }
     }
 
     public let name: String
@@ -121,7 +126,7 @@ public final class ProfileRunner: Sendable {
         } catch {
             let message = "cannot open the journal in \(directory)/journal: \(error)"
             logger.error("\(message)", metadata: ["MESSAGE_ID": "\(MessageID.journalCorrupt)"])
-            shared.openError = message
+            shared.lifecycle = .broken(message)
         }
         self.shared = Mutex(shared)
         self.worker = Mutex(worker)
@@ -143,39 +148,42 @@ public final class ProfileRunner: Sendable {
     /// A copy of the mirror as of the last committed run (cheap: copy-on-write).
     public var mirror: MirrorState { shared.withLock { $0.state } }
 
-    public func status() -> ProfileStatus {
-        shared.withLock { statusLocked($0) }
+    public func status() -> ProfileSnapshot {
+        shared.withLock { snapshotLocked($0) }
     }
 
-    private func statusLocked(_ s: Shared) -> ProfileStatus {
-        do {
-            let counts = s.scopedCounts ?? (s.state.users.count, s.state.groups.count, s.visibleMemberships)
-            var status = ProfileStatus(name: name, state: "idle", users: counts.users, groups: counts.groups,
-                                       memberships: counts.memberships)
-            let last = s.state.history.last
-            status.lastRun = last.map(Self.runInfo)
-            status.lastSuccess = s.state.lastSuccess.map { Timestamp.format($0.finished) }
-            status.nextRun = s.nextRun.map(Timestamp.format)
-            if let current = s.currentRun {
-                status.state = "syncing"
-                status.lastRun = RunInfo(runId: current.id, result: "running", full: current.full,
-                                         started: Timestamp.format(current.started))
-            } else if s.openError != nil {
-                status.state = "failed"
-            } else if s.configError != nil {
-                status.state = "config-error"
+    private func snapshotLocked(_ s: Shared) -> ProfileSnapshot {
+        let last = s.state.history.last
+        var snapshot = ProfileSnapshot(name: name, state: .idle)
+        switch s.lifecycle {
+        case .broken(let reason):
+            snapshot.state = .failed
+            snapshot.error = reason
+        case .stopping:
+            snapshot.state = .stopping
+        case .syncing(let run):
+            snapshot.state = .syncing
+            snapshot.running = run
+        case .idle:
+            if s.configError != nil {
+                snapshot.state = .configError
             } else if last?.result == .failed {
-                status.state = "failed"
+                snapshot.state = .failed
             } else if last?.result == .blocked {
-                status.state = "blocked"
+                snapshot.state = .blocked
             }
-            status.error = s.openError ?? s.configError ?? s.exportError
-            if let expires = s.profile.credentialExpires {
-                status.credentialExpires = Timestamp.format(expires)
-                if let warning = Self.expiryWarning(s.profile, expires: expires) { status.warnings = [warning] }
-            }
-            return status
         }
+        let counts = s.scopedCounts ?? (s.state.users.count, s.state.groups.count, s.visibleMemberships)
+        (snapshot.users, snapshot.groups, snapshot.memberships) = counts
+        snapshot.lastRun = last
+        snapshot.lastSuccess = s.state.lastSuccess?.finished
+        snapshot.nextRun = s.scheduler.nextRun
+        snapshot.error = snapshot.error ?? s.configError ?? s.exportError
+        if let expires = s.profile.credentialExpires {
+            snapshot.credentialExpires = expires
+            if let warning = Self.expiryWarning(s.profile, expires: expires) { snapshot.warnings = [warning] }
+        }
+        return snapshot
     }
 
     /// "expires in N days" when the credential expires within 30 days (or has expired).
@@ -192,48 +200,62 @@ public final class ProfileRunner: Sendable {
         var formats: Set<ExportFormat>
     }
 
-    static func runInfo(_ run: RunSummary) -> RunInfo {
-        RunInfo(runId: run.runId, result: run.result.rawValue, full: run.full, started: Timestamp.format(run.started),
-                finished: Timestamp.format(run.finished), durationMsec: run.durationMsec, added: run.added,
-                updated: run.updated, removed: run.removed, error: run.error, hint: run.hint)
-    }
-
     // MARK: Scheduling
 
-    /// Schedules the first run: soon when the profile never synced or is overdue, else one interval after the last run.
+    /// Arms the timer for the first run (see `RunScheduler.start`); resumes an interrupted SCIM push.
     public func start() {
-        let (profile, last, broken) = shared.withLock { ($0.profile, $0.state.history.last, $0.openError != nil) }
-        guard !broken else { return }
-        let now = Date().timeIntervalSince1970
-        let due: Double
-        if let last, last.result == .succeeded {
-            due = max(0, last.finished + profile.interval - now)
-        } else {
-            due = 0
+        let (profile, actions) = shared.withLock { s -> (Profile, [RunScheduler.Action]) in
+            if case .broken = s.lifecycle { return (s.profile, []) }
+            var rng = SystemRandomNumberGenerator()
+            return (s.profile, s.scheduler.start(now: Date().timeIntervalSince1970, lastRun: s.state.history.last, using: &rng))
         }
-        schedule(in: due + Double.random(in: 0...min(profile.randomizedDelay, due == 0 ? 2 : profile.randomizedDelay)))
+        arm(actions)
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
     }
 
-    private func schedule(in seconds: Double) {
-        let seconds = max(0, seconds)
-        shared.withLock { $0.nextRun = Date().timeIntervalSince1970 + seconds }
-        timer.source.schedule(deadline: .now() + seconds, repeating: .never, leeway: .milliseconds(100))
+    /// Carries out the scheduler's timer actions (`startRun` is handled under the lock by `begin`).
+    private func arm(_ actions: [RunScheduler.Action]) {
+        for action in actions {
+            switch action {
+            case .armTimer(let at):
+                let seconds = max(0, at - Date().timeIntervalSince1970)
+                timer.source.schedule(deadline: .now() + seconds, repeating: .never, leeway: .milliseconds(100))
+            case .disarmTimer:
+                timer.source.schedule(deadline: .distantFuture, repeating: .never)
+            case .startRun:
+                break
+            }
+        }
+    }
+
+    /// Carries out a `startRun` action, under the lock: the run gets its id and a fresh cancel flag.
+    private static func begin(_ actions: [RunScheduler.Action], _ s: inout Shared) -> (RunningRun, CancellationFlag)? {
+        for case .startRun(let full) in actions {
+            let run = RunningRun(runId: makeRunId(), full: full, started: Date().timeIntervalSince1970)
+            s.lifecycle = .syncing(run)
+            s.cancel = CancellationFlag()
+            return (run, s.cancel)
+        }
+        return nil
     }
 
     private func timerFired() {
-        _ = trigger(full: false, waiter: nil)
+        let begun = shared.withLock { s in Self.begin(s.scheduler.timerFired(), &s) }
+        if let (run, cancel) = begun { runQueue.async { self.performRun(run, cancel: cancel) } }
     }
 
     /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
     public func update(profile: Profile) {
-        let (intervalChanged, scimChanged) = shared.withLock { s -> (Bool, Bool) in
-            let changed = (s.profile.interval != profile.interval, s.profile.scimTargets != profile.scimTargets)
+        let (actions, scimChanged) = shared.withLock { s -> ([RunScheduler.Action], Bool) in
+            let scimChanged = s.profile.scimTargets != profile.scimTargets
             s.profile = profile
             s.configError = nil
-            return changed
+            if case .broken = s.lifecycle { return ([], scimChanged) }
+            var rng = SystemRandomNumberGenerator()
+            let actions = s.scheduler.reload(.init(profile), now: Date().timeIntervalSince1970, lastRun: s.state.history.last, using: &rng)
+            return (actions, scimChanged)
         }
-        if intervalChanged { start() }
+        arm(actions)
         // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
         if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
     }
@@ -246,24 +268,24 @@ public final class ProfileRunner: Sendable {
     /// - Returns: whether a new run was started; nil when the profile cannot run (with the reason).
     @discardableResult
     public func trigger(full: Bool, allowDeletions: Int = 0, waiter: (@Sendable (RunSummary) -> Void)?) -> Result<Bool, NotRunnable> {
-        let decision = shared.withLock { s -> Result<(Bool, CancellationFlag), NotRunnable> in
-            if let error = s.openError { return .failure(NotRunnable(reason: error)) }
-            if s.stopping { return .failure(NotRunnable(reason: "the daemon is stopping")) }
+        let decision = shared.withLock { s -> Result<(Bool, (RunningRun, CancellationFlag)?), NotRunnable> in
+            switch s.lifecycle {
+            case .broken(let reason): return .failure(NotRunnable(.broken, reason: reason))
+            case .stopping: return .failure(NotRunnable(.stopping, reason: "the daemon is stopping"))
+            case .syncing, .idle: break
+            }
+            let (request, actions) = s.scheduler.runRequested(full: full)
+            guard request != .refused else { return .failure(NotRunnable(.stopping, reason: "the daemon is stopping")) }
             s.allowedDeletions = max(s.allowedDeletions, allowDeletions)
             if let waiter { s.waiters.append(waiter) }
-            if s.phase == .syncing { return .success((false, s.cancel)) }
-            s.phase = .syncing
-            s.cancel = CancellationFlag()
-            return .success((true, s.cancel))
+            return .success((request == .started, Self.begin(actions, &s)))
         }
         switch decision {
         case .failure(let reason):
             return .failure(reason)
-        case .success((false, _)):
-            return .success(false)
-        case .success((true, let cancel)):
-            runQueue.async { self.performRun(full: full, cancel: cancel) }
-            return .success(true)
+        case .success((let started, let begun)):
+            if let (run, cancel) = begun { runQueue.async { self.performRun(run, cancel: cancel) } }
+            return .success(started)
         }
     }
 
@@ -283,17 +305,13 @@ public final class ProfileRunner: Sendable {
         }
     }
 
-    public struct NotRunnable: Error, Sendable {
-        public var reason: String
-    }
-
     /// Cancels any run in progress (its in-flight HTTP is aborted, nothing is committed) and
     /// stops scheduling. Returns when the run queue is idle or the deadline passes.
     public func stop(deadline: DispatchTime) -> Bool {
         shared.withLock {
-            $0.stopping = true
+            if case .broken = $0.lifecycle {} else { $0.lifecycle = .stopping }
             $0.cancel.cancel()
-            $0.nextRun = nil
+            _ = $0.scheduler.stop()
         }
         stopFlag.cancel()
         timer.source.cancel()
@@ -308,19 +326,17 @@ public final class ProfileRunner: Sendable {
 
     // MARK: The run
 
-    private func performRun(full: Bool, cancel: CancellationFlag) {
-        let runId = Self.makeRunId()
-        let started = Date().timeIntervalSince1970
+    private func performRun(_ run: RunningRun, cancel: CancellationFlag) {
+        let (runId, full, started) = (run.runId, run.full, run.started)
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(runId)"
         var (profile, before, allowed) = shared.withLock { s -> (Profile, MirrorState, Int) in
-            s.currentRun = (runId, full, started)
             let allowed = s.allowedDeletions
             s.allowedDeletions = 0
             return (s.profile, s.state, allowed)
         }
         let isFull = full || (profile.syncUsers && before.usersDeltaLink == nil) || (profile.syncGroups && before.groupsDeltaLink == nil)
-        shared.withLock { $0.currentRun = (runId, isFull, started) }
+        shared.withLock { s in if case .syncing = s.lifecycle { s.lifecycle = .syncing(RunningRun(runId: runId, full: isFull, started: started)) } }
         logger.info("run started\(isFull ? " (full)" : "")", metadata: ["MESSAGE_ID": "\(MessageID.runStarted)"])
         if let expires = profile.credentialExpires, let warning = Self.expiryWarning(profile, expires: expires) {
             logger.warning("\(warning)")
@@ -448,23 +464,19 @@ public final class ProfileRunner: Sendable {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
 
-        let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
-            s.phase = .idle
-            s.currentRun = nil
+        let (waiters, actions) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], [RunScheduler.Action]) in
+            if case .syncing = s.lifecycle { s.lifecycle = .idle }
             if (summary.result == .failed || summary.result == .blocked) && s.state.history.last?.runId != runId {
                 // Not journaled (e.g. disk full): still show it.
                 s.state.history.append(summary)
             }
-            s.consecutiveFailures = summary.result == .succeeded ? 0 : s.consecutiveFailures + 1
+            var rng = SystemRandomNumberGenerator()
+            let actions = s.scheduler.runFinished(summary.result, now: Date().timeIntervalSince1970, using: &rng)
             let w = s.waiters
             s.waiters = []
-            return (w, s.consecutiveFailures)
+            return (w, actions)
         }
-        if summary.result != .cancelled && !shared.withLock({ $0.stopping }) {
-            let interval = profile.interval
-            let next = failures == 0 ? interval : Backoff.run(interval: interval).delay(afterFailures: failures)
-            schedule(in: next + Double.random(in: 0...max(0, profile.randomizedDelay)))
-        }
+        arm(actions)
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
@@ -601,8 +613,8 @@ public final class ProfileRunner: Sendable {
 
     /// Writes the Prometheus text file of this profile (atomically, for node_exporter's textfile collector).
     func writeMetrics(profile: Profile, logger: Logger) {
-        let (status, runs, lastSuccess, last) = shared.withLock { s -> (ProfileStatus, [String: Int], RunSummary?, RunSummary?) in
-            (self.statusLocked(s), s.runsByResult, s.state.lastSuccess, s.state.history.last)
+        let (status, runs, lastSuccess, last) = shared.withLock { s -> (ProfileSnapshot, [String: Int], RunSummary?, RunSummary?) in
+            (self.snapshotLocked(s), s.runsByResult, s.state.lastSuccess, s.state.history.last)
         }
         let counters = worker.withLock { $0.graph?.counters } ?? GraphRequestCounters()
         let label = "profile=\"\(profile.name)\""

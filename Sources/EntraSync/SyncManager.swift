@@ -1,26 +1,41 @@
 import Dispatch
 import EntraConfig
-import EntraControl
-import EntraGraph
-import EntraSystemd
 import Foundation
 import Logging
 import Synchronization
 
-/// The daemon's core: its profiles, their runners, and the control interface over them.
+/// The daemon's engine: its profiles and their runners. It knows no socket and no wire format;
+/// the control service (`EntraService`) and the executable sit on top of it.
 public final class SyncManager: Sendable {
     public struct Options: Sendable {
         public var configDirectory: String
         public var stateDirectory: String
         public var compaction: ProfileRunner.CompactionPolicy
-        public var access: AccessPolicy
-        public init(configDirectory: String, stateDirectory: String, compaction: ProfileRunner.CompactionPolicy = .init(),
-                    access: AccessPolicy = AccessPolicy(adminGroup: "entra-sync-admin")) {
+        public init(configDirectory: String, stateDirectory: String, compaction: ProfileRunner.CompactionPolicy = .init()) {
             self.configDirectory = configDirectory
             self.stateDirectory = stateDirectory
             self.compaction = compaction
-            self.access = access
         }
+    }
+
+    /// What the engine knows of a profile name.
+    public enum Lookup: Sendable, Equatable {
+        case loaded
+        /// Its file is invalid and it never loaded.
+        case broken(reason: String)
+        case unknown
+    }
+
+    /// A profile's committed mirror with the configuration that scopes it: what queries read.
+    public struct Committed: Sendable {
+        public var mirror: MirrorState
+        public var profile: Profile
+        public init(mirror: MirrorState, profile: Profile) {
+            self.mirror = mirror
+            self.profile = profile
+        }
+        /// The mirror as the profile's outputs show it (scope, soft-delete grace).
+        public var view: ScopedView { ScopedView(state: mirror, scope: profile.scope, softDeleteGrace: profile.softDeleteGrace) }
     }
 
     private struct Profiles: Sendable {
@@ -33,12 +48,17 @@ public final class SyncManager: Sendable {
     private let options: Options
     private let logger: Logger
     private let profiles = Mutex(Profiles())
+    /// One reload at a time; held while journals replay, which the profiles lock never is.
+    private let reloading = Mutex(())
+    /// Called after every finished run (the executable updates systemd's STATUS= line).
+    private let onRunFinished: @Sendable (SyncManager) -> Void
     /// The scheduler queue: timers fire here; the watchdog is fed from here too.
     public let schedulerQueue = DispatchQueue(label: "entra-sync.scheduler")
 
-    public init(options: Options, logger: Logger) {
+    public init(options: Options, logger: Logger, onRunFinished: @escaping @Sendable (SyncManager) -> Void = { _ in }) {
         self.options = options
         self.logger = logger
+        self.onRunFinished = onRunFinished
     }
 
     // MARK: Lifecycle
@@ -50,64 +70,82 @@ public final class SyncManager: Sendable {
 
     /// Re-reads the configuration directory: adds new profiles, removes deleted ones, updates changed
     /// ones. A profile whose file became invalid keeps its old configuration and shows config-error.
+    ///
+    /// New profiles replay their journals outside the profiles lock, so `status` and queries of
+    /// the other profiles answer while a large journal loads.
     @discardableResult
-    public func reload() -> ReloadReply {
+    public func reload() -> ReloadOutcome {
+        reloading.withLock { _ in reloadLocked() }
+    }
+
+    private func reloadLocked() -> ReloadOutcome {
         let set = ProfileLoader.loadDirectory(options.configDirectory)
         for warning in set.warnings { logger.warning("\(warning)") }
-        var reply = ReloadReply()
-        var toStart: [ProfileRunner] = []
+        var outcome = ReloadOutcome()
         var toStop: [ProfileRunner] = []
+        var toOpen: [Profile] = []
         let loaded = Dictionary(uniqueKeysWithValues: set.profiles.map { ($0.name, $0) })
-        profiles.withLock { p in
-            guard !p.stopping else { return }
+        let proceed = profiles.withLock { p -> Bool in
+            guard !p.stopping else { return false }
             for (name, error) in set.errors.sorted(by: { $0.key < $1.key }) {
                 logger.error("\(error)", metadata: ["MESSAGE_ID": "\(MessageID.configError)", "profile": "\(name)"])
-                reply.errors.append("\(error)")
+                outcome.errors.append("\(error)")
                 if let runner = p.runners[name] {
                     runner.markConfigError("\(error) (still running with the previous configuration)")
                 } else {
                     p.broken[name] = "\(error)"
                 }
             }
-            for (name, profile) in loaded {
+            for (name, profile) in loaded.sorted(by: { $0.key < $1.key }) {
                 p.broken[name] = nil
                 if let runner = p.runners[name] {
                     if runner.profile != profile {
                         runner.update(profile: profile)
-                        reply.changed.append(name)
+                        outcome.changed.append(name)
                     } else {
                         runner.markConfigError(nil)
                     }
                 } else {
-                    let runner = ProfileRunner(profile: profile, stateRoot: options.stateDirectory, schedulerQueue: schedulerQueue,
-                                               logger: logger, compaction: options.compaction) { [weak self] runner, summary in
-                        self?.runFinished(runner, summary)
-                    }
-                    p.runners[name] = runner
-                    toStart.append(runner)
-                    reply.added.append(name)
+                    toOpen.append(profile)
                 }
             }
             for (name, runner) in p.runners where loaded[name] == nil && set.errors[name] == nil {
                 p.runners[name] = nil
                 toStop.append(runner)
-                reply.removed.append(name)
+                outcome.removed.append(name)
             }
             for name in p.broken.keys where set.errors[name] == nil { p.broken[name] = nil }
+            return true
         }
+        guard proceed else { return outcome }
         for runner in toStop {
             logger.info("profile removed from the configuration; its state stays in \(options.stateDirectory)/\(runner.name)",
                         metadata: ["profile": "\(runner.name)"])
             _ = runner.stop(deadline: .now() + 30)
         }
-        for runner in toStart {
+        for profile in toOpen {
+            // Replays the journal: no lock held.
+            let runner = ProfileRunner(profile: profile, stateRoot: options.stateDirectory, schedulerQueue: schedulerQueue,
+                                       logger: logger, compaction: options.compaction) { [weak self] _, _ in
+                if let self { self.onRunFinished(self) }
+            }
             runner.refreshExportsIfStale()
+            let added = profiles.withLock { p -> Bool in
+                guard !p.stopping else { return false }
+                p.runners[profile.name] = runner
+                return true
+            }
+            guard added else {
+                _ = runner.stop(deadline: .now() + 5)
+                continue
+            }
+            outcome.added.append(profile.name)
             runner.start()
         }
-        reply.added.sort()
-        reply.removed.sort()
-        reply.changed.sort()
-        return reply
+        outcome.added.sort()
+        outcome.removed.sort()
+        outcome.changed.sort()
+        return outcome
     }
 
     /// Stops every runner (cancelling in-flight runs; nothing partial is committed).
@@ -123,14 +161,10 @@ public final class SyncManager: Sendable {
         _ = group.wait(timeout: deadline)
     }
 
-    private func runFinished(_ runner: ProfileRunner, _ summary: RunSummary) {
-        SystemdNotifier.status(statusLine())
-    }
-
     /// The one-line summary for systemd's STATUS=.
     public func statusLine() -> String {
         let all = status(profile: nil)
-        let failed = all.filter { $0.state == "failed" || $0.state == "config-error" }.map(\.name)
+        let failed = all.filter { $0.state == .failed || $0.state == .configError }.map(\.name)
         let users = all.reduce(0) { $0 + $1.users }
         let groups = all.reduce(0) { $0 + $1.groups }
         var line = "\(all.count) profile\(all.count == 1 ? "" : "s"), \(users) users, \(groups) groups"
@@ -144,116 +178,54 @@ public final class SyncManager: Sendable {
         profiles.withLock { $0.runners[name] }
     }
 
-    public func status(profile: String?) -> [ProfileStatus] {
+    public func lookup(_ name: String) -> Lookup {
+        profiles.withLock { p in
+            if p.runners[name] != nil { return .loaded }
+            if let reason = p.broken[name] { return .broken(reason: reason) }
+            return .unknown
+        }
+    }
+
+    /// The loaded profiles' names, sorted.
+    public var profileNames: [String] { profiles.withLock { $0.runners.keys.sorted() } }
+
+    /// True once `stop` began: no new runs start.
+    public var isStopping: Bool { profiles.withLock { $0.stopping } }
+
+    public func status(profile: String?) -> [ProfileSnapshot] {
         let (runners, broken) = profiles.withLock { ($0.runners, $0.broken) }
         var result = runners.values.map { $0.status() }
         for (name, error) in broken {
-            result.append(ProfileStatus(name: name, state: "config-error", error: error))
+            result.append(ProfileSnapshot(name: name, state: .configError, error: error))
         }
         if let profile { result = result.filter { $0.name == profile } }
         return result.sorted { $0.name < $1.name }
     }
 
-    // MARK: Control interface
-
-    public func handle(_ call: VarlinkCall, _ replier: VarlinkReplier) {
-        do {
-            let mutating = [ManagerProtocol.Method.runNow, ManagerProtocol.Method.reload, ManagerProtocol.Method.scimPush].contains(call.method)
-            if mutating && !options.access.mayMutate(call.peer) {
-                logger.warning("refused \(call.method) from uid \(call.peer.uid) (pid \(call.peer.pid))")
-                replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.permissionDenied,
-                                              parameters: ["method": call.method, "adminGroup": options.access.adminGroup ?? ""]))
-                return
-            }
-            switch call.method {
-            case ManagerProtocol.Method.status:
-                let request = try call.decode(StatusRequest.self)
-                let profiles = status(profile: request.profile)
-                if let name = request.profile, profiles.isEmpty {
-                    replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.noSuchProfile,
-                                                  parameters: ProfileErrorParameters(profile: name)))
-                    return
-                }
-                replier.reply(StatusReply(profiles: profiles))
-            case ManagerProtocol.Method.runNow:
-                try runNow(try call.decode(RunNowRequest.self), replier)
-            case ManagerProtocol.Method.reload:
-                replier.reply(reload())
-            default:
-                if try !handleQuery(call, replier), try !handleScim(call, replier) { replier.fail(.methodNotFound(call.method)) }
-            }
-        } catch let error as VarlinkError {
-            replier.fail(error)
-        } catch {
-            replier.fail(.invalidParameter("parameters"))
-        }
+    /// The committed mirror of a loaded profile.
+    public func committed(profile name: String) -> Committed? {
+        runner(named: name).map { Committed(mirror: $0.mirror, profile: $0.profile) }
     }
 
-    private func runNow(_ request: RunNowRequest, _ replier: VarlinkReplier) throws {
-        let names: [String]
-        let (runners, broken) = profiles.withLock { ($0.runners, $0.broken) }
-        if let name = request.profile {
-            guard runners[name] != nil else {
-                let reason = broken[name]
-                replier.fail(try VarlinkError(name: reason == nil ? ManagerProtocol.ErrorName.noSuchProfile : ManagerProtocol.ErrorName.profileNotRunnable,
-                                              parameters: ProfileErrorParameters(profile: name, reason: reason)))
-                return
-            }
-            names = [name]
-        } else if request.all == true || runners.count == 1 {
-            names = runners.keys.sorted()
-        } else {
-            replier.fail(.invalidParameter("profile"))
-            return
-        }
-        let wait = request.wait ?? false
-        let results = RunNowResults()
-        let group = DispatchGroup()
-        for name in names {
-            let runner = runners[name]!
-            var waiter: (@Sendable (RunSummary) -> Void)?
-            if wait {
-                group.enter()
-                waiter = { @Sendable (summary: RunSummary) -> Void in
-                    let info = ProfileRunner.runInfo(summary)
-                    results.value.withLock { r in
-                        var entry = r[name] ?? RunNowResult(profile: name, started: true)
-                        entry.run = info
-                        r[name] = entry
-                    }
-                    group.leave()
-                }
-            }
-            let outcome = runner.trigger(full: request.full ?? false, allowDeletions: request.allowDeletions ?? 0, waiter: waiter)
-            switch outcome {
-            case .success(let started):
-                results.value.withLock { r in
-                    let run = r[name]?.run
-                    r[name] = RunNowResult(profile: name, started: started, run: run)
-                }
-            case .failure(let notRunnable):
-                if wait { group.leave() }
-                if names.count == 1 {
-                    replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.profileNotRunnable,
-                                                  parameters: ProfileErrorParameters(profile: name, reason: notRunnable.reason)))
-                    return
-                }
-                results.value.withLock { $0[name] = RunNowResult(profile: name, started: false) }
-            }
-        }
-        let finish: @Sendable () -> Void = {
-            let runs = results.value.withLock { r in names.compactMap { r[$0] } }
-            replier.reply(RunNowReply(runs: runs))
-        }
-        if wait {
-            group.notify(queue: .global(), execute: finish)
-        } else {
-            finish()
-        }
-    }
-}
+    // MARK: Requests
 
-/// Collects the per-profile answers of one RunNow call; waiters fill it from run queues.
-private final class RunNowResults: Sendable {
-    let value = Mutex<[String: RunNowResult]>([:])
+    /// Starts a run of a loaded profile, or joins the one in progress (`ProfileRunner.trigger`).
+    public func trigger(profile name: String, full: Bool, allowDeletions: Int,
+                        waiter: (@Sendable (RunSummary) -> Void)?) -> Result<Bool, NotRunnable> {
+        guard let runner = runner(named: name) else { return .failure(NotRunnable(.broken, reason: "no such profile")) }
+        return runner.trigger(full: full, allowDeletions: allowDeletions, waiter: waiter)
+    }
+
+    /// The SCIM targets of a loaded profile; nil when it is not loaded.
+    public func scimStatus(profile name: String, target: String?, plan: Bool) -> [ScimTargetSnapshot]? {
+        runner(named: name)?.scimStatus(target: target, plan: plan)
+    }
+
+    /// Pushes to a loaded profile's SCIM targets now; `done` gets their state afterwards. False when it is not loaded.
+    public func pushScim(profile name: String, target: String?, retry: Bool, allowDeletions: Int,
+                         done: @escaping @Sendable ([ScimTargetSnapshot]) -> Void) -> Bool {
+        guard let runner = runner(named: name) else { return false }
+        runner.requestScimPush(target: target, retry: retry, allowDeletions: allowDeletions, done: done)
+        return true
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import EntraControl
+import EntraService
 import EntraSync
 import EntraSystemd
 import Foundation
@@ -67,10 +68,10 @@ struct Daemon: ParsableCommand {
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
         if let compactFactor { compaction.factor = max(0, compactFactor) }
-        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
-                                                 access: AccessPolicy(adminGroup: adminGroup)),
-                                  logger: logger)
+        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction),
+                                  logger: logger) { manager in SystemdNotifier.status(manager.statusLine()) }
         manager.start()
+        let service = ManagerService(engine: manager, access: AccessPolicy(adminGroup: adminGroup), logger: logger)
 
         let listenFD = SystemdNotifier.listenFDs().first
         if listenFD == nil {
@@ -84,7 +85,7 @@ struct Daemon: ParsableCommand {
         do {
             server = try VarlinkServer(path: socketPath, mode: 0o660, listenFD: listenFD, info: info,
                                        log: { logger.warning("\($0)") }) { call, replier in
-                manager.handle(call, replier)
+                service.handle(call, replier)
             }
         } catch {
             logger.critical("cannot listen on \(socketPath): \(error)")

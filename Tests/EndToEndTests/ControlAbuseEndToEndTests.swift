@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Misbehaving control clients: the daemon keeps serving the others and keeps syncing.
 @Suite("control socket abuse end to end")

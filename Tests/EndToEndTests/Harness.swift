@@ -2,6 +2,7 @@ import EntraGraph
 import EntraHTTP
 import Foundation
 import Testing
+import TestSupport
 
 /// Helpers that run the real binaries: the Graph simulator, entra-syncd and entra-syncctl.
 enum Harness {
@@ -80,17 +81,6 @@ enum Harness {
     }
 }
 
-/// xorshift64*: seeded, so a failing randomized test can be repeated with its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed == 0 ? 0x2545_F491_4F6C_DD1D : seed }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-}
 
 struct HarnessError: Error, CustomStringConvertible {
     var description: String

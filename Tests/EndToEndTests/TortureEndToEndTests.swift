@@ -1,6 +1,7 @@
 import EntraControl
 import Foundation
 import Testing
+import TestSupport
 
 /// Whether the binaries honour `ENTRA_SYNC_CRASH_AT` (compiled into debug builds only).
 private var crashPointsCompiledIn: Bool {

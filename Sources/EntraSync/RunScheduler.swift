@@ -1,0 +1,123 @@
+import EntraConfig
+import EntraHTTP
+
+/// When a profile runs: a pure state machine. Events go in with the time they happen; actions come
+/// out, and `ProfileRunner` carries them out (start a run on its queue, arm or disarm its timer).
+/// Nothing here reads a clock or sleeps, so every schedule is unit-tested with plain numbers.
+///
+/// - The first run after start is due one `Interval=` after the last successful run (at once when
+///   there was none, or it is overdue), plus up to `RandomizedDelay=` (at most 2 s when due at once).
+/// - After a successful run the next is one interval later; after a failed or blocked one it
+///   follows `Backoff.run(interval:)`, so a broken tenant is retried soon but never more often than
+///   the backoff allows and never later than the regular interval. Either way up to
+///   `RandomizedDelay=` is added.
+/// - A run requested while one is in progress joins it. A cancelled run schedules nothing: the
+///   daemon is stopping.
+struct RunScheduler: Sendable, Equatable {
+    struct Settings: Sendable, Equatable {
+        /// `Interval=`, seconds.
+        var interval: Double
+        /// `RandomizedDelay=`, seconds.
+        var randomizedDelay: Double
+    }
+
+    enum Action: Sendable, Equatable {
+        /// Start a run now (on the profile's queue).
+        case startRun(full: Bool)
+        /// Fire `timerFired` at this time (seconds since 1970), replacing any earlier arming.
+        case armTimer(at: Double)
+        case disarmTimer
+    }
+
+    /// What `runRequested` did.
+    enum Request: Sendable, Equatable {
+        case started
+        /// A run was in progress: the caller waits for that one.
+        case joined
+        case refused
+    }
+
+    private(set) var settings: Settings
+    private(set) var running = false
+    private(set) var stopped = false
+    /// When the timer is armed for, if it is.
+    private(set) var nextRun: Double?
+    private(set) var consecutiveFailures = 0
+
+    /// A schedule immediately due runs within this much jitter at most (a start of many profiles spreads out).
+    static let startSpread = 2.0
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    /// The daemon started (or the interval changed while idle): arm the timer for the next due run.
+    mutating func start<R: RandomNumberGenerator>(now: Double, lastRun: RunSummary?, using rng: inout R) -> [Action] {
+        guard !stopped, !running else { return [] }
+        var due = 0.0
+        if let lastRun, lastRun.result == .succeeded {
+            due = max(0, lastRun.finished + settings.interval - now)
+        }
+        let spread = due == 0 ? min(settings.randomizedDelay, Self.startSpread) : settings.randomizedDelay
+        return arm(now + due + Self.jitter(spread, &rng))
+    }
+
+    /// The timer fired: run, unless one is already in progress (it will schedule the next).
+    mutating func timerFired() -> [Action] {
+        nextRun = nil
+        guard !stopped, !running else { return [] }
+        running = true
+        return [.startRun(full: false)]
+    }
+
+    /// `run-now`: start a run, or join the one in progress.
+    mutating func runRequested(full: Bool) -> (Request, [Action]) {
+        if stopped { return (.refused, []) }
+        if running { return (.joined, []) }
+        running = true
+        return (.started, [.startRun(full: full)])
+    }
+
+    /// A run ended: arm the timer for the next one.
+    mutating func runFinished<R: RandomNumberGenerator>(_ result: RunSummary.Result, now: Double, using rng: inout R) -> [Action] {
+        running = false
+        consecutiveFailures = result == .succeeded ? 0 : consecutiveFailures + 1
+        guard !stopped, result != .cancelled else { return [] }
+        let wait = consecutiveFailures == 0
+            ? settings.interval
+            : Backoff.run(interval: settings.interval).delay(afterFailures: consecutiveFailures, using: &rng)
+        return arm(now + wait + Self.jitter(settings.randomizedDelay, &rng))
+    }
+
+    /// New settings (reload). A changed interval reschedules an idle profile at once; a running
+    /// one picks it up when its run finishes.
+    mutating func reload<R: RandomNumberGenerator>(_ settings: Settings, now: Double, lastRun: RunSummary?, using rng: inout R) -> [Action] {
+        let intervalChanged = settings.interval != self.settings.interval
+        self.settings = settings
+        guard intervalChanged else { return [] }
+        return start(now: now, lastRun: lastRun, using: &rng)
+    }
+
+    /// The daemon is stopping: no more runs.
+    mutating func stop() -> [Action] {
+        stopped = true
+        nextRun = nil
+        return [.disarmTimer]
+    }
+
+    private mutating func arm(_ at: Double) -> [Action] {
+        nextRun = at
+        return [.armTimer(at: at)]
+    }
+
+    private static func jitter<R: RandomNumberGenerator>(_ upTo: Double, _ rng: inout R) -> Double {
+        upTo > 0 ? Double.random(in: 0...upTo, using: &rng) : 0
+    }
+}
+
+
+extension RunScheduler.Settings {
+    init(_ profile: Profile) {
+        self.init(interval: profile.interval, randomizedDelay: profile.randomizedDelay)
+    }
+}
