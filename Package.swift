@@ -36,17 +36,19 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "EntraJournal"),
+        // The pure core: the mirror, its mutations and journal records, plans, scopes, SCIM plans. No I/O.
+        .target(name: "EntraMirror", dependencies: ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"]),
         .target(name: "EntraSystemd", dependencies: [
             "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "EntraControl"),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
-        .target(name: "EntraService", dependencies: ["EntraSync", "EntraControl", "EntraConfig", "EntraDirectory",
+        .target(name: "EntraService", dependencies: ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
                                                      .product(name: "Logging", package: "swift-log")]),
 
         .executableTarget(name: "entra-syncd", dependencies: [
@@ -55,7 +57,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "entra-syncctl", dependencies: [
-            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraSync",
+            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -65,17 +67,18 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
 
-        .testTarget(name: "EntraConfigTests", dependencies: ["EntraConfig"]),
-        .testTarget(name: "EntraJournalTests", dependencies: ["EntraJournal"]),
+        .testTarget(name: "EntraConfigTests", dependencies: ["EntraConfig", "TestSupport"]),
+        .testTarget(name: "EntraJournalTests", dependencies: ["EntraJournal", "TestSupport"]),
         // Test doubles shared by test targets (a loopback HTTP server).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EntraHTTPTests", dependencies: ["EntraHTTP", "TestSupport"]),
         .testTarget(name: "EntraDirectoryTests", dependencies: ["EntraDirectory"]),
         .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "EntraHTTP", "EntraDirectory", "TestSupport"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
-        .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
-        .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraControl", "EntraConfig", "EntraDirectory"]),
-        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "TestSupport"]),
+        .testTarget(name: "EntraControlTests", dependencies: ["EntraControl", "TestSupport"]),
+        .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
+        .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
     ]
 )

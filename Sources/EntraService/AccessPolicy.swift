@@ -1,4 +1,5 @@
 import EntraControl
+import EntraMirror
 import Glibc
 import Synchronization
 

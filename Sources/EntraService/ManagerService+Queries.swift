@@ -1,6 +1,7 @@
 import EntraConfig
 import EntraControl
 import EntraDirectory
+import EntraMirror
 import EntraSync
 import Foundation
 

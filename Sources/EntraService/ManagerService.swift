@@ -1,5 +1,6 @@
 import Dispatch
 import EntraControl
+import EntraMirror
 import EntraSync
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import EntraMirror
 import EntraSync
 
 /// What the control service needs of the engine. `SyncManager` is the real one; tests of the

@@ -1,4 +1,5 @@
 import EntraControl
+import EntraMirror
 import EntraSync
 
 /// Domain values as `io.entrasync.Manager` sends them: the only place that knows both.

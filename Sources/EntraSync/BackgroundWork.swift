@@ -1,4 +1,5 @@
 import Dispatch
+import EntraMirror
 import Foundation
 import Synchronization
 

@@ -2,6 +2,7 @@ import EntraConfig
 import EntraDirectory
 import EntraGraph
 import EntraJournal
+import EntraMirror
 import Foundation
 import Glibc
 

@@ -1,4 +1,5 @@
 import CMalloc
+import EntraMirror
 
 /// glibc allocator settings for a daemon whose large runs allocate and free hundreds of megabytes.
 public enum Heap {

@@ -1,6 +1,7 @@
 import Dispatch
 import EntraConfig
 import EntraHTTP
+import EntraMirror
 import Foundation
 import Logging
 

@@ -4,6 +4,7 @@ import EntraDirectory
 import EntraGraph
 import EntraHTTP
 import EntraJournal
+import EntraMirror
 import Foundation
 import Logging
 import Synchronization

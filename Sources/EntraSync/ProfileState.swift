@@ -1,3 +1,4 @@
+import EntraMirror
 /// What a profile is doing, as `status` shows it. The wire strings come from here.
 public enum ProfileState: String, Sendable, Equatable, CaseIterable {
     /// Waiting for its next run; the last run succeeded (or there was none yet).

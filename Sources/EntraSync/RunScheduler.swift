@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraHTTP
+import EntraMirror
 
 /// When a profile runs: a pure state machine. Events go in with the time they happen; actions come
 /// out, and `ProfileRunner` carries them out (start a run on its queue, arm or disarm its timer).

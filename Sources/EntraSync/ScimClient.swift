@@ -1,6 +1,7 @@
 import EntraConfig
 import EntraGraph
 import EntraHTTP
+import EntraMirror
 import Foundation
 
 /// Why a SCIM target cannot be used right now; the push stops and is retried later.

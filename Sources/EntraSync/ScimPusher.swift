@@ -1,6 +1,7 @@
 import EntraConfig
 import EntraGraph
 import EntraHTTP
+import EntraMirror
 import Foundation
 import Logging
 

@@ -1,5 +1,6 @@
 import Dispatch
 import EntraConfig
+import EntraMirror
 import Foundation
 import Logging
 import Synchronization

@@ -2,7 +2,7 @@ import ArgumentParser
 import EntraConfig
 import EntraGraph
 import EntraHTTP
-import EntraSync
+import EntraMirror
 import Foundation
 import Logging
 

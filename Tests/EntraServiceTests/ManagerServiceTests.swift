@@ -1,11 +1,12 @@
 import EntraConfig
 import EntraControl
 import EntraDirectory
+@testable import EntraMirror
+@testable import EntraService
+@testable import EntraSync
 import Foundation
 import Synchronization
 import Testing
-@testable import EntraService
-@testable import EntraSync
 
 /// The control service against an engine in memory: every method, the access policy, unknown
 /// methods, and the domain → wire mapping. No socket, no process, no journal.

@@ -1,7 +1,8 @@
 import EntraHTTP
+@testable import EntraMirror
+@testable import EntraSync
 import Testing
 import TestSupport
-@testable import EntraSync
 
 /// The schedule of a profile's runs, event by event: no timers, no sleeping, time is a number.
 @Suite("run scheduler")

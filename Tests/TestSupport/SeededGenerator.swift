@@ -9,3 +9,12 @@ public struct SeededGenerator: RandomNumberGenerator {
         return state &* 0x2545_F491_4F6C_DD1D
     }
 }
+
+extension SeededGenerator {
+    /// Random text from tokens a parser cares about, with one character in five of ASCII noise.
+    public mutating func text(tokens: [String], count: Int) -> String {
+        (0..<count).map { _ in
+            next() % 5 == 0 ? String(UnicodeScalar(UInt8(next() % 128))) : tokens[Int(next() % UInt64(tokens.count))]
+        }.joined()
+    }
+}

@@ -45,7 +45,7 @@ public enum DirectoryJSON {
     }
 
     /// Writes users as a JSON array into `out`, calling `flush` after each object (it may write out and empty `out`).
-    static func users<E: Error>(_ users: [DirectoryUser], deleted: [DirectoryUser], into out: inout JSONText,
+    public static func users<E: Error>(_ users: [DirectoryUser], deleted: [DirectoryUser], into out: inout JSONText,
                                 flush: (inout JSONText) throws(E) -> Void) throws(E) {
         out.raw("[")
         for (i, u) in [users, deleted].joined().enumerated() {
@@ -56,7 +56,7 @@ public enum DirectoryJSON {
         out.raw("\n]\n")
     }
 
-    static func groups<E: Error>(_ view: ScopedView, groups: [DirectoryGroup]? = nil, into out: inout JSONText,
+    public static func groups<E: Error>(_ view: ScopedView, groups: [DirectoryGroup]? = nil, into out: inout JSONText,
                                  flush: (inout JSONText) throws(E) -> Void) throws(E) {
         out.raw("[")
         for (i, g) in (groups ?? view.groups).enumerated() {

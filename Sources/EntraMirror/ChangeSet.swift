@@ -3,8 +3,8 @@ import Foundation
 
 /// The change set of one run as JSON lines, for the OnChange program:
 /// `{"op":"add|update|remove","kind":"user|group|membership",...}`.
-enum ChangeSet {
-    static func lines(before: MirrorState, mutations: [Mutation], runId: String) -> [UInt8] {
+public enum ChangeSet {
+    public static func lines(before: MirrorState, mutations: [Mutation], runId: String) -> [UInt8] {
         var out: [UInt8] = []
         func line(_ op: StaticString, _ kind: StaticString, _ fields: (inout JSONText) -> Void) {
             var text = JSONText(capacity: 128)

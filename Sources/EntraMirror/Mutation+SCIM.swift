@@ -13,7 +13,7 @@ enum ScimRecordType: UInt8, CaseIterable {
 }
 
 extension ScimMutation {
-    var record: JournalRecord {
+    public var record: JournalRecord {
         var w = ByteWriter()
         let type: ScimRecordType
         w.string(target)

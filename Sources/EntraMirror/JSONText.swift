@@ -2,31 +2,31 @@ import EntraDirectory
 import EntraGraph
 
 /// Writes JSON text directly into a byte buffer: exports are large and must be deterministic.
-struct JSONText {
-    private(set) var bytes: [UInt8] = []
+public struct JSONText {
+    public private(set) var bytes: [UInt8] = []
 
-    init(capacity: Int = 4096) {
+    public init(capacity: Int = 4096) {
         bytes.reserveCapacity(capacity)
     }
 
-    mutating func raw(_ text: StaticString) {
+    public mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    mutating func rawBytes(_ value: [UInt8]) {
+    public mutating func rawBytes(_ value: [UInt8]) {
         bytes.append(contentsOf: value)
     }
 
     /// Text as it is, without JSON escaping (CSV rows).
-    mutating func rawText(_ value: String) {
+    public mutating func rawText(_ value: String) {
         bytes.append(contentsOf: value.utf8)
     }
 
-    mutating func removeAll() {
+    public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
     }
 
-    mutating func string(_ value: String) {
+    public mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { utf8 in
@@ -52,11 +52,11 @@ struct JSONText {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func optionalString(_ value: String?) {
+    public mutating func optionalString(_ value: String?) {
         if let value { string(value) } else { raw("null") }
     }
 
-    mutating func optionalBool(_ value: Bool?) {
+    public mutating func optionalBool(_ value: Bool?) {
         switch value {
         case .some(true): raw("true")
         case .some(false): raw("false")
@@ -64,18 +64,18 @@ struct JSONText {
         }
     }
 
-    mutating func int(_ value: Int) {
+    public mutating func int(_ value: Int) {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    mutating func key(_ name: StaticString) {
+    public mutating func key(_ name: StaticString) {
         raw("\"")
         raw(name)
         raw("\":")
     }
 
     /// An id's text needs no escaping when it is a GUID; any other is escaped like a string.
-    mutating func objectID(_ value: ObjectID) {
+    public mutating func objectID(_ value: ObjectID) {
         if value.isGUID {
             bytes.append(UInt8(ascii: "\""))
             value.append(to: &bytes)
@@ -93,7 +93,7 @@ struct JSONText {
         }
     }
 
-    mutating func objectIDArray(_ values: [ObjectID]) {
+    public mutating func objectIDArray(_ values: [ObjectID]) {
         raw("[")
         for (i, v) in values.enumerated() {
             if i > 0 { raw(",") }
@@ -102,7 +102,7 @@ struct JSONText {
         raw("]")
     }
 
-    mutating func stringArray(_ values: [String]?) {
+    public mutating func stringArray(_ values: [String]?) {
         guard let values else { raw("null"); return }
         raw("[")
         for (i, v) in values.enumerated() {

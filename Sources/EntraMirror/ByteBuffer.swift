@@ -60,11 +60,12 @@ struct ByteWriter {
 }
 
 /// Reads what `ByteWriter` wrote; every read is bounds-checked.
-struct ByteReader {
-    struct Malformed: Error, CustomStringConvertible {
-        var offset: Int
-        var what: String
-        var description: String { "malformed record payload at byte \(offset): \(what)" }
+public struct ByteReader {
+    /// A record payload that does not decode: where and what.
+    public struct Malformed: Error, CustomStringConvertible {
+        public var offset: Int
+        public var what: String
+        public var description: String { "malformed record payload at byte \(offset): \(what)" }
     }
 
     private let bytes: [UInt8]

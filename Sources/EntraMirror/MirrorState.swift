@@ -79,9 +79,10 @@ public struct MirrorState: Sendable {
         case .addMemberRefs:
             assertionFailure("snapshot member references are resolved by MirrorReplay")
         case .capacity(let userCount, let groupCount, let memberGroups):
-            users.reserveCapacity(userCount)
-            groups.reserveCapacity(groupCount)
-            members.reserveCapacity(memberGroups)
+            // A hint read from disk: damaged bytes must not make us allocate the machine's memory.
+            users.reserveCapacity(min(userCount, Self.maxReservation))
+            groups.reserveCapacity(min(groupCount, Self.maxReservation))
+            members.reserveCapacity(min(memberGroups, Self.maxReservation))
         }
     }
 
@@ -93,6 +94,10 @@ public struct MirrorState: Sendable {
 
     /// Grows the users and groups tables once before a run adds many, instead of doubling (and
     /// holding old and new tables at once) as they fill.
+    /// The most entries a snapshot's capacity record reserves at once (twice the XL benchmark tenant);
+    /// a larger tenant's tables grow as they fill.
+    static let maxReservation = 1 << 21
+
     public mutating func reserveCapacity(addingUsers newUsers: Int, groups newGroups: Int) {
         if newUsers > 0 { users.reserveCapacity(users.count + newUsers) }
         if newGroups > 0 {
@@ -162,17 +167,18 @@ public struct MirrorState: Sendable {
 /// Rebuilds a mirror from journal records, resolving the member references of snapshots
 /// (`addMemberRefs`) to the ids of the users the snapshot upserted: those memberships share the
 /// user's id string.
-struct MirrorReplay {
-    var state = MirrorState()
+public struct MirrorReplay {
+    public var state = MirrorState()
+    public init() {}
     /// The ids of the users upserted since the last snapshot began (its `capacity` record).
     private var snapshotUsers: [ObjectID] = []
 
-    mutating func apply(_ record: JournalRecord) throws(ByteReader.Malformed) {
+    public mutating func apply(_ record: JournalRecord) throws(ByteReader.Malformed) {
         let mutation = try Mutation(record: record)
         switch mutation {
         case .capacity(let users, _, _):
             snapshotUsers = []
-            snapshotUsers.reserveCapacity(users)
+            snapshotUsers.reserveCapacity(min(users, MirrorState.maxReservation))
         case .upsertUser(let user):
             snapshotUsers.append(ObjectID(user.id))
         case .recordRun:

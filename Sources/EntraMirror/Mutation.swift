@@ -49,7 +49,7 @@ public enum MemberRef: Sendable, Equatable {
 }
 
 /// Journal record types of the mirror. Values are part of the on-disk format: never reuse one.
-enum MirrorRecordType: UInt8 {
+enum MirrorRecordType: UInt8, CaseIterable {
     case upsertUser = 1
     case removeUser = 2
     case softDeleteUser = 3
@@ -69,7 +69,7 @@ enum MirrorRecordType: UInt8 {
 }
 
 extension Mutation {
-    var record: JournalRecord {
+    public var record: JournalRecord {
         if case .scim(let scim) = self { return scim.record }
         var w = ByteWriter()
         let type: MirrorRecordType

@@ -1,7 +1,7 @@
 import EntraConfig
 import EntraDirectory
 import EntraGraph
-@testable import EntraSync
+@testable import EntraMirror
 import Testing
 
 @Suite("scope")

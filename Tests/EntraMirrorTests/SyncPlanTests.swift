@@ -1,6 +1,6 @@
 import EntraDirectory
 import EntraGraph
-@testable import EntraSync
+@testable import EntraMirror
 import Testing
 
 @Suite("sync plan")

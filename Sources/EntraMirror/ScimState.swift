@@ -23,6 +23,12 @@ public struct ScimUserLink: Sendable, Equatable {
     public var scimId: String
     public var etag: String?
     public var pushed: ScimUserAttributes
+
+    public init(scimId: String, etag: String?, pushed: ScimUserAttributes) {
+        self.scimId = scimId
+        self.etag = etag
+        self.pushed = pushed
+    }
 }
 
 /// An Entra group's resource in the target; `members` are the Entra ids the target acknowledged.
@@ -31,6 +37,13 @@ public struct ScimGroupLink: Sendable, Equatable {
     public var etag: String?
     public var displayName: String
     public var members: Set<String> = []
+
+    public init(scimId: String, etag: String?, displayName: String, members: Set<String> = []) {
+        self.scimId = scimId
+        self.etag = etag
+        self.displayName = displayName
+        self.members = members
+    }
 }
 
 /// An object the target refused; retried with backoff without blocking the others.
@@ -48,6 +61,19 @@ public struct ScimFailure: Sendable, Equatable {
     public var attempts: Int
     public var at: Double
     public var nextAttempt: Double
+
+    public init(objectId: String, isGroup: Bool, name: String, operation: String, status: Int, detail: String, attempts: Int,
+                at: Double, nextAttempt: Double) {
+        self.objectId = objectId
+        self.isGroup = isGroup
+        self.name = name
+        self.operation = operation
+        self.status = status
+        self.detail = detail
+        self.attempts = attempts
+        self.at = at
+        self.nextAttempt = nextAttempt
+    }
 }
 
 /// What one push did.
@@ -129,7 +155,7 @@ public enum ScimMutation: Sendable, Equatable {
 }
 
 extension ScimTargetState {
-    mutating func apply(_ mutation: ScimMutation) {
+    public mutating func apply(_ mutation: ScimMutation) {
         switch mutation {
         case .reset(_, let endpoint):
             self = ScimTargetState()
@@ -168,7 +194,7 @@ extension ScimTargetState {
     }
 
     /// The state as mutations (snapshots).
-    func snapshot(target: String, _ emit: (ScimMutation) throws -> Void) rethrows {
+    public func snapshot(target: String, _ emit: (ScimMutation) throws -> Void) rethrows {
         try emit(.reset(target: target, endpoint: endpoint))
         if adopted { try emit(.adopted(target: target)) }
         for (id, link) in users { try emit(.user(target: target, id: id, link: link)) }

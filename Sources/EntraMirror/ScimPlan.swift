@@ -33,7 +33,7 @@ public struct ScimDesired: Sendable {
         }
     }
 
-    static func attributes(_ user: DirectoryUser, userName: String) -> ScimUserAttributes {
+    public static func attributes(_ user: DirectoryUser, userName: String) -> ScimUserAttributes {
         ScimUserAttributes(userName: userName, displayName: user.displayName, givenName: user.givenName, familyName: user.surname,
                            email: user.mail, active: user.accountEnabled ?? true)
     }
@@ -115,8 +115,8 @@ public struct ScimPlan: Sendable {
 }
 
 /// SCIM PATCH operations that turn `from` into `to`: only the attributes that differ.
-enum ScimPatch {
-    static func operations(from: ScimUserAttributes, to: ScimUserAttributes) -> [[String: Any]] {
+public enum ScimPatch {
+    public static func operations(from: ScimUserAttributes, to: ScimUserAttributes) -> [[String: Any]] {
         var ops: [[String: Any]] = []
         func set(_ path: String, _ old: String?, _ new: String?) {
             guard old != new else { return }
@@ -138,7 +138,7 @@ enum ScimPatch {
     }
 
     /// The `User` resource a POST creates.
-    static func user(id: String, _ a: ScimUserAttributes) -> [String: Any] {
+    public static func user(id: String, _ a: ScimUserAttributes) -> [String: Any] {
         var body: [String: Any] = ["schemas": [ScimSchema.user], "externalId": id, "userName": a.userName, "active": a.active]
         if let v = a.displayName { body["displayName"] = v }
         var name: [String: Any] = [:]
@@ -150,9 +150,9 @@ enum ScimPatch {
     }
 }
 
-enum ScimSchema {
-    static let user = "urn:ietf:params:scim:schemas:core:2.0:User"
-    static let group = "urn:ietf:params:scim:schemas:core:2.0:Group"
-    static let patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-    static let bulkRequest = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+public enum ScimSchema {
+    public static let user = "urn:ietf:params:scim:schemas:core:2.0:User"
+    public static let group = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    public static let patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    public static let bulkRequest = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 }

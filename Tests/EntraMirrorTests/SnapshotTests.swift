@@ -1,7 +1,7 @@
 import EntraDirectory
 import EntraGraph
 import EntraJournal
-@testable import EntraSync
+@testable import EntraMirror
 import Testing
 
 @Suite("snapshot")

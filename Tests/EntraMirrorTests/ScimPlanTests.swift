@@ -1,7 +1,7 @@
 import EntraConfig
 import EntraJournal
 import Testing
-@testable import EntraSync
+@testable import EntraMirror
 
 @Suite("SCIM plan and state")
 struct ScimPlanTests {

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// The module graph ARCHITECTURE.md draws, checked against the sources' `import` lines: a new edge
+/// (the engine importing the control layer, the Graph client importing the engine, a C library used
+/// outside its wrapper) fails here until the table, and the document, say why it is right.
+@Suite("module edges")
+struct ModuleEdgeTests {
+    /// Each module and the project modules it may import (C system libraries included).
+    static let allowed: [String: Set<String>] = [
+        "CCurlShim": ["CCurl"],
+        "EntraConfig": [],
+        "EntraHTTP": ["CCurl", "CCurlShim"],
+        "EntraDirectory": [],
+        "EntraGraph": ["EntraHTTP", "EntraDirectory", "EntraConfig"],
+        "EntraJournal": [],
+        "EntraMirror": ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"],
+        "EntraSync": ["EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "CMalloc"],
+        "EntraControl": [],
+        "EntraService": ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
+        "EntraSystemd": ["CSystemd"],
+        "entra-syncd": ["EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraSystemd"],
+        // `check` reads Graph and previews with the pure core; the rest speaks the protocol only.
+        "entra-syncctl": ["EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror"],
+        // The simulator shares no code with the client on purpose.
+        "entra-graph-sim": [],
+    ]
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func imports(of module: String) throws -> [String: Set<String>] {
+        let directory = root.appendingPathComponent("Sources/" + module)
+        var result: [String: Set<String>] = [:]
+        let files = FileManager.default.enumerator(atPath: directory.path)?.compactMap { $0 as? String } ?? []
+        for file in files where file.hasSuffix(".swift") {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ").filter { $0 != "@testable" && $0 != "@_exported" }
+                guard words.first == "import", words.count >= 2 else { continue }
+                result[String(words[1]), default: []].insert(file)
+            }
+        }
+        return result
+    }
+
+    @Test("every module imports only the modules its row allows")
+    func edges() throws {
+        let modules = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("Sources").path)
+            .filter { !$0.hasPrefix(".") }
+        #expect(Set(modules).subtracting(["CCurl", "CSystemd", "CMalloc"]) == Set(Self.allowed.keys),
+                "a module was added or removed: give it a row (and a place in ARCHITECTURE.md)")
+        let project = Set(modules)
+        for module in modules where Self.allowed[module] != nil {
+            for (imported, files) in try Self.imports(of: module) where project.contains(imported) && imported != module {
+                #expect(Self.allowed[module]!.contains(imported), "\(module) imports \(imported) in \(files.sorted())")
+            }
+        }
+    }
+
+    @Test("the check can fail: the engine importing the control layer is caught")
+    func forbiddenEdgeIsCaught() {
+        #expect(!Self.allowed["EntraSync"]!.contains("EntraControl"))
+        #expect(!Self.allowed["EntraSync"]!.contains("EntraSystemd"))
+        #expect(!Self.allowed["EntraGraph"]!.contains("EntraSync"))
+        #expect(!Self.allowed["entra-syncctl"]!.contains("EntraSync"))
+    }
+}
