@@ -22,7 +22,7 @@ struct ScimRuntime: Sendable {
 extension ProfileRunner {
     // MARK: Pushing
 
-    /// Pushes the committed mirror to the profile's SCIM targets, one after the other (on `runQueue`).
+    /// Pushes the committed mirror to the profile's SCIM targets, one after the other (on `scimQueue`).
     /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
     func pushScim(profile: Profile, only: String? = nil, retryAll: Bool = false) {
         let targets = profile.scimTargets.filter { only == nil || $0.name == only }
@@ -65,11 +65,7 @@ extension ProfileRunner {
 
     /// Journals what a target acknowledged, then applies it to the mirror.
     private func commitScim(_ mutations: [ScimMutation]) throws {
-        try worker.withLock { w throws in
-            guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
-            try journal.commit(mutations.map { Mutation.scim($0).record })
-        }
-        shared.withLock { s in for m in mutations { s.state.apply(.scim(m)) } }
+        try commit(mutations.map(Mutation.scim))
     }
 
     private func log(_ summary: ScimPushSummary, target: ScimTarget, logger: Logger) {
@@ -113,7 +109,7 @@ extension ProfileRunner {
     }
 
     func scimTimerFired() {
-        runQueue.async { [self] in
+        scimQueue.async { [self] in
             shared.withLock { $0.scim.nextAttempt = nil }
             pushScim(profile: profile)
         }
@@ -148,14 +144,14 @@ extension ProfileRunner {
 
     // MARK: Control
 
-    /// Pushes now (on `runQueue`, after any run in progress) and calls `done` with the targets' status.
+    /// Pushes now (on `scimQueue`, after any push in progress) and calls `done` with the targets' status.
     public func requestScimPush(target: String?, retry: Bool, allowDeletions: Int, done: @escaping @Sendable ([ScimTargetSnapshot]) -> Void) {
         shared.withLock { s in
             for t in s.profile.scimTargets where target == nil || t.name == target {
                 s.scim.allowedDeletions[t.name] = max(s.scim.allowedDeletions[t.name] ?? 0, allowDeletions)
             }
         }
-        runQueue.async { [self] in
+        scimQueue.async { [self] in
             pushScim(profile: profile, only: target, retryAll: retry)
             done(scimStatus(target: target, plan: false))
         }

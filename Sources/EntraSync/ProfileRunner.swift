@@ -12,8 +12,9 @@ import Synchronization
 /// Runs the syncs of one profile: one at a time, on its own queue, and keeps its mirror.
 ///
 /// Runs execute on `runQueue` (libcurl calls block); the timer lives on the shared scheduler queue
-/// and only triggers runs. Everything readers need (status, mirror) is behind one mutex; the
-/// journal and the Graph client are touched only from `runQueue`.
+/// and only triggers runs. SCIM pushes run on `scimQueue`, so a slow or dead target never delays a
+/// sync. Everything readers need (status, mirror) is behind one mutex; every journal write takes
+/// the `worker` lock first and updates the mirror inside it, so a snapshot always holds them all.
 public final class ProfileRunner: Sendable {
     /// Where the runner is in its life. `ProfileState` (what status shows) is derived from it, the
     /// configuration's validity and the last run's result.
@@ -54,14 +55,18 @@ public final class ProfileRunner: Sendable {
     public let name: String
     let directory: String
     let runQueue: DispatchQueue
+    /// Where SCIM pushes run: they read the committed mirror and journal their acknowledgements.
+    let scimQueue: DispatchQueue
+    /// One writer of the metrics file at a time (runs and pushes both update it).
+    private let metricsLock = Mutex(())
     private let timer: TimerSource
     let logger: Logger
     let shared: Mutex<Shared>
-    /// Confined to `runQueue`.
+    /// The journal (the one writer's lock), the Graph client and what the exports show.
     let worker: Mutex<Worker>
     private let onRunFinished: @Sendable (ProfileRunner, RunSummary) -> Void
     private let compaction: CompactionPolicy
-    /// Fires SCIM push retries (on the scheduler queue; the push itself runs on `runQueue`).
+    /// Fires SCIM push retries (on the scheduler queue; the push itself runs on `scimQueue`).
     let scimTimer: TimerSource
     /// Cancelled when the runner stops: aborts SCIM pushes.
     let stopFlag = CancellationFlag()
@@ -94,6 +99,7 @@ public final class ProfileRunner: Sendable {
         logger[metadataKey: "profile"] = "\(profile.name)"
         self.logger = logger
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
+        self.scimQueue = DispatchQueue(label: "entra-sync.scim.\(profile.name)")
         self.timer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
         self.scimTimer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
@@ -317,8 +323,11 @@ public final class ProfileRunner: Sendable {
         stopFlag.cancel()
         timer.source.cancel()
         scimTimer.source.cancel()
+        // The run and any push finish (both were cancelled) before the journal closes.
+        let idle = DispatchGroup()
+        for queue in [runQueue, scimQueue] { queue.async(group: idle) {} }
         let done = DispatchSemaphore(value: 0)
-        runQueue.async {
+        idle.notify(queue: .global()) {
             self.worker.withLock { w in w.journal?.close(); w.journal = nil }
             done.signal()
         }
@@ -403,18 +412,19 @@ public final class ProfileRunner: Sendable {
                         if let hookRecord { emit(hookRecord.record) }
                         emit(runRecord)
                     }
-                }
-                phases.mark("commit")
-                before = MirrorState()  // our reference would make applying copy the whole mirror
-                // Applied by consuming the plan: each mutation's payload (users, member lists) is freed
-                // as the mirror takes it over, so plan and mirror are not both held whole.
-                plan.mutations.reverse()
-                shared.withLock { s in
-                    s.state.reserveCapacity(addingUsers: plan.usersAdded, groups: plan.groupsAdded)
-                    while let mutation = plan.mutations.popLast() { s.state.apply(mutation) }
-                    if let hookRecord { s.state.apply(hookRecord) }
-                    s.state.apply(.recordRun(summary))
-                    s.visibleMemberships = s.state.visibleMembershipCount
+                    phases.mark("commit")
+                    before = MirrorState()  // our reference would make applying copy the whole mirror
+                    // Applied by consuming the plan: each mutation's payload (users, member lists) is freed
+                    // as the mirror takes it over, so plan and mirror are not both held whole. Under the
+                    // journal's lock, like every write, so a compaction never snapshots a mirror without it.
+                    plan.mutations.reverse()
+                    shared.withLock { s in
+                        s.state.reserveCapacity(addingUsers: plan.usersAdded, groups: plan.groupsAdded)
+                        while let mutation = plan.mutations.popLast() { s.state.apply(mutation) }
+                        if let hookRecord { s.state.apply(hookRecord) }
+                        s.state.apply(.recordRun(summary))
+                        s.visibleMemberships = s.state.visibleMembershipCount
+                    }
                 }
                 phases.mark("apply")
             }
@@ -432,8 +442,7 @@ public final class ProfileRunner: Sendable {
                                  memberships: before.members.values.reduce(0) { $0 + $1.count })
             logger.warning("\(blocked.description) \(blocked.hint)",
                            metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_REMOVED": "\(blocked.removals)"])
-            let recorded = (try? worker.withLock { w throws in try w.journal?.commit([Mutation.recordRun(summary).record]) }) != nil
-            shared.withLock { s in if recorded { s.state.apply(.recordRun(summary)) } }
+            try? commit([.recordRun(summary)])
         } catch {
             let graphError = error as? GraphError
             let cancelled = graphError?.kind == .cancelled
@@ -450,8 +459,7 @@ public final class ProfileRunner: Sendable {
                              metadata: ["MESSAGE_ID": "\(MessageID.runFailed)",
                                         "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
                 // The failure goes into the history; the mirror and delta links stay as committed.
-                let recorded = (try? worker.withLock { w throws in try w.journal?.commit([Mutation.recordRun(summary).record]) }) != nil
-                shared.withLock { s in if recorded { s.state.apply(.recordRun(summary)) } }
+                try? commit([.recordRun(summary)])
             }
         }
 
@@ -482,8 +490,8 @@ public final class ProfileRunner: Sendable {
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
         onRunFinished(self, summary)
-        // After the run is reported: a slow SCIM target delays the next run, not this one's waiters.
-        if summary.result == .succeeded { pushScim(profile: profile) }
+        // On the push queue: a slow SCIM target delays neither this run's waiters nor the next run.
+        if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
     }
 
     /// Commits the first sync of an empty mirror as the journal's first snapshot: the new mirror is
@@ -499,15 +507,28 @@ public final class ProfileRunner: Sendable {
         if let hookRecord { next.apply(hookRecord) }
         next.apply(.recordRun(summary))
         phases.mark("apply")
+        let visible = next.visibleMembershipCount
         try worker.withLock { w throws in
             guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
+            // SCIM acknowledgements journaled since the run began (under this lock) stay in the snapshot.
+            next.scim = shared.withLock { $0.state.scim }
             try journal.writeSnapshot { emit in try next.snapshotMutations { try emit($0.record) } }
+            shared.withLock { s in
+                s.state = next
+                s.visibleMemberships = visible
+            }
         }
         phases.mark("commit")
-        let visible = next.visibleMembershipCount
-        shared.withLock { s in
-            s.state = next
-            s.visibleMemberships = visible
+    }
+
+    /// The store's write API, the one way to change the mirror outside a run's commit: journals
+    /// `mutations`, then applies them, both under the journal's lock (consumers record what they
+    /// delivered this way).
+    func commit(_ mutations: [Mutation]) throws {
+        try worker.withLock { w throws in
+            guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
+            try journal.commit(mutations.map(\.record))
+            shared.withLock { s in for mutation in mutations { s.state.apply(mutation) } }
         }
     }
 
@@ -548,11 +569,12 @@ public final class ProfileRunner: Sendable {
         phases.mark("compaction")
     }
 
-    /// Rewrites the journal as a snapshot when it has grown enough (on `runQueue`).
+    /// Rewrites the journal as a snapshot when it has grown enough. The mirror is read under the
+    /// journal's lock, so no write lands between the read and the snapshot.
     func compactIfNeeded(logger: Logger) {
-        let state = mirror
         worker.withLock { w in
             guard let journal = w.journal, journal.shouldCompact(factor: compaction.factor, minBytes: compaction.minBytes) else { return }
+            let state = mirror
             do {
                 try journal.writeSnapshot { emit in
                     try state.snapshotMutations { try emit($0.record) }
@@ -604,8 +626,7 @@ public final class ProfileRunner: Sendable {
         }
         let delivered = Mutation.hookDelivered(runId: last.runId)
         do {
-            try worker.withLock { w throws in try w.journal?.commit([delivered.record]) }
-            shared.withLock { $0.state.apply(delivered) }
+            try commit([delivered])
             logger.info("OnChange program accepted \(pending.count) change set\(pending.count == 1 ? "" : "s")")
         } catch {
             logger.error("cannot record the OnChange delivery: \(error); the changes may be delivered again")
@@ -614,6 +635,10 @@ public final class ProfileRunner: Sendable {
 
     /// Writes the Prometheus text file of this profile (atomically, for node_exporter's textfile collector).
     func writeMetrics(profile: Profile, logger: Logger) {
+        metricsLock.withLock { _ in writeMetricsLocked(profile: profile, logger: logger) }
+    }
+
+    private func writeMetricsLocked(profile: Profile, logger: Logger) {
         let (status, runs, lastSuccess, last) = shared.withLock { s -> (ProfileSnapshot, [String: Int], RunSummary?, RunSummary?) in
             (self.snapshotLocked(s), s.runsByResult, s.state.lastSuccess, s.state.history.last)
         }

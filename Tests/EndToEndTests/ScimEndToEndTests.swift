@@ -116,7 +116,9 @@ struct ScimEndToEndTests {
         try sim.admin("DELETE", "/_sim/groups/\(group["id"] as! String)/members/\(members[10])")
         try sim.admin("DELETE", "/_sim/groups/\(group["id"] as! String)/members/\(members[20])")
         _ = try daemon.runNow("big")
-        let status = try daemon.waitForScim("big", after: initial, timeout: 120)
+        // The push that follows this run: pushes run on their own queue, so one already queued (the
+        // start's resume) may finish in between, before the run committed.
+        let status = try daemon.waitForScim("big", after: initial, timeout: 120) { $0["users"] as? Int == 10_001 }
         let push = status["lastPush"] as! [String: Any]
         #expect(push["memberAdds"] as? Int == 1)
         #expect(push["memberRemoves"] as? Int == 2)

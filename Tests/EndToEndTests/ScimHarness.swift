@@ -303,14 +303,14 @@ extension DaemonHarness {
     /// Waits until the target's state is one of `wanted`, after more than `after` pushes (the `pushes`
     /// of an earlier status), so a state left from an earlier push does not count.
     func waitForScim(_ profile: String, state wanted: Set<String> = ["in-sync"], after: [String: Any]? = nil,
-                     timeout: Double = 120) throws -> [String: Any] {
+                     timeout: Double = 120, until: ([String: Any]) -> Bool = { _ in true }) throws -> [String: Any] {
         var last: [String: Any] = [:]
         let before = after?["pushes"] as? Int ?? 0
         do {
             // Each status computes the plan from the whole mirror: poll gently.
             try Harness.waitUntil("SCIM target of \(profile) to reach \(wanted.sorted())", timeout: timeout, every: 0.25) {
                 last = try scimStatus(profile).first ?? [:]
-                return (last["pushes"] as? Int ?? 0) > before && wanted.contains(last["state"] as? String ?? "")
+                return (last["pushes"] as? Int ?? 0) > before && wanted.contains(last["state"] as? String ?? "") && until(last)
             }
         } catch {
             throw HarnessError("\(error); last status \(last)\nlog:\n\(log.suffix(3000))")
