@@ -38,6 +38,16 @@ public struct GraphRequestCounters: Sendable, Equatable {
     public var retries = 0
     public var tokenRequests = 0
     public init() {}
+
+    /// The sum of two clients' counters (a profile's retired clients plus its current one).
+    public static func + (a: Self, b: Self) -> Self {
+        var sum = a
+        sum.requests += b.requests
+        sum.throttled += b.throttled
+        sum.retries += b.retries
+        sum.tokenRequests += b.tokenRequests
+        return sum
+    }
 }
 
 /// Reads Microsoft Graph for one profile: token, delta rounds, retries.
@@ -62,6 +72,15 @@ public final class GraphClient: Sendable {
     }
 
     public var counters: GraphRequestCounters { counterState.withLock { $0 } }
+
+    /// True when a client made for `a` serves `b` as well: same tenant, app, credential, endpoints,
+    /// TLS and proxy, deadlines. A reload that changed anything else (interval, scope, outputs, push
+    /// targets) keeps the client, and with it the cached token and the counters.
+    public static func sameConnection(_ a: Profile, _ b: Profile) -> Bool {
+        a.tenantId == b.tenantId && a.clientId == b.clientId && a.clientSecret == b.clientSecret && a.certificate == b.certificate
+            && a.cloud == b.cloud && a.loginEndpoint == b.loginEndpoint && a.graphEndpoint == b.graphEndpoint
+            && a.caFile == b.caFile && a.proxy == b.proxy && a.requestTimeout == b.requestTimeout && a.maxAttempts == b.maxAttempts
+    }
 
     // MARK: Delta rounds
 

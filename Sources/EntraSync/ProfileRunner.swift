@@ -75,6 +75,8 @@ public final class ProfileRunner: Sendable {
         var journal: Journal?
         var graph: GraphClient?
         var graphProfile: Profile?
+        /// What the clients replaced by a reload had counted: metrics stay monotonic for the process's life.
+        var retiredCounters = GraphRequestCounters()
         var exportedSettings: ExportSettings?
     }
 
@@ -272,7 +274,7 @@ public final class ProfileRunner: Sendable {
     }
 
     /// Starts a run, or joins the one in progress.
-    /// - Returns: whether a new run was started; nil when the profile cannot run (with the reason).
+    /// - Returns: whether a new run was started (false: it joined the run in progress), or why the profile cannot run.
     @discardableResult
     public func trigger(full: Bool, allowDeletions: Int = 0, waiter: (@Sendable (RunSummary) -> Void)?) -> Result<Bool, NotRunnable> {
         let decision = shared.withLock { s -> Result<(Bool, (RunningRun, CancellationFlag)?), NotRunnable> in
@@ -313,7 +315,7 @@ public final class ProfileRunner: Sendable {
     }
 
     /// Cancels any run in progress (its in-flight HTTP is aborted, nothing is committed) and
-    /// stops scheduling. Returns when the run queue is idle or the deadline passes.
+    /// stops scheduling. Returns when the run and push queues are idle and the journal is closed, or the deadline passes.
     public func stop(deadline: DispatchTime) -> Bool {
         shared.withLock {
             if case .broken = $0.lifecycle {} else { $0.lifecycle = .stopping }
@@ -429,11 +431,6 @@ public final class ProfileRunner: Sendable {
                 phases.mark("apply")
             }
             committed = plan  // applied: only its counts are left
-            logger.info(
-                "run succeeded: +\(plan.added) ~\(plan.updated) -\(plan.removed) in \(summary.durationMsec) ms",
-                metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(plan.added)",
-                           "ENTRA_UPDATED": "\(plan.updated)", "ENTRA_REMOVED": "\(plan.removed)",
-                           "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
         } catch let blocked as DeletionsBlocked {
             summary = RunSummary(runId: runId, result: .blocked, full: isFull, started: started, finished: Date().timeIntervalSince1970,
                                  added: blocked.added, updated: blocked.updated, removed: blocked.removals,
@@ -468,6 +465,14 @@ public final class ProfileRunner: Sendable {
                         phases: &phases, logger: logger)
             if largeRun { Heap.returnFreed() }
             logger.debug("run phases: \(phases)")
+            // The run ends when its exports are written: status, metrics and waiters report all of it.
+            // (The journaled history keeps the time of the commit, which the record is part of.)
+            summary.finished = Date().timeIntervalSince1970
+            logger.info(
+                "run succeeded: +\(summary.added) ~\(summary.updated) -\(summary.removed) in \(summary.durationMsec) ms",
+                metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(summary.added)",
+                           "ENTRA_UPDATED": "\(summary.updated)", "ENTRA_REMOVED": "\(summary.removed)",
+                           "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
         }
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
@@ -475,7 +480,9 @@ public final class ProfileRunner: Sendable {
 
         let (waiters, actions) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], [RunScheduler.Action]) in
             if case .syncing = s.lifecycle { s.lifecycle = .idle }
-            if (summary.result == .failed || summary.result == .blocked) && s.state.history.last?.runId != runId {
+            if s.state.history.last?.runId == runId {
+                s.state.history[s.state.history.count - 1].finished = summary.finished
+            } else if summary.result == .failed || summary.result == .blocked {
                 // Not journaled (e.g. disk full): still show it.
                 s.state.history.append(summary)
             }
@@ -642,7 +649,7 @@ public final class ProfileRunner: Sendable {
         let (status, runs, lastSuccess, last) = shared.withLock { s -> (ProfileSnapshot, [String: Int], RunSummary?, RunSummary?) in
             (self.snapshotLocked(s), s.runsByResult, s.state.lastSuccess, s.state.history.last)
         }
-        let counters = worker.withLock { $0.graph?.counters } ?? GraphRequestCounters()
+        let counters = worker.withLock { $0.retiredCounters + ($0.graph?.counters ?? GraphRequestCounters()) }
         let label = "profile=\"\(profile.name)\""
         var text = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
@@ -705,8 +712,9 @@ public final class ProfileRunner: Sendable {
 
     private func graphClient(for profile: Profile) throws -> GraphClient {
         try worker.withLock { w throws -> GraphClient in
-            if let graph = w.graph, w.graphProfile == profile { return graph }
+            if let graph = w.graph, let made = w.graphProfile, GraphClient.sameConnection(made, profile) { return graph }
             let graph = try GraphClient(profile: profile, logger: logger)
+            w.retiredCounters = w.retiredCounters + (w.graph?.counters ?? GraphRequestCounters())
             w.graph = graph
             w.graphProfile = profile
             return graph

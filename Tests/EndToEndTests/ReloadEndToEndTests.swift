@@ -41,4 +41,38 @@ struct ReloadEndToEndTests {
         #expect(status["gamma"]?["state"] as? String == "idle")
         #expect(FileManager.default.fileExists(atPath: daemon.stateDirectory + "/beta/export/users.json"))
     }
+
+    /// A sample of the profile's metrics file.
+    static func metric(_ daemon: DaemonHarness, _ name: String) throws -> Int {
+        let text = try String(contentsOfFile: daemon.stateDirectory + "/contoso/metrics.prom", encoding: .utf8)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + "{") }
+        return Int(line?.split(separator: " ").last ?? "") ?? -1
+    }
+
+    @Test("a reload that changes no credential keeps the Graph token and the counters; a new secret makes a new client, counters keep counting")
+    func reloadKeepsTokenAndCounters() throws {
+        let sim = try Simulator(users: 6, groups: 2, memberships: 6)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.start()
+        try daemon.runNow("contoso")
+        let requests = try Self.metric(daemon, "entra_sync_graph_requests_total")
+        let tokens = (try sim.admin("GET", "/_sim/stats") as! [String: Any])["tokenRequests"] as? Int ?? -1
+        #expect(requests > 0 && tokens == 1)
+
+        try daemon.writeProfile("contoso", simulator: sim, interval: "2h", extra: "SoftDeleteGrace=1d")
+        #expect(try daemon.ctl(["reload"]).stdout.contains("changed: contoso"))
+        try daemon.runNow("contoso")
+        #expect((try sim.admin("GET", "/_sim/stats") as! [String: Any])["tokenRequests"] as? Int == 1, "the cached token was reused")
+        let afterReload = try Self.metric(daemon, "entra_sync_graph_requests_total")
+        #expect(afterReload > requests, "counters are monotonic: \(requests) then \(afterReload)")
+
+        // A changed connection setting makes a new client; the counters go on.
+        let text = try String(contentsOfFile: daemon.configDirectory + "/contoso.conf", encoding: .utf8)
+        try daemon.write("contoso.conf", text + "\nMaxAttempts=3\n")
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        try daemon.runNow("contoso")
+        #expect((try sim.admin("GET", "/_sim/stats") as! [String: Any])["tokenRequests"] as? Int == 2, "a new client asks for a token")
+        #expect(try Self.metric(daemon, "entra_sync_graph_requests_total") > afterReload)
+    }
 }
