@@ -64,6 +64,15 @@ check "dpkg install" R dpkg -i "$deb"
 check "service user created" R getent passwd entra-sync
 check "dpkg purge" R sh -c 'dpkg --purge entra-sync && ! getent passwd entra-sync && [ ! -e /usr/bin/entra-syncd ]'
 check "dpkg install again" R sh -c "dpkg -i '$deb' && getent passwd entra-sync && [ -x /usr/bin/entra-syncd ]"
+# The unit and the catalog point only at what the package installed (file: or man: links).
+check "Documentation= and catalog Support: name installed files" R sh -c '
+    exists() { case "$1" in
+        file:*) f="${1#file:}"; [ -f "${f#//}" ] ;;
+        man:*) p="${1#man:}"; n="${p%%(*}"; s="${p#*(}"; s="${s%)}"; ls /usr/share/man/man"$s"/"$n"."$s"* >/dev/null 2>&1 ;;
+        *) false ;;
+    esac; }
+    links="$(systemctl show -p Documentation --value entra-sync) $(sed -n "s/^Support: //p" /usr/lib/systemd/catalog/entra-sync.catalog | sort -u)"
+    [ -n "$links" ] && for l in $links; do exists "$l" || { echo "nothing at $l"; exit 1; }; done'
 check "sample profile is not a profile" R sh -c '[ -f /usr/share/doc/entra-sync/example.conf.sample ] && [ ! -e /etc/entra-sync/example.conf ]'
 
 # A simulated tenant inside the sandbox and a profile for it. (LoadCredential= is not used here: in this

@@ -78,7 +78,7 @@ struct Daemon: ParsableCommand {
             try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
         let info = VarlinkServiceInfo(vendor: "entra-sync", product: "entra-syncd", version: ManagerProtocol.version,
-                                      url: "https://github.com/entra-sync/entra-sync",
+                                      url: "file:///usr/share/doc/entra-sync/README.md",
                                       interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
         let server: VarlinkServer
         do {
