@@ -117,7 +117,7 @@ public final class ProfileRunner: Sendable {
             shared.state = state
             shared.visibleMemberships = state.visibleMembershipCount
         } catch {
-            let message = "cannot open the journal in \(directory)/journal: \(error)"
+            let message = Self.openFailure(directory: directory, profile: profile.name, error)
             logger.error("\(message)", metadata: ["MESSAGE_ID": "\(MessageID.journalCorrupt)"])
             shared.openError = message
         }

@@ -158,7 +158,8 @@ public final class SyncManager: Sendable {
 
     public func handle(_ call: VarlinkCall, _ replier: VarlinkReplier) {
         do {
-            let mutating = [ManagerProtocol.Method.runNow, ManagerProtocol.Method.reload, ManagerProtocol.Method.scimPush].contains(call.method)
+            let mutating = [ManagerProtocol.Method.runNow, ManagerProtocol.Method.reload, ManagerProtocol.Method.scimPush,
+                            ManagerProtocol.Method.resync].contains(call.method)
             if mutating && !options.access.mayMutate(call.peer) {
                 logger.warning("refused \(call.method) from uid \(call.peer.uid) (pid \(call.peer.pid))")
                 replier.fail(try VarlinkError(name: ManagerProtocol.ErrorName.permissionDenied,
@@ -180,7 +181,9 @@ public final class SyncManager: Sendable {
             case ManagerProtocol.Method.reload:
                 replier.reply(reload())
             default:
-                if try !handleQuery(call, replier), try !handleScim(call, replier) { replier.fail(.methodNotFound(call.method)) }
+                if try !handleQuery(call, replier), try !handleScim(call, replier), try !handleResync(call, replier) {
+                    replier.fail(.methodNotFound(call.method))
+                }
             }
         } catch let error as VarlinkError {
             replier.fail(error)
