@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // glibc's malloc.h (malloc_trim: a full sync gives its freed heap back).
         .systemLibrary(name: "CMalloc"),
+        // epoll, timerfd and signalfd for the event loop.
+        .systemLibrary(name: "CEpoll"),
         // Typed wrappers for libcurl's variadic calls (Swift cannot call C variadics).
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
@@ -36,14 +38,16 @@ let package = Package(
             "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "EntraControl"),
+        // Sockets, timers and signals on one epoll thread, instead of DispatchSource (see EventLoop).
+        .target(name: "EntraEvents", dependencies: ["CEpoll"]),
+        .target(name: "EntraControl", dependencies: ["EntraEvents"]),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraGraph", "EntraJournal", "EntraControl", "EntraSystemd", "CMalloc",
+            "EntraConfig", "EntraGraph", "EntraJournal", "EntraControl", "EntraEvents", "EntraSystemd", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "entra-syncd", dependencies: [
-            "EntraSync", "EntraConfig", "EntraControl", "EntraSystemd",
+            "EntraSync", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -63,6 +67,7 @@ let package = Package(
         .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl"]),
+        .testTarget(name: "EntraEventsTests", dependencies: ["EntraEvents"]),
         .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraGraph"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraGraph"]),
     ]

@@ -101,6 +101,13 @@ check "systemctl start reaches active after READY=1" R sh -c 'systemctl start en
 check "systemctl status shows the STATUS= line" R sh -c 'systemctl show -p StatusText --value entra-sync | grep -q "1 profile"'
 check "a sync against the simulator" R entra-syncctl run-now contoso --wait
 check "status as root" R sh -c 'entra-syncctl status contoso | grep -q "30 users"'
+# A healthy start and sync log nothing at notice or above from the service's processes: no
+# warning about the documented 0640 root:entra-sync secret, and nothing from libdispatch (whose
+# "Failed to set thread priority ... errno=13" syslog files at notice).
+check "a healthy start logs no warning or error" R sh -c '
+    out="$(journalctl _SYSTEMD_UNIT=entra-sync.service -p notice -q --no-pager)"
+    [ -z "$out" ] || { echo "$out"; exit 1; }
+    journalctl _SYSTEMD_UNIT=entra-sync.service -q --no-pager | grep -q "listening on"'
 R useradd -M -G entra-sync member
 R useradd -M outsider
 check "status as a member of the service group" R runuser -u member -- entra-syncctl status contoso

@@ -1,6 +1,7 @@
 import Dispatch
 import EntraConfig
 import EntraControl
+import EntraEvents
 import EntraGraph
 import EntraJournal
 import Foundation
@@ -86,8 +87,8 @@ public final class ProfileRunner: Sendable {
         logger[metadataKey: "profile"] = "\(profile.name)"
         self.logger = logger
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
-        self.timer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
-        self.scimTimer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
+        self.timer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
+        self.scimTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.compaction = compaction
         var shared = Shared(profile: profile)
@@ -573,7 +574,7 @@ public final class ProfileRunner: Sendable {
             return
         }
         let writer = stdin.fileHandleForWriting
-        DispatchQueue.global().async {
+        DispatchQueue(label: "entra-sync.onchange.input").async {
             try? writer.write(contentsOf: Data(input))
             try? writer.close()
         }
@@ -701,9 +702,8 @@ struct PhaseClock: CustomStringConvertible {
     var description: String { phases.map { "\($0.0) \($0.1) ms" }.joined(separator: ", ") }
 }
 
-/// A dispatch timer shared between the scheduler queue and callers of `schedule`/`stop`.
-/// `@unchecked` is safe: DispatchSource's schedule, cancel and handler setters are thread-safe.
-final class TimerSource: @unchecked Sendable {
-    let source: DispatchSourceTimer
-    init(_ source: DispatchSourceTimer) { self.source = source }
+/// A timer shared between the scheduler queue and callers of `schedule`/`stop`.
+final class TimerSource: Sendable {
+    let source: EventTimer
+    init(_ source: EventTimer) { self.source = source }
 }

@@ -38,7 +38,7 @@ extension SyncManager {
                              ?? .invalidParameter("profile"))
             case .success(let discarded):
                 guard wait else { return replier.reply(ResyncReply(profile: request.profile, keptJournal: discarded.keptJournal)) }
-                finished.notify(queue: .global()) {
+                finished.notify(queue: self.schedulerQueue) {
                     replier.reply(ResyncReply(profile: request.profile, keptJournal: discarded.keptJournal, run: run.info.withLock { $0 }))
                 }
             }

@@ -118,7 +118,7 @@ public final class SyncManager: Sendable {
         }
         let group = DispatchGroup()
         for runner in runners {
-            DispatchQueue.global().async(group: group) { _ = runner.stop(deadline: deadline) }
+            DispatchQueue(label: "entra-sync.stop.\(runner.name)").async(group: group) { _ = runner.stop(deadline: deadline) }
         }
         _ = group.wait(timeout: deadline)
     }
@@ -249,7 +249,7 @@ public final class SyncManager: Sendable {
             replier.reply(RunNowReply(runs: runs))
         }
         if wait {
-            group.notify(queue: .global(), execute: finish)
+            group.notify(queue: schedulerQueue, execute: finish)
         } else {
             finish()
         }

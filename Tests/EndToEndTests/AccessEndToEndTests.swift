@@ -1,13 +1,7 @@
 import Foundation
 import Testing
 
-/// Whether `nobody` can run the built client here (the checkout may live in a private directory).
-private let nobodyCanRunClient: Bool = {
-    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return false }
-    let probe = try? Harness.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                      Harness.binary("entra-syncctl"), "--help"])
-    return probe?.status == 0
-}()
+private let nobodyCanRunClient = Harness.nobodyCanRun("entra-syncctl")
 
 @Suite("control access end to end")
 struct AccessEndToEndTests {
