@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // glibc's malloc.h (malloc_trim: a full sync gives its freed heap back).
         .systemLibrary(name: "CMalloc"),
+        // epoll, timerfd and signalfd for the event loop.
+        .systemLibrary(name: "CEpoll"),
         // Typed wrappers for libcurl's variadic calls (Swift cannot call C variadics).
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
@@ -42,9 +44,11 @@ let package = Package(
             "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "EntraControl"),
+        // Sockets, timers and signals on one epoll thread, instead of DispatchSource (see EventLoop).
+        .target(name: "EntraEvents", dependencies: ["CEpoll"]),
+        .target(name: "EntraControl", dependencies: ["EntraEvents"]),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
@@ -52,7 +56,7 @@ let package = Package(
                                                      .product(name: "Logging", package: "swift-log")]),
 
         .executableTarget(name: "entra-syncd", dependencies: [
-            "EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraSystemd",
+            "EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -76,6 +80,7 @@ let package = Package(
         .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "EntraHTTP", "EntraDirectory", "TestSupport"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl", "TestSupport"]),
+        .testTarget(name: "EntraEventsTests", dependencies: ["EntraEvents"]),
         .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),

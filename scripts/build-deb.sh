@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds entra-sync_<version>_<arch>.deb from a release build (dpkg-deb only).
 # Usage: scripts/build-deb.sh [--debug] [OUTPUT-DIR]   (--debug packages the debug build; tests use it)
+# The package's Maintainer is whoever builds it: $DEBFULLNAME <$DEBEMAIL>, as for dch, else user@host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=release
@@ -8,6 +9,7 @@ if [ "${1:-}" = "--debug" ]; then config=debug; shift; fi
 out="${1:-.}"
 version="$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/EntraControl/ManagerProtocol.swift)"
 arch="$(dpkg --print-architecture)"
+maintainer="${DEBFULLNAME:-$(id -un)} <${DEBEMAIL:-$(id -un)@$(hostname)}>"
 swift build -c "$config" --product entra-syncd >&2
 swift build -c "$config" --product entra-syncctl >&2
 bin="$(swift build -c "$config" --show-bin-path)"
@@ -42,7 +44,7 @@ cat >"$root/DEBIAN/control" <<CONTROL
 Package: entra-sync
 Version: $version
 Architecture: $arch
-Maintainer: entra-sync developers <entra-sync@example.org>
+Maintainer: $maintainer
 Depends: libc6, libcurl4, libsystemd0, adduser
 Section: admin
 Priority: optional

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The demo: builds, starts a simulated tenant and entra-syncd on a temporary profile, runs a sync
-# and prints `entra-syncctl status`. Everything it starts is stopped again when it ends.
+# and prints `entra-syncctl status`. Everything it starts is stopped again when it ends; with
+# --keep it stays up until Ctrl-C, so entra-syncctl can be tried against it from another terminal.
+# Usage: scripts/demo.sh [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+keep=no
+case "${1:-}" in
+    --keep) keep=yes ;;
+    "") ;;
+    *) echo "usage: scripts/demo.sh [--keep]" >&2; exit 2 ;;
+esac
 scripts/install-deps.sh
 swift build
 bin="$(swift build --show-bin-path)"
@@ -51,6 +59,24 @@ echo
 echo "\$ entra-syncctl status"
 "$bin/entra-syncctl" status
 echo
-echo "exports: $(ls "$demo/state/demo/export")  (users.json: $(wc -c <"$demo/state/demo/export/users.json") bytes)"
+exports=("$demo"/state/demo/export/*)
+echo "exports: ${exports[*]##*/}  (users.json: $(wc -c <"$demo/state/demo/export/users.json") bytes)"
 echo "first exported user:"
 python3 -c "import json,sys; print(json.dumps(json.load(open(sys.argv[1]))[0], indent=2))" "$demo/state/demo/export/users.json" 2>/dev/null || true
+echo
+group="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[0]['displayName'])" "$demo/state/demo/export/groups.json" 2>/dev/null || echo GROUP)"
+explore="  export ENTRA_SYNC_SOCKET=$demo/control.sock PATH=$bin:\$PATH
+  entra-syncctl users demo
+  entra-syncctl members demo '$group' --transitive"
+if [ "$keep" = no ]; then
+    echo "The demo now stops the simulator and the daemon. To keep them running and explore"
+    echo "(entra-syncctl users demo, entra-syncctl members demo '$group' --transitive), run: scripts/demo.sh --keep"
+    exit 0
+fi
+echo "The simulator and the daemon keep running until Ctrl-C. In another terminal:"
+echo "$explore"
+trap 'exit 0' INT TERM
+while kill -0 "${pids[@]}" 2>/dev/null; do sleep 1; done
+echo "a demo process ended on its own; the last lines of its logs:" >&2
+tail -n 5 "$demo/daemon.log" "$demo/sim.log" >&2
+exit 1

@@ -5,7 +5,7 @@ extension ProfileLoader {
                            "UserNameFrom", "DeprovisionMode", "MaxRequestsPerSecond", "RequestTimeout", "Bulk"]
 
     /// Validates the `[SCIM]` and `[SCIM:NAME]` sections, in file order.
-    static func scimTargets(_ entries: [INIDocument.Entry], file: String, environment: [String: String],
+    static func scimTargets(_ entries: [INIDocument.Entry], file: String, environment: [String: String], serviceGroup: String,
                             warnings: inout [ConfigWarning]) throws(ConfigError) -> [ScimTarget] {
         var order: [String] = []
         var sections: [String: [String: (value: String, line: Int)]] = [:]
@@ -27,13 +27,13 @@ extension ProfileLoader {
         var targets: [ScimTarget] = []
         for name in order {
             targets.append(try scimTarget(name: name, sections[name]!, sectionLine: firstLine[name]!, file: file,
-                                          environment: environment, warnings: &warnings))
+                                          environment: environment, serviceGroup: serviceGroup, warnings: &warnings))
         }
         return targets
     }
 
     private static func scimTarget(name: String, _ values: [String: (value: String, line: Int)], sectionLine: Int, file: String,
-                                   environment: [String: String], warnings: inout [ConfigWarning]) throws(ConfigError) -> ScimTarget {
+                                   environment: [String: String], serviceGroup: String, warnings: inout [ConfigWarning]) throws(ConfigError) -> ScimTarget {
         let section = name == "default" ? "[SCIM]" : "[SCIM:\(name)]"
         func error(_ key: String, _ message: String) -> ConfigError {
             ConfigError(file: file, line: values[key]?.line ?? sectionLine, key: key, message: "\(section): \(message)")
@@ -79,8 +79,8 @@ extension ProfileLoader {
             let path = string("BearerTokenFile")!
             token = Secret(try readSecret(path, key: "BearerTokenFile", error: error))
             source = .file(path)
-            if let mode = permissions(path), mode & 0o044 != 0 {
-                warnings.append(ConfigWarning(file: path, message: "the SCIM bearer token is readable by other users; run: chmod 0600 \(path) (or 0640 with group entra-sync)"))
+            if let exposure = SecretFileAccess.exposure(of: path, serviceGroup: serviceGroup) {
+                warnings.append(ConfigWarning(file: path, message: "the SCIM bearer token \(exposure)"))
             }
         case "BearerTokenCredential":
             let credential = string("BearerTokenCredential")!
@@ -92,8 +92,8 @@ extension ProfileLoader {
         default:
             token = Secret(string("BearerToken")!)
             source = .inline
-            if let mode = permissions(file), mode & 0o044 != 0 {
-                warnings.append(ConfigWarning(file: file, message: "holds BearerToken= but is readable by other users; run: chmod 0600 \(file) (or use BearerTokenFile=)"))
+            if let exposure = SecretFileAccess.exposure(of: file, serviceGroup: serviceGroup) {
+                warnings.append(ConfigWarning(file: file, message: "holds BearerToken= and \(exposure) (or use BearerTokenFile=)"))
             }
         }
         guard token.value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {

@@ -12,7 +12,9 @@ public enum ProfileLoader {
     ]
 
     /// Loads every `*.conf` in `dir`; a bad file does not stop the others.
-    public static func loadDirectory(_ dir: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> ProfileSet {
+    /// - Parameter serviceGroup: the group the service reads secret files through (tests inject one).
+    public static func loadDirectory(_ dir: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                                     serviceGroup: String = SecretFileAccess.serviceGroup) -> ProfileSet {
         var set = ProfileSet()
         let names: [String]
         do {
@@ -24,7 +26,7 @@ public enum ProfileLoader {
         for name in names.sorted() where name.hasSuffix(".conf") && !name.hasPrefix(".") {
             let path = dir + "/" + name
             do {
-                let (profile, warnings) = try load(file: path, environment: environment)
+                let (profile, warnings) = try load(file: path, environment: environment, serviceGroup: serviceGroup)
                 set.profiles.append(profile)
                 set.warnings += warnings
             } catch {
@@ -35,8 +37,8 @@ public enum ProfileLoader {
     }
 
     /// Loads one profile file; the profile's name is the file name without `.conf`.
-    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(ConfigError) -> (Profile, [ConfigWarning])
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            serviceGroup: String = SecretFileAccess.serviceGroup) throws(ConfigError) -> (Profile, [ConfigWarning])
     {
         let base = (file as NSString).lastPathComponent
         let name = base.hasSuffix(".conf") ? String(base.dropLast(5)) : base
@@ -139,8 +141,8 @@ public enum ProfileLoader {
             }
             let key = try readSecret(keyPath, key: "PrivateKeyFile", error: error)
             guard key.contains("PRIVATE KEY-----") else { throw error("PrivateKeyFile", "\(keyPath) holds no PEM private key") }
-            if let mode = permissions(keyPath), mode & 0o044 != 0 {
-                warnings.append(ConfigWarning(file: keyPath, message: "the private key is readable by other users; run: chmod 0600 \(keyPath) (or 0640 with group entra-sync)"))
+            if let exposure = SecretFileAccess.exposure(of: keyPath, serviceGroup: serviceGroup) {
+                warnings.append(ConfigWarning(file: keyPath, message: "the private key \(exposure)"))
             }
             let algorithmText = (string("CertificateAlgorithm") ?? "PS256").uppercased()
             guard let algorithm = CertificateCredential.Algorithm(rawValue: algorithmText) else {
@@ -153,15 +155,15 @@ public enum ProfileLoader {
         case "ClientSecret":
             secret = Secret(string("ClientSecret")!)
             source = .inline
-            if let mode = permissions(file), mode & 0o044 != 0 {
-                warnings.append(ConfigWarning(file: file, message: "holds ClientSecret= but is readable by other users; run: chmod 0600 \(file) (or move the secret to ClientSecretFile=)"))
+            if let exposure = SecretFileAccess.exposure(of: file, serviceGroup: serviceGroup) {
+                warnings.append(ConfigWarning(file: file, message: "holds ClientSecret= and \(exposure) (or move the secret to ClientSecretFile=)"))
             }
         case "ClientSecretFile":
             let path = string("ClientSecretFile")!
             secret = Secret(try readSecret(path, key: "ClientSecretFile", error: error))
             source = .file(path)
-            if let mode = permissions(path), mode & 0o044 != 0 {
-                warnings.append(ConfigWarning(file: path, message: "the client secret is readable by other users; run: chmod 0600 \(path) (or 0640 with group entra-sync)"))
+            if let exposure = SecretFileAccess.exposure(of: path, serviceGroup: serviceGroup) {
+                warnings.append(ConfigWarning(file: path, message: "the client secret \(exposure)"))
             }
         default:
             let name = string("ClientSecretCredential")!
@@ -266,7 +268,8 @@ public enum ProfileLoader {
             profile.onChange = program
         }
         profile.onChangeTimeout = try span("OnChangeTimeout", 60)
-        profile.scimTargets = try scimTargets(scimEntries, file: file, environment: environment, warnings: &warnings)
+        profile.scimTargets = try scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup,
+                                                 warnings: &warnings)
         return (profile, warnings)
     }
 
@@ -284,12 +287,6 @@ public enum ProfileLoader {
         let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !value.isEmpty else { throw error(key, "\(path) is empty") }
         return value
-    }
-
-    static func permissions(_ path: String) -> Int? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Int(st.st_mode & 0o777)
     }
 
     public static func isLoopback(_ host: String) -> Bool {

@@ -17,6 +17,7 @@ public enum ManagerProtocol {
         public static let show = "io.entrasync.Manager.Show"
         public static let scim = "io.entrasync.Manager.Scim"
         public static let scimPush = "io.entrasync.Manager.ScimPush"
+        public static let resync = "io.entrasync.Manager.Resync"
     }
 
     public enum ErrorName {
@@ -132,6 +133,13 @@ public enum ManagerProtocol {
         method ScimPush(profile: string, target: ?string, retry: ?bool, allowDeletions: ?int) -> (targets: []ScimTargetStatus)
         # Re-reads all profiles, as SIGHUP does.
         method Reload() -> (added: []string, removed: []string, changed: []string, errors: []string)
+
+        # Discards the profile's state and syncs everything again from Entra, the source of truth;
+        # works when the journal is damaged. discardState must be true. The old journal is kept for
+        # inspection, renamed to keptJournal (a dated name in the profile's state directory); SCIM
+        # targets are matched again by adoption on first contact, so nothing is created twice.
+        # With wait, returns when the full sync ends.
+        method Resync(profile: string, discardState: bool, wait: ?bool) -> (profile: string, keptJournal: ?string, run: ?RunInfo)
 
         error NoSuchProfile (profile: string)
         error ProfileNotRunnable (profile: string, reason: string)
@@ -264,6 +272,31 @@ public struct ReloadReply: Codable, Sendable {
         self.removed = removed
         self.changed = changed
         self.errors = errors
+    }
+}
+
+public struct ResyncRequest: Codable, Sendable {
+    public var profile: String
+    /// Must be true: the request throws the profile's journal away (it is kept under another name).
+    public var discardState: Bool
+    public var wait: Bool?
+    public init(profile: String, discardState: Bool, wait: Bool? = nil) {
+        self.profile = profile
+        self.discardState = discardState
+        self.wait = wait
+    }
+}
+
+public struct ResyncReply: Codable, Sendable {
+    public var profile: String
+    /// Where the discarded journal now is; nil when the profile had none.
+    public var keptJournal: String?
+    /// The full sync, when the request asked to wait.
+    public var run: RunInfo?
+    public init(profile: String, keptJournal: String?, run: RunInfo? = nil) {
+        self.profile = profile
+        self.keptJournal = keptJournal
+        self.run = run
     }
 }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import EntraEvents
 import Glibc
 
 /// One client connection. Confined to the server's queue; replies hop onto it.
@@ -12,8 +13,8 @@ final class VarlinkConnection: @unchecked Sendable {
     private var output: [UInt8] = []
     /// Bytes of `output` already sent; compacted lazily so a large reply is not moved on every send.
     private var outputSent = 0
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
+    private var readSource: EventSource?
+    private var writeSource: EventSource?
     private var writeActive = false
     private var closed = false
     private var nextCall = 0
@@ -50,7 +51,7 @@ final class VarlinkConnection: @unchecked Sendable {
     }
 
     func start() {
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: server.queue)
+        let source = EventLoop.shared.readSource(fileDescriptor: fd, queue: server.queue)
         source.setEventHandler { [self] in readAvailable() }
         readSource = source
         source.activate()
@@ -181,7 +182,7 @@ final class VarlinkConnection: @unchecked Sendable {
             if writeActive { writeSource?.suspend(); writeActive = false }
         } else if !closed {
             if writeSource == nil {
-                let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: server.queue)
+                let source = EventLoop.shared.writeSource(fileDescriptor: fd, queue: server.queue)
                 source.setEventHandler { [self] in flush() }
                 writeSource = source
                 writeActive = true

@@ -1,4 +1,5 @@
 import Dispatch
+import EntraEvents
 import Foundation
 import Glibc
 import Synchronization
@@ -43,11 +44,12 @@ public final class VarlinkServer: Sendable {
     /// Says when a client is closed or refused for breaking the limits.
     let log: @Sendable (String) -> Void
     let queue = DispatchQueue(label: "entra-sync.varlink")
-    private let handlers = DispatchQueue(label: "entra-sync.varlink.handlers", attributes: .concurrent)
+    /// Calls run in parallel, on as many threads as there are processors (at least two).
+    private let handlers = WorkPool(name: "entra-sync.varlink.handlers", threads: max(2, ProcessInfo.processInfo.activeProcessorCount))
     private let state = Mutex(State())
 
     struct State: ~Copyable {
-        var source: ListenerSource?
+        var source: EventSource?
         var connections: [Int32: VarlinkConnection] = [:]
         var stopped = false
     }
@@ -88,21 +90,20 @@ public final class VarlinkServer: Sendable {
     }
 
     public func start() {
-        let source = DispatchSource.makeReadSource(fileDescriptor: listenFD, queue: queue)
+        let source = EventLoop.shared.readSource(fileDescriptor: listenFD, queue: queue)
         source.setEventHandler { [self] in acceptAll() }
-        let box = ListenerSource(source)
-        state.withLock { $0.source = box }
+        state.withLock { $0.source = source }
         source.activate()
     }
 
     public func stop() {
-        let (source, connections) = state.withLock { s -> (ListenerSource?, [VarlinkConnection]) in
+        let (source, connections) = state.withLock { s -> (EventSource?, [VarlinkConnection]) in
             s.stopped = true
             let c = Array(s.connections.values)
             s.connections = [:]
             return (s.source, c)
         }
-        source?.source.cancel()
+        source?.cancel()
         queue.sync {
             for connection in connections { connection.close() }
         }
@@ -171,10 +172,4 @@ public final class VarlinkServer: Sendable {
             handlers.async { self.handler(call, replier) }
         }
     }
-}
-
-/// `@unchecked Sendable`: DispatchSource's cancel is thread-safe, and nothing else is called on it.
-final class ListenerSource: @unchecked Sendable {
-    let source: DispatchSourceRead
-    init(_ source: DispatchSourceRead) { self.source = source }
 }

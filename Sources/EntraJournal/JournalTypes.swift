@@ -47,7 +47,7 @@ public struct JournalError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case .corrupt:
-            return "\(path) is damaged at offset \(offset ?? 0): \(message). Committed data cannot be trusted; move the profile's state directory aside to resync from scratch."
+            return "\(path) is damaged at offset \(offset ?? 0): \(message). Committed data cannot be trusted."
         case .noSpace:
             return "\(path): no space left on the device; the run was not committed."
         case .io, .closed:

@@ -18,6 +18,9 @@ public final class ManagerService: Sendable {
     let engine: any SyncEngine
     let access: AccessPolicy
     let logger: Logger
+    /// Where replies that waited for runs are sent from: a serial queue, as a concurrent one would
+    /// start libdispatch's manager thread (see `EntraEvents.WorkPool`).
+    let replies = DispatchQueue(label: "entra-sync.control.replies")
 
     public init(engine: any SyncEngine, access: AccessPolicy, logger: Logger) {
         self.engine = engine
@@ -39,6 +42,7 @@ public final class ManagerService: Sendable {
         ManagerProtocol.Method.show: Method(mutating: false) { try $0.show($1, $2) },
         ManagerProtocol.Method.scim: Method(mutating: false) { try $0.scim($1, $2, push: false) },
         ManagerProtocol.Method.scimPush: Method(mutating: true) { try $0.scim($1, $2, push: true) },
+        ManagerProtocol.Method.resync: Method(mutating: true) { try $0.resync($1, $2) },
     ]
 
     /// Answers one call (from the varlink server's queue; long work replies later from elsewhere).
@@ -133,7 +137,7 @@ public final class ManagerService: Sendable {
             replier.reply(RunNowReply(runs: runs))
         }
         if wait {
-            group.notify(queue: .global(), execute: finish)
+            group.notify(queue: replies, execute: finish)
         } else {
             finish()
         }

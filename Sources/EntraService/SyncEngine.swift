@@ -16,6 +16,8 @@ public protocol SyncEngine: Sendable {
     func scimStatus(profile: String, target: String?, plan: Bool) -> [ScimTargetSnapshot]?
     func pushScim(profile: String, target: String?, retry: Bool, allowDeletions: Int,
                   done: @escaping @Sendable ([ScimTargetSnapshot]) -> Void) -> Bool
+    func discardStateAndResync(profile: String, waiter: (@Sendable (RunSummary) -> Void)?,
+                               done: @escaping @Sendable (Result<ProfileRunner.Discarded, NotRunnable>) -> Void)
 }
 
 extension SyncManager: SyncEngine {}

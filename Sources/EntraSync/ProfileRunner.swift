@@ -1,6 +1,7 @@
 import Dispatch
 import EntraConfig
 import EntraDirectory
+import EntraEvents
 import EntraGraph
 import EntraHTTP
 import EntraJournal
@@ -102,8 +103,8 @@ public final class ProfileRunner: Sendable {
         self.logger = logger
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
         self.scimQueue = DispatchQueue(label: "entra-sync.scim.\(profile.name)")
-        self.timer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
-        self.scimTimer = TimerSource(DispatchSource.makeTimerSource(queue: schedulerQueue))
+        self.timer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
+        self.scimTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.compaction = compaction
         var shared = Shared(profile: profile)
@@ -133,7 +134,7 @@ public final class ProfileRunner: Sendable {
             shared.state = state
             shared.visibleMemberships = state.visibleMembershipCount
         } catch {
-            let message = "cannot open the journal in \(directory)/journal: \(error)"
+            let message = Self.openFailure(directory: directory, profile: profile.name, error)
             logger.error("\(message)", metadata: ["MESSAGE_ID": "\(MessageID.journalCorrupt)"])
             shared.lifecycle = .broken(message)
         }
@@ -228,9 +229,9 @@ public final class ProfileRunner: Sendable {
             switch action {
             case .armTimer(let at):
                 let seconds = max(0, at - Date().timeIntervalSince1970)
-                timer.source.schedule(deadline: .now() + seconds, repeating: .never, leeway: .milliseconds(100))
+                timer.source.schedule(deadline: .now() + seconds)
             case .disarmTimer:
-                timer.source.schedule(deadline: .distantFuture, repeating: .never)
+                timer.source.schedule(deadline: .now() + .seconds(10 * 365 * 86400))  // not before the daemon stops
             case .startRun:
                 break
             }
@@ -329,7 +330,7 @@ public final class ProfileRunner: Sendable {
         let idle = DispatchGroup()
         for queue in [runQueue, scimQueue] { queue.async(group: idle) {} }
         let done = DispatchSemaphore(value: 0)
-        idle.notify(queue: .global()) {
+        idle.notify(queue: runQueue) {
             self.worker.withLock { w in w.journal?.close(); w.journal = nil }
             done.signal()
         }
@@ -617,7 +618,7 @@ public final class ProfileRunner: Sendable {
             return
         }
         let writer = stdin.fileHandleForWriting
-        DispatchQueue.global().async {
+        DispatchQueue(label: "entra-sync.onchange.input").async {
             try? writer.write(contentsOf: Data(input))
             try? writer.close()
         }
@@ -749,9 +750,8 @@ struct PhaseClock: CustomStringConvertible {
     var description: String { phases.map { "\($0.0) \($0.1) ms" }.joined(separator: ", ") }
 }
 
-/// A dispatch timer shared between the scheduler queue and callers of `schedule`/`stop`.
-/// `@unchecked` is safe: DispatchSource's schedule, cancel and handler setters are thread-safe.
-final class TimerSource: @unchecked Sendable {
-    let source: DispatchSourceTimer
-    init(_ source: DispatchSourceTimer) { self.source = source }
+/// A timer shared between the scheduler queue and callers of `schedule`/`stop`.
+final class TimerSource: Sendable {
+    let source: EventTimer
+    init(_ source: EventTimer) { self.source = source }
 }

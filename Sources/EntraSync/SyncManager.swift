@@ -157,7 +157,7 @@ public final class SyncManager: Sendable {
         }
         let group = DispatchGroup()
         for runner in runners {
-            DispatchQueue.global().async(group: group) { _ = runner.stop(deadline: deadline) }
+            DispatchQueue(label: "entra-sync.stop.\(runner.name)").async(group: group) { _ = runner.stop(deadline: deadline) }
         }
         _ = group.wait(timeout: deadline)
     }
@@ -228,5 +228,12 @@ public final class SyncManager: Sendable {
         guard let runner = runner(named: name) else { return false }
         runner.requestScimPush(target: target, retry: retry, allowDeletions: allowDeletions, done: done)
         return true
+    }
+
+    /// Discards a loaded profile's state and starts a full sync (`ProfileRunner.discardStateAndResync`).
+    public func discardStateAndResync(profile name: String, waiter: (@Sendable (RunSummary) -> Void)?,
+                                      done: @escaping @Sendable (Result<ProfileRunner.Discarded, NotRunnable>) -> Void) {
+        guard let runner = runner(named: name) else { return done(.failure(NotRunnable(.broken, reason: "no such profile"))) }
+        runner.discardStateAndResync(done: done, waiter: waiter)
     }
 }

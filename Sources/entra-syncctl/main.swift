@@ -8,7 +8,8 @@ struct Ctl: ParsableCommand {
         commandName: "entra-syncctl",
         abstract: "Control and inspect entra-syncd.",
         discussion: "Finds the daemon's socket through --socket, else $ENTRA_SYNC_SOCKET, else /run/entra-sync/control.sock.",
-        subcommands: [Status.self, RunNow.self, Reload.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Scim.self])
+        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self,
+                      Scim.self])
 }
 
 struct SocketOptions: ParsableArguments {
@@ -55,7 +56,7 @@ func describe(_ error: VarlinkClientError) -> String {
             return "profile \(details?.profile ?? "?") cannot run: \(details?.reason ?? "unknown reason")"
         case ManagerProtocol.ErrorName.permissionDenied:
             let group = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any])?["adminGroup"] as? String ?? "entra-sync-admin"
-            return "permission denied: changing things (run-now, reload) needs root or membership of group \(group)"
+            return "permission denied: changing things (run-now, reload, resync) needs root or membership of group \(group)"
         case "org.varlink.service.InvalidParameter":
             let parameter = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any])?["parameter"] as? String
             if parameter == "profile" { return "more than one profile is configured: name one, or use --all" }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import EntraControl
+import EntraEvents
 import EntraService
 import EntraSync
 import EntraSystemd
@@ -42,6 +43,12 @@ struct Daemon: ParsableCommand {
     var compactFactor: Int?
 
     func run() throws {
+        // First, before other threads start: the signals are blocked here and in every thread
+        // started later, and wait in the event loop's signalfd for the handlers below.
+        let signals = DispatchQueue(label: "entra-syncd.signals")
+        let signalSources = Dictionary(uniqueKeysWithValues: [SIGTERM, SIGINT, SIGHUP].map {
+            ($0, EventLoop.shared.signalSource($0, queue: signals))
+        })
         let environment = ProcessInfo.processInfo.environment
         Heap.configure(environment: environment)
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -79,7 +86,7 @@ struct Daemon: ParsableCommand {
             try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
         let info = VarlinkServiceInfo(vendor: "entra-sync", product: "entra-syncd", version: ManagerProtocol.version,
-                                      url: "https://github.com/entra-sync/entra-sync",
+                                      url: "file:///usr/share/doc/entra-sync/README.md",
                                       interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
         let server: VarlinkServer
         do {
@@ -96,17 +103,15 @@ struct Daemon: ParsableCommand {
         SystemdNotifier.ready(status: manager.statusLine())
 
         // The watchdog is fed from the scheduler queue itself, so a wedged scheduler gets the daemon restarted.
-        var watchdog: DispatchSourceTimer?
+        var watchdog: EventTimer?
         if let interval = SystemdNotifier.watchdogInterval(), interval > 0 {
-            let timer = DispatchSource.makeTimerSource(queue: manager.schedulerQueue)
+            let timer = EventLoop.shared.timer(queue: manager.schedulerQueue)
             timer.schedule(deadline: .now(), repeating: interval / 2, leeway: .milliseconds(100))
             timer.setEventHandler { SystemdNotifier.watchdog() }
             timer.activate()
             watchdog = timer
         }
 
-        let signals = DispatchQueue(label: "entra-syncd.signals")
-        for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
         let stopOnce = DispatchSemaphore(value: 1)
         let stop: @Sendable (Int32) -> Void = { sig in
             guard stopOnce.wait(timeout: .now()) == .success else { return }
@@ -117,13 +122,13 @@ struct Daemon: ParsableCommand {
             logger.info("stopped")
             Foundation.exit(0)
         }
-        let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: signals)
-        term.setEventHandler { DispatchQueue.global().async { stop(SIGTERM) } }
+        let term = signalSources[SIGTERM]!
+        term.setEventHandler { stop(SIGTERM) }
         term.activate()
-        let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: signals)
-        int.setEventHandler { DispatchQueue.global().async { stop(SIGINT) } }
+        let int = signalSources[SIGINT]!
+        int.setEventHandler { stop(SIGINT) }
         int.activate()
-        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signals)
+        let hup = signalSources[SIGHUP]!
         hup.setEventHandler {
             SystemdNotifier.reloading()
             let reply = manager.reload()
@@ -131,8 +136,10 @@ struct Daemon: ParsableCommand {
             SystemdNotifier.ready(status: manager.statusLine())
         }
         hup.activate()
+        // Not dispatchMain(): it parks this thread in sigsuspend with every signal unblocked, and
+        // nothing here uses the main queue. The signals stay blocked and wait for their sources.
         withExtendedLifetime((term, int, hup, server, watchdog)) {
-            dispatchMain()
+            while true { pause() }
         }
     }
 }

@@ -1,17 +1,11 @@
 import Foundation
 import Testing
 
-/// Whether `nobody` can run the built client here (the checkout may live in a private directory).
-private let nobodyCanRunClient: Bool = {
-    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return false }
-    let probe = try? Harness.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                      Harness.binary("entra-syncctl"), "--help"])
-    return probe?.status == 0
-}()
+private let nobodyCanRunClient = Harness.nobodyCanRun("entra-syncctl")
 
 @Suite("control access end to end")
 struct AccessEndToEndTests {
-    @Test("readers may query; only root or the admin group may run-now and reload (SO_PEERCRED)",
+    @Test("readers may query; only root or the admin group may run-now, reload and resync (SO_PEERCRED)",
           .enabled(if: nobodyCanRunClient, "needs root, setpriv, and a checkout that uid 65534 can read"))
     func mutatingNeedsAdmin() throws {
         let sim = try Simulator(users: 3, groups: 1, memberships: 1)
@@ -32,6 +26,9 @@ struct AccessEndToEndTests {
         #expect(run.stderr.contains("permission denied"))
         #expect(run.stderr.contains("entra-sync-test-admins"))
         #expect(try asNobody(["reload"]).status != 0)
+        let resync = try asNobody(["resync", "contoso", "--discard-state"])
+        #expect(resync.status != 0 && resync.stderr.contains("permission denied"))
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory + "/contoso").contains { $0.hasPrefix("journal.discarded-") })
         #expect(try daemon.ctl(["run-now", "contoso", "--wait"]).status == 0)
         #expect(daemon.log.contains("refused io.entrasync.Manager.RunNow from uid 65534"))
     }

@@ -19,6 +19,14 @@ enum Harness {
 
     static func binary(_ name: String) -> String { productsDirectory + "/" + name }
 
+    /// Whether uid 65534 can run a built program here: it takes root and setpriv, and a checkout
+    /// that `nobody` can read (it may live in a private directory).
+    static func nobodyCanRun(_ name: String) -> Bool {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return false }
+        let probe = try? run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", binary(name), "--help"])
+        return probe?.status == 0
+    }
+
     /// A short temp directory (Unix socket paths are limited to 107 bytes).
     static func makeTempDirectory() -> String {
         let template = "/tmp/es-XXXXXX"

@@ -136,7 +136,7 @@ struct ProfileLoaderTests {
         let path = try write("w.conf", tenant + "\nClientSecretFile=\(secret)\n", mode: 0o644)
         let (p, warnings) = try ProfileLoader.load(file: path)
         #expect(warnings.count == 1)
-        #expect(warnings[0].description.contains("chmod 0600 \(secret)"))
+        #expect(warnings[0].description.contains("readable by every user; run: chown root:entra-sync \(secret) && chmod 0640 \(secret)"))
         let inline = try write("i.conf", tenant + "\nClientSecret=very-secret-value\n", mode: 0o644)
         let (q, inlineWarnings) = try ProfileLoader.load(file: inline)
         #expect(inlineWarnings.count == 1)
@@ -145,6 +145,53 @@ struct ProfileLoaderTests {
         }
         let bad = try write("b.conf", tenant + "\nClientSecret=very-secret-value\nInterval=x\n")
         do { _ = try ProfileLoader.load(file: bad) } catch { #expect(!"\(error)".contains("very-secret-value")) }
+    }
+
+    /// The group of files this process creates, standing in for the service's group: its owner may
+    /// chgrp to it without root.
+    static var ownGroup: String { String(cString: getgrgid(getegid())!.pointee.gr_name) }
+    /// Loading checks only that the certificate is PEM around base64 (`check` verifies it with Entra).
+    static let certificatePEM = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"
+
+    /// Writes every kind of secret file (client secret, private key, SCIM token, inline secrets)
+    /// with `mode` and this process's group, and returns the warnings of loading both profiles.
+    func secretWarnings(mode: Int, serviceGroup: String) throws -> [ConfigWarning] {
+        let key = try write("k.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", mode: mode)
+        let cert = try write("c.pem", Self.certificatePEM)
+        let token = try write("t.token", "scim-token", mode: mode)
+        let secret = try write("g.secret", "group-secret", mode: mode)
+        let withFiles = try write("files.conf", tenant + "\nClientSecretFile=\(secret)\n[SCIM]\nEndpoint=https://v.example\nBearerTokenFile=\(token)\n",
+                                  mode: mode)
+        let withCertificate = try write("cert.conf", tenant + "\nCertificateFile=\(cert)\nPrivateKeyFile=\(key)\n", mode: mode)
+        let inline = try write("inline.conf", tenant + "\nClientSecret=inline-secret\n[SCIM]\nEndpoint=https://v.example\nBearerToken=inline-token\n",
+                               mode: mode)
+        for path in [key, token, secret, withFiles, withCertificate, inline] { #expect(chown(path, getuid(), getegid()) == 0) }
+        var warnings: [ConfigWarning] = []
+        for profile in [withFiles, withCertificate, inline] {
+            warnings += try ProfileLoader.load(file: profile, serviceGroup: serviceGroup).1
+        }
+        return warnings
+    }
+
+    @Test("0640 in the service's group, the documented setup, and 0600 get no warning", arguments: [0o640, 0o600])
+    func serviceGroupMayReadSecrets(mode: Int) throws {
+        #expect(try secretWarnings(mode: mode, serviceGroup: Self.ownGroup) == [])
+    }
+
+    @Test func anotherGroupReadingSecretsIsWarnedAbout() throws {
+        let warnings = try secretWarnings(mode: 0o640, serviceGroup: "entra-sync-test-other")
+        #expect(warnings.count == 5)
+        for warning in warnings {
+            #expect(warning.message.contains("readable by group \(Self.ownGroup), which is not the service's group entra-sync-test-other"))
+            #expect(warning.message.contains("run: chown root:entra-sync-test-other \(warning.file) && chmod 0640 \(warning.file)"))
+        }
+        #expect(Set(warnings.map { $0.file.split(separator: "/").last! }) == ["g.secret", "t.token", "k.pem", "inline.conf"])
+    }
+
+    @Test func everyoneReadingSecretsIsWarnedAboutEvenInTheServiceGroup() throws {
+        let warnings = try secretWarnings(mode: 0o644, serviceGroup: Self.ownGroup)
+        #expect(warnings.count == 5)
+        #expect(warnings.allSatisfy { $0.message.contains("is readable by every user") })
     }
 
     @Test func directoryLoadsGoodFilesDespiteBadOnes() throws {

@@ -82,6 +82,10 @@ struct ManagerServiceTests {
             done([])
             return true
         }
+        func discardStateAndResync(profile: String, waiter: (@Sendable (RunSummary) -> Void)?,
+                                   done: @escaping @Sendable (Result<ProfileRunner.Discarded, NotRunnable>) -> Void) {
+            done(.success(ProfileRunner.Discarded(keptJournal: "/kept")))
+        }
     }
 
     /// The one reply (or error) of a call, decoded from the wire bytes the service sent.
@@ -144,7 +148,7 @@ struct ManagerServiceTests {
     @Test("mutating methods need root, the daemon's user or the admin group; reading is open; unknown methods are refused")
     func access() throws {
         let (service, engine) = try make()
-        for method in ["RunNow", "Reload", "ScimPush"] {
+        for method in ["RunNow", "Reload", "ScimPush", "Resync"] {
             let refused = call(service, method, #"{"profile":"contoso"}"#, peer: Self.stranger)
             #expect(refused["error"] as? String == ManagerProtocol.ErrorName.permissionDenied, "\(method)")
         }
