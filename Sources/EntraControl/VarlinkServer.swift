@@ -49,7 +49,15 @@ public final class VarlinkServer: Sendable {
         var source: ListenerSource?
         var connections: [Int32: VarlinkConnection] = [:]
         var stopped = false
+        /// A descriptor (/dev/null) held in reserve: when accept fails for lack of descriptors, it is
+        /// given up to take the waiting client, so `status` answers while runs use every descriptor.
+        var reserveFD: Int32 = -1
+        /// Accepting waits (out of descriptors and no reserve): the listener would fire without end.
+        var acceptPaused = false
     }
+
+    /// How long accepting waits when descriptors ran out and the reserve is in use.
+    static let acceptRetryDelay = DispatchTimeInterval.milliseconds(100)
 
     public init(path: String, mode: mode_t = 0o660, listenFD: Int32? = nil, info: VarlinkServiceInfo,
                 limits: VarlinkLimits = .init(), log: @escaping @Sendable (String) -> Void = { _ in },
@@ -63,6 +71,7 @@ public final class VarlinkServer: Sendable {
             self.listenFD = listenFD
             self.ownsPath = false
             _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
+            state.withLock { $0.reserveFD = Self.openReserve() }
             return
         }
         self.ownsPath = true
@@ -84,6 +93,7 @@ public final class VarlinkServer: Sendable {
             throw VarlinkClientError.io("cannot listen on \(path)", code)
         }
         self.listenFD = fd
+        state.withLock { $0.reserveFD = Self.openReserve() }
     }
 
     public func start() {
@@ -99,6 +109,8 @@ public final class VarlinkServer: Sendable {
             s.stopped = true
             let c = Array(s.connections.values)
             s.connections = [:]
+            if s.reserveFD >= 0 { close(s.reserveFD) }
+            s.reserveFD = -1
             return (s.source, c)
         }
         source?.source.cancel()
@@ -111,7 +123,10 @@ public final class VarlinkServer: Sendable {
 
     private func acceptAll() {
         while true {
-            let fd = accept(listenFD, nil, nil)
+            var fd = accept(listenFD, nil, nil)
+            if fd < 0 && (errno == EMFILE || errno == ENFILE) {
+                fd = acceptWithReserve()
+            }
             if fd < 0 { return }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -142,7 +157,46 @@ public final class VarlinkServer: Sendable {
     }
 
     func connectionClosed(_ fd: Int32) {
-        _ = state.withLock { $0.connections.removeValue(forKey: fd) }
+        state.withLock { s in
+            s.connections.removeValue(forKey: fd)
+            if s.reserveFD < 0 && !s.stopped { s.reserveFD = Self.openReserve() }
+        }
+    }
+
+    private static func openReserve() -> Int32 { open("/dev/null", O_RDONLY | O_CLOEXEC) }
+
+    /// Out of descriptors: gives up the reserve to take the waiting client (its descriptor is taken
+    /// back when a connection closes). Without a reserve, accepting pauses briefly rather than spin
+    /// on a listener that stays readable. Returns the client's descriptor or -1.
+    private func acceptWithReserve() -> Int32 {
+        let reserve = state.withLock { s -> Int32 in
+            defer { s.reserveFD = -1 }
+            return s.reserveFD
+        }
+        if reserve >= 0 {
+            close(reserve)
+            let fd = accept(listenFD, nil, nil)
+            if fd >= 0 {
+                log("out of file descriptors: the control client takes the reserved one")
+                return fd
+            }
+            state.withLock { $0.reserveFD = Self.openReserve() }
+        }
+        let source = state.withLock { s -> ListenerSource? in
+            guard !s.acceptPaused, !s.stopped else { return nil }
+            s.acceptPaused = true
+            return s.source
+        }
+        guard let source else { return -1 }
+        source.source.suspend()
+        queue.asyncAfter(deadline: .now() + Self.acceptRetryDelay) { [self] in
+            state.withLock { s in
+                s.acceptPaused = false
+                if s.reserveFD < 0 && !s.stopped { s.reserveFD = Self.openReserve() }
+            }
+            source.source.resume()  // after stop() too: a cancelled source is released only once resumed
+        }
+        return -1
     }
 
     /// Runs a call: the service interface here, everything else in the handler.

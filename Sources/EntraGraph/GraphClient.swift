@@ -58,6 +58,9 @@ public final class GraphClient: Sendable {
 
     public var counters: GraphRequestCounters { counterState.withLock { $0 } }
 
+    /// Closes the connections kept alive since the last request: a profile between runs holds none.
+    public func closeConnections() { http.closeConnections() }
+
     // MARK: Delta rounds
 
     /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.

@@ -446,6 +446,8 @@ public final class ProfileRunner: Sendable {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
 
+        // Idle profiles hold no descriptors: the next run (minutes away) connects again.
+        worker.withLock { $0.graph?.closeConnections() }
         let (waiters, failures) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], Int) in
             s.phase = .idle
             s.currentRun = nil

@@ -5,6 +5,7 @@ import EntraSync
 import EntraSystemd
 import Foundation
 import Logging
+import Synchronization
 
 /// entra-syncd: keeps a local mirror of Microsoft Entra ID users, groups and memberships.
 struct Daemon: ParsableCommand {
@@ -63,6 +64,19 @@ struct Daemon: ParsableCommand {
             throw ValidationError("cannot create the state directory \(stateDir): \(error.localizedDescription)")
         }
 
+        // Before anything holds descriptors: the limit first, then what must never be the one missing
+        // (Dispatch's event loop, the signal sources).
+        let limit = DescriptorLimit.raiseToHard()
+        if let error = limit.error {
+            logger.warning("cannot raise the open-file limit above \(DescriptorLimit.format(limit.before)): \(String(cString: strerror(error)))")
+        } else {
+            logger.debug("open-file limit: \(DescriptorLimit.format(limit.before)) raised to \(DescriptorLimit.format(limit.after))")
+        }
+        guard DescriptorLimit.prepareDispatch() else {
+            logger.critical("Dispatch timers do not fire (out of descriptors at start?)")
+            throw ExitCode(1)
+        }
+
         signal(SIGPIPE, SIG_IGN)
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
@@ -70,8 +84,10 @@ struct Daemon: ParsableCommand {
         let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
                                                  access: AccessPolicy(adminGroup: adminGroup)),
                                   logger: logger)
-        manager.start()
-
+        let control = ServerSlot()
+        let signalSources = Self.handleSignals(manager: manager, control: control, logger: logger)
+        // Listening before the profiles load (their first runs may use every descriptor); clients
+        // wait in the backlog until the profiles are loaded and the server starts.
         let listenFD = SystemdNotifier.listenFDs().first
         if listenFD == nil {
             let parent = (socketPath as NSString).deletingLastPathComponent
@@ -90,6 +106,8 @@ struct Daemon: ParsableCommand {
             logger.critical("cannot listen on \(socketPath): \(error)")
             throw ExitCode(1)
         }
+        control.server.withLock { $0 = server }
+        manager.start()
         server.start()
         logger.info("listening on \(socketPath); \(manager.statusLine())")
         SystemdNotifier.ready(status: manager.statusLine())
@@ -104,6 +122,18 @@ struct Daemon: ParsableCommand {
             watchdog = timer
         }
 
+        // The main thread parks instead of exiting in dispatchMain(): at its exit libdispatch makes
+        // an eventfd for the main queue and traps when it cannot (as when runs hold every
+        // descriptor). Nothing here uses the main queue.
+        let forever = DispatchSemaphore(value: 0)
+        withExtendedLifetime((signalSources, server, watchdog)) {
+            forever.wait()
+        }
+    }
+
+    /// SIGTERM and SIGINT stop, SIGHUP reloads. Set up before the profiles load: each source takes
+    /// a descriptor (a signalfd), and without it the signal would be ignored.
+    static func handleSignals(manager: SyncManager, control: ServerSlot, logger: Logger) -> [DispatchSourceSignal] {
         let signals = DispatchQueue(label: "entra-syncd.signals")
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
         let stopOnce = DispatchSemaphore(value: 1)
@@ -112,7 +142,7 @@ struct Daemon: ParsableCommand {
             logger.info("received signal \(sig), stopping")
             SystemdNotifier.stopping()
             manager.stop(deadline: .now() + 20)
-            server.stop()
+            control.server.withLock { $0 }?.stop()
             logger.info("stopped")
             Foundation.exit(0)
         }
@@ -130,10 +160,14 @@ struct Daemon: ParsableCommand {
             SystemdNotifier.ready(status: manager.statusLine())
         }
         hup.activate()
-        withExtendedLifetime((term, int, hup, server, watchdog)) {
-            dispatchMain()
-        }
+        signals.sync {}  // the sources registered (their signalfds exist) once their queue ran them
+        return [term, int, hup]
     }
+}
+
+/// The control server once it listens: a signal can arrive before it does.
+final class ServerSlot: Sendable {
+    let server = Mutex<VarlinkServer?>(nil)
 }
 
 Daemon.main()
