@@ -78,6 +78,9 @@ public final class HTTPClient: Sendable {
         let context = Unmanaged.passRetained(transfer)
         defer { context.release() }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let socketErrno = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        socketErrno.initialize(to: 0)
+        defer { socketErrno.deallocate() }
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
         for (name, value) in request.headers { headerList = curl_slist_append(headerList, "\(name): \(value)") }
@@ -91,6 +94,7 @@ public final class HTTPClient: Sendable {
                             _ = esc_setopt_ptr(c, CURLOPT_URL, url)
                             _ = esc_setopt_ptr(c, CURLOPT_ERRORBUFFER, errbuf.baseAddress)
                             _ = esc_setopt_long(c, CURLOPT_NOSIGNAL, 1)
+                            _ = esc_setopt_socket_errno(c, socketErrno)
                             _ = esc_setopt_ptr(c, CURLOPT_PROTOCOLS_STR, "http,https")
                             _ = esc_setopt_ptr(c, CURLOPT_USERAGENT, agent)
                             _ = esc_setopt_ptr(c, CURLOPT_ACCEPT_ENCODING, "")
@@ -133,16 +137,14 @@ public final class HTTPClient: Sendable {
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             var text = String(cString: curl_easy_strerror(code)) + (detail.isEmpty ? "" : ": \(detail)")
-            var osErrno = 0
-            _ = esc_getinfo_long(c, CURLINFO_OS_ERRNO, &osErrno)
             let kind: HTTPError.Kind
             switch code {
             case CURLE_OUT_OF_MEMORY:
                 kind = .resources
-            case _ where osErrno == Int(EMFILE) || osErrno == Int(ENFILE):
+            case _ where socketErrno.pointee == EMFILE || socketErrno.pointee == ENFILE:
                 // socket() failed: not the network's fault, and retrying at once will not help.
                 kind = .resources
-                text += " (the daemon has too many files open: raise LimitNOFILE= in its unit, or run fewer profiles)"
+                text += " (socket: \(String(cString: strerror(socketErrno.pointee))); the daemon has too many files open: raise LimitNOFILE= in its unit, or run fewer profiles)"
             case CURLE_COULDNT_RESOLVE_HOST: kind = .resolve
             case CURLE_COULDNT_RESOLVE_PROXY: kind = .proxy
             case CURLE_COULDNT_CONNECT: kind = options.proxy != nil ? .proxy : .connect
