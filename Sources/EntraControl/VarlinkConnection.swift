@@ -15,6 +15,8 @@ final class VarlinkConnection: @unchecked Sendable {
     private var outputSent = 0
     private var readSource: EventSource?
     private var writeSource: EventSource?
+    /// Activated the first time there is output; until then it only holds its descriptor.
+    private var writeActivated = false
     private var writeActive = false
     private var closed = false
     private var nextCall = 0
@@ -54,6 +56,14 @@ final class VarlinkConnection: @unchecked Sendable {
         let source = EventLoop.shared.readSource(fileDescriptor: fd, queue: server.queue)
         source.setEventHandler { [self] in readAvailable() }
         readSource = source
+        // The write source's descriptor (a duplicate) is taken now, with the connection's own:
+        // replies must never need a descriptor later, when runs may have taken them all.
+        var write = EventLoop.shared.writeSource(fileDescriptor: fd, queue: server.queue)
+        if !write.isValid && server.releaseReserve() {
+            write = EventLoop.shared.writeSource(fileDescriptor: fd, queue: server.queue)
+        }
+        write.setEventHandler { [self] in flush() }
+        writeSource = write
         source.activate()
     }
 
@@ -181,12 +191,10 @@ final class VarlinkConnection: @unchecked Sendable {
         if output.isEmpty {
             if writeActive { writeSource?.suspend(); writeActive = false }
         } else if !closed {
-            if writeSource == nil {
-                let source = EventLoop.shared.writeSource(fileDescriptor: fd, queue: server.queue)
-                source.setEventHandler { [self] in flush() }
-                writeSource = source
+            if !writeActivated, let writeSource {
+                writeActivated = true
                 writeActive = true
-                source.activate()
+                writeSource.activate()
             } else if !writeActive {
                 writeSource?.resume()
                 writeActive = true

@@ -52,7 +52,16 @@ public final class VarlinkServer: Sendable {
         var source: EventSource?
         var connections: [Int32: VarlinkConnection] = [:]
         var stopped = false
+        /// A descriptor (/dev/null) held in reserve: when accept fails for lack of descriptors, it is
+        /// given up to take the waiting client, so `status` answers while runs use every descriptor.
+        /// Two: a client's connection takes one for its socket and one for its write source (a dup).
+        var reserveFDs: [Int32] = []
+        /// Accepting waits (out of descriptors and no reserve): the listener would fire without end.
+        var acceptPaused = false
     }
+
+    /// How long accepting waits when descriptors ran out and the reserve is in use.
+    static let acceptRetryDelay = DispatchTimeInterval.milliseconds(100)
 
     public init(path: String, mode: mode_t = 0o660, listenFD: Int32? = nil, info: VarlinkServiceInfo,
                 limits: VarlinkLimits = .init(), log: @escaping @Sendable (String) -> Void = { _ in },
@@ -66,6 +75,7 @@ public final class VarlinkServer: Sendable {
             self.listenFD = listenFD
             self.ownsPath = false
             _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
+            state.withLock { Self.refill(&$0.reserveFDs) }
             return
         }
         self.ownsPath = true
@@ -87,6 +97,7 @@ public final class VarlinkServer: Sendable {
             throw VarlinkClientError.io("cannot listen on \(path)", code)
         }
         self.listenFD = fd
+        state.withLock { Self.refill(&$0.reserveFDs) }
     }
 
     public func start() {
@@ -101,6 +112,8 @@ public final class VarlinkServer: Sendable {
             s.stopped = true
             let c = Array(s.connections.values)
             s.connections = [:]
+            for fd in s.reserveFDs { close(fd) }
+            s.reserveFDs = []
             return (s.source, c)
         }
         source?.cancel()
@@ -113,7 +126,10 @@ public final class VarlinkServer: Sendable {
 
     private func acceptAll() {
         while true {
-            let fd = accept(listenFD, nil, nil)
+            var fd = accept(listenFD, nil, nil)
+            if fd < 0 && (errno == EMFILE || errno == ENFILE) {
+                fd = acceptWithReserve()
+            }
             if fd < 0 { return }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -144,7 +160,65 @@ public final class VarlinkServer: Sendable {
     }
 
     func connectionClosed(_ fd: Int32) {
-        _ = state.withLock { $0.connections.removeValue(forKey: fd) }
+        state.withLock { s in
+            s.connections.removeValue(forKey: fd)
+            if !s.stopped { Self.refill(&s.reserveFDs) }
+        }
+    }
+
+    private static let reserveCount = 2
+
+    /// Closes one reserved descriptor so a connection can take it; false when none is left. The
+    /// reserve is refilled when a connection closes.
+    func releaseReserve() -> Bool {
+        state.withLock { s in
+            guard let fd = s.reserveFDs.popLast() else { return false }
+            close(fd)
+            return true
+        }
+    }
+
+    /// Opens reserve descriptors (/dev/null) until there are `reserveCount`, as far as it can.
+    private static func refill(_ reserve: inout [Int32]) {
+        while reserve.count < reserveCount {
+            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            reserve.append(fd)
+        }
+    }
+
+    /// Out of descriptors: gives up the reserve to take the waiting client (its descriptor is taken
+    /// back when a connection closes). Without a reserve, accepting pauses briefly rather than spin
+    /// on a listener that stays readable. Returns the client's descriptor or -1.
+    private func acceptWithReserve() -> Int32 {
+        let reserve = state.withLock { s -> [Int32] in
+            defer { s.reserveFDs = [] }
+            return s.reserveFDs
+        }
+        if !reserve.isEmpty {
+            for fd in reserve { close(fd) }
+            let fd = accept(listenFD, nil, nil)
+            if fd >= 0 {
+                log("out of file descriptors: the control client takes the reserved one")
+                return fd
+            }
+            state.withLock { Self.refill(&$0.reserveFDs) }
+        }
+        let source = state.withLock { s -> EventSource? in
+            guard !s.acceptPaused, !s.stopped else { return nil }
+            s.acceptPaused = true
+            return s.source
+        }
+        guard let source else { return -1 }
+        source.suspend()
+        queue.asyncAfter(deadline: .now() + Self.acceptRetryDelay) { [self] in
+            state.withLock { s in
+                s.acceptPaused = false
+                if !s.stopped { Self.refill(&s.reserveFDs) }
+            }
+            source.resume()
+        }
+        return -1
     }
 
     /// Runs a call: the service interface here, everything else in the handler.

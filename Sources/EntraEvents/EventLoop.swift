@@ -17,6 +17,11 @@ public final class EventLoop: Sendable {
     public static let shared = EventLoop()
 
     private let epoll: Int32
+    /// The one timerfd of every `EventTimer`, armed for the earliest deadline (epoll data 0).
+    private let timerFD: Int32
+    /// Scheduled timers by id: deadline (uptime nanoseconds), the schedule's generation, the timer.
+    private let timers = Mutex<[UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)]>([:])
+    private let nextTimerID = Atomic<UInt64>(1)
     /// Registered sources by the id in their epoll data: a stale event for a cancelled source (its
     /// descriptor number may be reused already) finds nothing.
     private let sources = Mutex<[UInt64: EventSource]>([:])
@@ -24,7 +29,13 @@ public final class EventLoop: Sendable {
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        precondition(epoll >= 0, "epoll_create1: errno \(errno)")
+        precondition(epoll >= 0, "epoll_create1: errno \(errno)")  // the first thing the daemon does: nothing holds descriptors yet
+        timerFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
+        precondition(timerFD >= 0, "timerfd_create: errno \(errno)")
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = Self.timersID
+        precondition(epoll_ctl(epoll, EPOLL_CTL_ADD, timerFD, &event) == 0, "epoll_ctl: errno \(errno)")
         // The thread takes no signals (it inherits the mask): they are for signalfd or other threads.
         var all = sigset_t(), previous = sigset_t()
         sigfillset(&all)
@@ -68,6 +79,45 @@ public final class EventLoop: Sendable {
         }
     }
 
+    // MARK: Timers (for EventTimer)
+
+    /// The epoll data of the timers' timerfd; sources count from 1.
+    private static let timersID: UInt64 = 0
+
+    func newTimerID() -> UInt64 { nextTimerID.add(1, ordering: .relaxed).oldValue }
+
+    /// Sets or (nil) removes a timer's deadline and arms the timerfd for the earliest one.
+    func setTimer(_ timer: EventTimer, deadline: UInt64?, generation: UInt64) {
+        timers.withLock { t in
+            t[timer.id] = deadline.map { ($0, generation, timer) }
+            armTimerFD(t)
+        }
+    }
+
+    private func armTimerFD(_ t: [UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)]) {
+        var spec = itimerspec()  // zero: disarmed
+        if let next = t.values.lazy.map(\.deadline).min() {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let delay = max(next > now ? next - now : 0, 1)  // 0 would disarm it
+            spec.it_value = timespec(tv_sec: Int(delay / 1_000_000_000), tv_nsec: Int(delay % 1_000_000_000))
+        }
+        timerfd_settime(timerFD, 0, &spec, nil)
+    }
+
+    /// The timerfd fired: every timer whose deadline passed fires, and the timerfd is armed again.
+    private func expireTimers() {
+        var expirations: UInt64 = 0
+        _ = read(timerFD, &expirations, 8)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let due = timers.withLock { t -> [(UInt64, EventTimer)] in
+            let due = t.filter { $0.value.deadline <= now }
+            for id in due.keys { t[id] = nil }
+            armTimerFD(t)
+            return due.values.map { ($0.generation, $0.timer) }
+        }
+        for (generation, timer) in due { timer.expired(generation: generation) }
+    }
+
     // MARK: Registration (for EventSource)
 
     func register(_ source: EventSource) -> UInt64 {
@@ -98,7 +148,11 @@ public final class EventLoop: Sendable {
             guard count > 0 else { continue }  // EINTR
             for event in events[0..<Int(count)] {
                 let id = event.data.u64
-                sources.withLock { $0[id] }?.ready()
+                if id == Self.timersID {
+                    expireTimers()
+                } else {
+                    sources.withLock { $0[id] }?.ready()
+                }
             }
         }
     }

@@ -36,6 +36,9 @@ public final class EventSource: Sendable {
         self.drain = drain
     }
 
+    /// False when the source could not get its descriptor (out of descriptors): it never fires.
+    public var isValid: Bool { fd >= 0 }
+
     public func setEventHandler(_ handler: @escaping @Sendable () -> Void) {
         state.withLock { $0.handler = handler }
     }

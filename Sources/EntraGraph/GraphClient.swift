@@ -82,6 +82,9 @@ public final class GraphClient: Sendable {
             && a.caFile == b.caFile && a.proxy == b.proxy && a.requestTimeout == b.requestTimeout && a.maxAttempts == b.maxAttempts
     }
 
+    /// Closes the connections kept alive since the last request: a profile between runs holds none.
+    public func closeConnections() { http.closeConnections() }
+
     // MARK: Delta rounds
 
     /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.

@@ -4,8 +4,11 @@ import Foundation
 import Synchronization
 
 /// The project's only HTTP stack: one reused libcurl easy handle (keep-alive, gzip, HTTP/2).
+///
+/// The handle is made on the first request and kept (with its connection) until
+/// `closeConnections()`: a profile between runs holds no descriptor for Graph.
 public final class HTTPClient: Sendable {
-    /// `@unchecked`: the handle is only touched inside `lock`.
+    /// `@unchecked`: the handle is only touched inside `handle`'s lock.
     private final class Handle: @unchecked Sendable {
         let curl: UnsafeMutableRawPointer
         init(_ curl: UnsafeMutableRawPointer) { self.curl = curl }
@@ -25,8 +28,7 @@ public final class HTTPClient: Sendable {
         }
     }
 
-    private let handle: Handle
-    private let lock = Mutex(())
+    private let handle = Mutex<Handle?>(nil)
     private let options: HTTPClientOptions
     private let caBlob: [UInt8]?
 
@@ -34,10 +36,6 @@ public final class HTTPClient: Sendable {
 
     public init(options: HTTPClientOptions) throws(HTTPError) {
         _ = Self.globalInit
-        guard let curl = curl_easy_init() else {
-            throw HTTPError(kind: .other, curlCode: -1, message: "curl_easy_init failed")
-        }
-        handle = Handle(curl)
         self.options = options
         if let caFile = options.caFile {
             guard let extra = FileManager.default.contents(atPath: caFile) else {
@@ -52,17 +50,37 @@ public final class HTTPClient: Sendable {
     }
 
     public func perform(_ request: HTTPRequest, cancel: CancellationFlag? = nil) throws(HTTPError) -> HTTPResponse {
-        let result: Result<HTTPResponse, HTTPError> = lock.withLock { _ in performLocked(request, cancel: cancel) }
+        let result: Result<HTTPResponse, HTTPError> = handle.withLock { handle in
+            if handle == nil {
+                guard let curl = curl_easy_init() else {
+                    return .failure(HTTPError(kind: .resources, curlCode: Int(CURLE_OUT_OF_MEMORY.rawValue),
+                                              message: "cannot start a request to \(Self.host(request.url)): out of memory"))
+                }
+                handle = Handle(curl)
+            }
+            return performLocked(request, curl: handle!.curl, cancel: cancel)
+        }
         return try result.get()
     }
 
-    private func performLocked(_ request: HTTPRequest, cancel: CancellationFlag?) -> Result<HTTPResponse, HTTPError> {
-        let c = handle.curl
+    /// Closes the connection kept for the next request and the handle's own descriptors (libcurl's
+    /// wakeup socket pair). Waits for a request in progress. The next request connects again.
+    public func closeConnections() {
+        let released = handle.withLock { $0.take() }
+        withExtendedLifetime(released) {}  // curl_easy_cleanup runs here, outside the lock
+    }
+
+    private static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? url }
+
+    private func performLocked(_ request: HTTPRequest, curl c: UnsafeMutableRawPointer, cancel: CancellationFlag?) -> Result<HTTPResponse, HTTPError> {
         curl_easy_reset(c)
         let transfer = Transfer(limit: options.maxResponseBytes, cancel: cancel)
         let context = Unmanaged.passRetained(transfer)
         defer { context.release() }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let socketErrno = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        socketErrno.initialize(to: 0)
+        defer { socketErrno.deallocate() }
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
         for (name, value) in request.headers { headerList = curl_slist_append(headerList, "\(name): \(value)") }
@@ -76,6 +94,7 @@ public final class HTTPClient: Sendable {
                             _ = esc_setopt_ptr(c, CURLOPT_URL, url)
                             _ = esc_setopt_ptr(c, CURLOPT_ERRORBUFFER, errbuf.baseAddress)
                             _ = esc_setopt_long(c, CURLOPT_NOSIGNAL, 1)
+                            _ = esc_setopt_socket_errno(c, socketErrno)
                             _ = esc_setopt_ptr(c, CURLOPT_PROTOCOLS_STR, "http,https")
                             _ = esc_setopt_ptr(c, CURLOPT_USERAGENT, agent)
                             _ = esc_setopt_ptr(c, CURLOPT_ACCEPT_ENCODING, "")
@@ -117,10 +136,15 @@ public final class HTTPClient: Sendable {
         }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let text = String(cString: curl_easy_strerror(code)) + (detail.isEmpty ? "" : ": \(detail)")
-            let host = URLComponents(string: request.url)?.host ?? request.url
+            var text = String(cString: curl_easy_strerror(code)) + (detail.isEmpty ? "" : ": \(detail)")
             let kind: HTTPError.Kind
             switch code {
+            case CURLE_OUT_OF_MEMORY:
+                kind = .resources
+            case _ where socketErrno.pointee == EMFILE || socketErrno.pointee == ENFILE:
+                // socket() failed: not the network's fault, and retrying at once will not help.
+                kind = .resources
+                text += " (socket: \(String(cString: strerror(socketErrno.pointee))); the daemon has too many files open: raise LimitNOFILE= in its unit, or run fewer profiles)"
             case CURLE_COULDNT_RESOLVE_HOST: kind = .resolve
             case CURLE_COULDNT_RESOLVE_PROXY: kind = .proxy
             case CURLE_COULDNT_CONNECT: kind = options.proxy != nil ? .proxy : .connect
@@ -134,7 +158,7 @@ public final class HTTPClient: Sendable {
                 kind = .sendOrReceive
             default: kind = .other
             }
-            return .failure(HTTPError(kind: kind, curlCode: Int(code.rawValue), message: "\(host): \(text)"))
+            return .failure(HTTPError(kind: kind, curlCode: Int(code.rawValue), message: "\(Self.host(request.url)): \(text)"))
         }
         var status = 0
         _ = esc_getinfo_long(c, CURLINFO_RESPONSE_CODE, &status)

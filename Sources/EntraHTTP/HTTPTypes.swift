@@ -30,7 +30,8 @@ public struct HTTPResponse: Sendable {
 
 /// A transport failure.
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case resolve, connect, tls, proxy, timeout, cancelled, sendOrReceive, tooLarge, other }
+    /// `resources`: the process ran out of file descriptors or memory (not the network's fault).
+    public enum Kind: Sendable { case resolve, connect, tls, proxy, timeout, cancelled, sendOrReceive, tooLarge, resources, other }
     public var kind: Kind
     public var curlCode: Int
     public var message: String

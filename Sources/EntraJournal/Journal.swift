@@ -3,10 +3,17 @@ import Glibc
 /// The crash-safe, append-only record journal of one profile. See `JournalFormat` for the layout.
 ///
 /// Not thread-safe: one owner (the profile's run queue) uses it.
+///
+/// Holds no file descriptor between calls: a commit opens the current segment and closes it
+/// again, so a thousand idle profiles hold no journal files (one `open` per commit is nothing
+/// next to its fdatasync). When descriptors run out, the commit fails and nothing is written.
 public final class Journal {
     private let directory: String
     private let options: JournalOptions
-    private var fd: Int32 = -1
+    /// Set by `close()`: nothing more is written.
+    private var isClosed = false
+    /// A failed commit could not be cut back: only a snapshot (a new segment) may follow it.
+    private var tailDamaged = false
     private var segmentPath = ""
     private var segmentSequence: UInt64 = 0
     private var salt: UInt32 = 0
@@ -23,17 +30,22 @@ public final class Journal {
         self.options = options
     }
 
-    deinit { close() }
-
     public var totalBytes: Int { otherSegmentsBytes + size }
 
     public func shouldCompact(factor: Int = 4, minBytes: Int = 1 << 20) -> Bool {
         totalBytes - snapshotBytes > factor * max(snapshotBytes, minBytes)
     }
 
+    /// Refuses further writes (the daemon stops the profile).
     public func close() {
-        if fd >= 0 { Glibc.close(fd) }
-        fd = -1
+        isClosed = true
+    }
+
+    /// The current segment, opened for appending; the caller closes it.
+    private func openSegment() throws -> Int32 {
+        let fd = Glibc.open(segmentPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError.io(segmentPath, "cannot open") }
+        return fd
     }
 
     // MARK: Open and recover
@@ -121,8 +133,8 @@ public final class Journal {
         if journal.segmentPath.isEmpty {
             try journal.startSegment(sequence: 1)
         } else {
-            journal.fd = Glibc.open(journal.segmentPath, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard journal.fd >= 0 else { throw JournalError.io(journal.segmentPath, "cannot open") }
+            // Writable now, or the profile fails at start and says why rather than at its first commit.
+            Glibc.close(try journal.openSegment())
         }
         return (journal, report)
     }
@@ -197,10 +209,12 @@ public final class Journal {
     /// A new segment starts before the batch when the current one has reached the size limit, so
     /// one large batch can make a segment larger than the limit.
     public func commit(_ produce: (_ emit: (JournalRecord) -> Void) throws -> Void) throws {
-        guard fd >= 0 else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
+        guard !isClosed && !tailDamaged else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
         if size > JournalFormat.headerSize && size >= options.segmentSizeLimit {
             try rotate()
         }
+        let fd = try openSegment()
+        defer { Glibc.close(fd) }
         let chunk = 1 << 20
         var buffer: [UInt8] = []
         buffer.reserveCapacity(chunk + 4096)
@@ -241,7 +255,7 @@ public final class Journal {
         } catch {
             // Leave no partial batch behind: the next commit must not follow garbage.
             if ftruncate(fd, off_t(size)) != 0 {
-                close()
+                tailDamaged = true
             }
             throw error
         }
@@ -251,6 +265,7 @@ public final class Journal {
 
     /// Writes the whole live state as a new snapshot segment and drops the older segments.
     public func writeSnapshot(_ body: (_ emit: (JournalRecord) throws -> Void) throws -> Void) throws {
+        guard !isClosed else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
         let sequence = segmentSequence + 1
         let finalPath = directory + "/" + JournalFormat.fileName(sequence)
         let tempPath = finalPath + ".tmp"
@@ -292,9 +307,6 @@ public final class Journal {
         let old = (try? Self.listDirectory(directory))?.filter { $0.hasSuffix(".seg") && $0 < JournalFormat.fileName(sequence) } ?? []
         for name in old { unlink(directory + "/" + name) }
         try? Self.fsyncPath(directory)
-        close()
-        fd = Glibc.open(finalPath, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw JournalError.io(finalPath, "cannot open") }
         segmentPath = finalPath
         segmentSequence = sequence
         salt = newSalt
@@ -303,6 +315,8 @@ public final class Journal {
         otherSegmentsBytes = 0
         currentIsSnapshot = true
         commitSequence += 1
+        // The snapshot replaced whatever tail a failed commit could not cut back.
+        tailDamaged = false
     }
 
     private func rotate() throws {
@@ -326,8 +340,7 @@ public final class Journal {
             unlink(path)
             throw error
         }
-        close()
-        fd = nfd
+        Glibc.close(nfd)
         segmentPath = path
         segmentSequence = sequence
         salt = newSalt

@@ -57,6 +57,9 @@ public struct JournalError: Error, Sendable, CustomStringConvertible {
 
     static func io(_ path: String, _ what: String, _ code: Int32 = errno) -> JournalError {
         JournalError(kind: code == ENOSPC || code == EDQUOT || code == EFBIG ? .noSpace : .io, path: path, offset: nil,
-                     message: "\(what): \(String(cString: strerror(code)))")
+                     message: "\(what): \(String(cString: strerror(code)))" + (code == EMFILE || code == ENFILE ? descriptorHint : ""))
     }
+
+    /// The fix for running out of file descriptors.
+    static let descriptorHint = " (the daemon has too many files open: raise LimitNOFILE= in its unit, or run fewer profiles)"
 }

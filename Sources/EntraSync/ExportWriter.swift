@@ -20,7 +20,10 @@ public struct ExportWriter: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var path: String
         public var errno: Int32
-        public var description: String { "cannot write \(path): \(String(cString: strerror(errno)))" }
+        public var description: String {
+            "cannot write \(path): \(String(cString: strerror(errno)))"
+                + (errno == EMFILE || errno == ENFILE ? " (the daemon has too many files open: raise LimitNOFILE= in its unit, or run fewer profiles)" : "")
+        }
     }
 
     /// The run id the current exports show, if they are complete.

@@ -479,6 +479,8 @@ public final class ProfileRunner: Sendable {
             deliverChanges(program: program, timeout: profile.onChangeTimeout, logger: logger)
         }
 
+        // Idle profiles hold no descriptors: the next run (minutes away) connects again.
+        worker.withLock { $0.graph?.closeConnections() }
         let (waiters, actions) = shared.withLock { s -> ([@Sendable (RunSummary) -> Void], [RunScheduler.Action]) in
             if case .syncing = s.lifecycle { s.lifecycle = .idle }
             if s.state.history.last?.runId == runId {

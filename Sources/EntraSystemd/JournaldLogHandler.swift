@@ -88,7 +88,21 @@ public struct StderrLogHandler: LogHandler {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { $1 } }
         let line = Self.format(date: Date(), level: event.level, message: "\(event.message)", metadata: all)
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        Self.writeToStderr(Array((line + "\n").utf8))
+    }
+
+    /// A log line that cannot be written is lost; the daemon goes on. (FileHandle's write(_:) traps
+    /// when write fails: stderr on a full disk, or a pipe whose reader is gone.)
+    static func writeToStderr(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = Glibc.write(2, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                done += n
+            }
+        }
     }
 
     public static func format(date: Date, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {

@@ -71,15 +71,23 @@ struct Daemon: ParsableCommand {
             throw ValidationError("cannot create the state directory \(stateDir): \(error.localizedDescription)")
         }
 
+        // Before anything holds descriptors (the event loop and the signal sources exist already).
+        let limit = DescriptorLimit.raiseToHard()
+        if let error = limit.error {
+            logger.warning("cannot raise the open-file limit above \(DescriptorLimit.format(limit.before)): \(String(cString: strerror(error)))")
+        } else {
+            logger.debug("open-file limit: \(DescriptorLimit.format(limit.before)) raised to \(DescriptorLimit.format(limit.after))")
+        }
+
         signal(SIGPIPE, SIG_IGN)
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
         if let compactFactor { compaction.factor = max(0, compactFactor) }
         let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction),
                                   logger: logger) { manager in SystemdNotifier.status(manager.statusLine()) }
-        manager.start()
         let service = ManagerService(engine: manager, access: AccessPolicy(adminGroup: adminGroup), logger: logger)
-
+        // Listening before the profiles load (their first runs may use every descriptor); clients
+        // wait in the backlog until the profiles are loaded and the server starts.
         let listenFD = SystemdNotifier.listenFDs().first
         if listenFD == nil {
             let parent = (socketPath as NSString).deletingLastPathComponent
@@ -98,6 +106,7 @@ struct Daemon: ParsableCommand {
             logger.critical("cannot listen on \(socketPath): \(error)")
             throw ExitCode(1)
         }
+        manager.start()
         server.start()
         logger.info("listening on \(socketPath); \(manager.statusLine())")
         SystemdNotifier.ready(status: manager.statusLine())

@@ -12,6 +12,9 @@ CURLcode esc_setopt_blob(CURL *handle, CURLoption option, const void *data, size
 CURLcode esc_setopt_write_cb(CURL *handle, CURLoption option, size_t (*cb)(char *, size_t, size_t, void *));
 CURLcode esc_setopt_xferinfo_cb(CURL *handle, int (*cb)(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t));
 CURLcode esc_getinfo_long(CURL *handle, CURLINFO info, long *value);
+/* Opens libcurl's sockets with close-on-exec; when socket() fails, its errno goes to *socket_errno
+   (libcurl reports only "couldn't connect", which hides running out of descriptors). */
+CURLcode esc_setopt_socket_errno(CURL *handle, int *socket_errno);
 /* The CA bundle path libcurl was built with, or NULL. */
 const char *esc_default_cainfo(void);
 #endif
