@@ -3,7 +3,8 @@ import Dispatch
 import Foundation
 
 /// A timer of the `EventLoop` (a timerfd on CLOCK_MONOTONIC, the clock of `DispatchTime`); its
-/// handler runs on its queue. Scheduling again replaces the previous deadline.
+/// handler runs on its queue. Scheduling again replaces the previous deadline; scheduling a
+/// cancelled timer does nothing.
 public final class EventTimer: Sendable {
     private let source: EventSource
 
@@ -28,7 +29,7 @@ public final class EventTimer: Sendable {
         var spec = itimerspec()
         spec.it_value = Self.timespec(nanoseconds: delay)
         if let interval, interval > 0 { spec.it_interval = Self.timespec(nanoseconds: UInt64(interval * 1e9)) }
-        timerfd_settime(source.fd, 0, &spec, nil)
+        source.withDescriptor { timerfd_settime($0, 0, &spec, nil) }
     }
 
     /// The same with `DispatchSourceTimer`'s way of saying the interval (`.never`: once).
