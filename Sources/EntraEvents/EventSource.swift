@@ -80,6 +80,14 @@ public final class EventSource: Sendable {
         }
     }
 
+    /// Runs `body` with the descriptor unless the source is cancelled (its descriptor may be closed,
+    /// and its number reused already).
+    func withDescriptor(_ body: (Int32) -> Void) {
+        state.withLock { s in
+            if !s.cancelled { body(fd) }
+        }
+    }
+
     /// The descriptor is ready (on the loop's thread).
     func ready() {
         queue.async { [self] in fire() }

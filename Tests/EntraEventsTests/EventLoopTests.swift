@@ -110,6 +110,20 @@ struct EventLoopTests {
         #expect(count == 2)
     }
 
+    @Test func aCancelledTimerIgnoresScheduleEvenWhenItsDescriptorNumberIsReused() throws {
+        let queue = DispatchQueue(label: "test.reuse")
+        let old = EventLoop.shared.timer(queue: queue)
+        old.activate()
+        old.cancel()
+        let hits = Hits()
+        let new = EventLoop.shared.timer(queue: queue)  // most likely on the descriptor `old` closed
+        new.setEventHandler { hits.hit() }
+        new.activate()
+        old.schedule(deadline: .now(), repeating: .never, leeway: .milliseconds(1))
+        #expect(!hits.wait(0.2), "scheduling a cancelled timer armed another one")
+        new.cancel()
+    }
+
     @Test func repeatingTimer() throws {
         let hits = Hits()
         let timer = EventLoop.shared.timer(queue: DispatchQueue(label: "test.repeat"))
