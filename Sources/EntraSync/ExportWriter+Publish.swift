@@ -16,6 +16,8 @@ import Glibc
 extension ExportWriter {
     /// At start: removes what a killed writer left and takes over an older version's `export`
     /// directory (its files are linked into a set, not rewritten).
+    /// - Throws: only when an older version's directory cannot be taken over; it then stays in use
+    ///   until the next export replaces it.
     public func recover() throws(Failure) {
         for leftover in [swapPath, asidePath] where Self.exists(leftover) {
             Self.removeTree(leftover)
@@ -23,7 +25,9 @@ extension ExportWriter {
         if Self.isDirectory(directory) {
             try adoptDirectory()
         } else {
-            removeRetiredSets(keeping: currentSet())
+            let current = currentSet()
+            removeRetiredSets(keeping: current)
+            if let current { unlink(setsDirectory + "/" + current + "/.state.tmp") }  // a killed markCurrent
         }
     }
 

@@ -696,7 +696,7 @@ public final class ProfileRunner: Sendable {
             do {
                 try exports.recover()
             } catch {
-                self.logger.warning("cannot tidy up \(exports.directory): \(error)")
+                self.logger.warning("cannot turn \(exports.directory), an older version's export directory, into an export set: \(error); the next export replaces it")
             }
             let state = self.mirror
             let profile = self.profile
