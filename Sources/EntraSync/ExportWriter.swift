@@ -6,15 +6,32 @@ import EntraMirror
 import Foundation
 import Glibc
 
-/// Writes the files other software reads: `export/users.json` and `export/groups.json`.
+/// Writes the files other software reads, one whole set per run: `export/users.json`,
+/// `export/groups.json`, `export/users.csv`, `export/groups.csv`, and `export/.state` (the run they show).
 ///
-/// Each file is replaced atomically (temp file, fsync, rename, directory fsync), so a reader sees
-/// the previous or the new version, never a mix. `export/.state` records which run they show.
+/// `export` is a symbolic link to the current set, a directory in `.export-sets/` beside it. A run's
+/// set is written and fsynced in full, then published by one `rename` of a new link over `export`
+/// (`ExportWriter+Publish.swift`), so everything read through one resolution of `export` comes
+/// from one run. The previous set is removed after the swap.
 public struct ExportWriter: Sendable {
+    /// The path readers use: `PROFILE/export`.
     public let directory: String
+    /// Where the sets live: `PROFILE/.export-sets`.
+    let setsDirectory: String
+    /// The next link, from its creation to its rename over `export`: `PROFILE/.export.swap`.
+    let swapPath: String
+    /// An older version's `export` directory on its way out, where `renameat2` cannot exchange it.
+    let asidePath: String
+
+    /// The files a set can hold; `.state` is written into every set.
+    static let setFiles = ["users.json", "groups.json", "users.csv", "groups.csv", ".state"]
 
     public init(directory: String) {
         self.directory = directory
+        let parent = (directory as NSString).deletingLastPathComponent
+        setsDirectory = parent + "/.export-sets"
+        swapPath = parent + "/.export.swap"
+        asidePath = parent + "/.export.old"
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -33,32 +50,44 @@ public struct ExportWriter: Sendable {
         return id.isEmpty ? nil : id
     }
 
+    /// Writes the set of `runId` beside the current one and publishes it; on failure the current set stays.
     public func write(_ view: ScopedView, runId: String, formats: Set<ExportFormat> = [.json]) throws(Failure) {
-        try makeDirectory()
-        for format in ExportFormat.allCases {
-            let files = format == .json ? ["users.json", "groups.json"] : ["users.csv", "groups.csv"]
-            guard formats.contains(format) else {
-                for file in files { unlink(directory + "/" + file) }
-                continue
-            }
-            switch format {
-            case .json:
-                try replace("users.json") { out throws(Failure) in
+        let current = try prepareSets()
+        let name = Self.setName(for: runId, current: current)
+        let set = setsDirectory + "/" + name
+        if mkdir(set, 0o755) != 0 { throw Failure(path: set, errno: errno) }
+        do throws(Failure) {
+            if formats.contains(.json) {
+                try create("users.json", in: set) { out throws(Failure) in
                     try DirectoryJSON.users(view.users, deleted: view.deletedUsers, into: &out.text, flush: out.flush)
                 }
                 CrashPoint.hit("export")
-                try replace("groups.json") { out throws(Failure) in try DirectoryJSON.groups(view, into: &out.text, flush: out.flush) }
-            case .csv:
-                try replace("users.csv") { out throws(Failure) in try Self.usersCSV(view.users, into: &out.text, flush: out.flush) }
-                try replace("groups.csv") { out throws(Failure) in try Self.groupsCSV(view, into: &out.text, flush: out.flush) }
+                try create("groups.json", in: set) { out throws(Failure) in try DirectoryJSON.groups(view, into: &out.text, flush: out.flush) }
             }
+            if formats.contains(.csv) {
+                try create("users.csv", in: set) { out throws(Failure) in try Self.usersCSV(view.users, into: &out.text, flush: out.flush) }
+                try create("groups.csv", in: set) { out throws(Failure) in try Self.groupsCSV(view, into: &out.text, flush: out.flush) }
+            }
+            try create(".state", in: set) { out throws(Failure) in out.text.rawText(runId + "\n") }
+            try Self.syncDirectory(set)
+            try publish(name, replacing: current)
+        } catch {
+            Self.removeTree(set)
+            throw error
         }
-        try markCurrent(runId: runId)
     }
 
-    /// Records that the current files also show `runId` (a run that changed nothing).
+    /// Records that the current set also shows `runId` (a run that changed nothing): its `.state`
+    /// is replaced atomically.
     public func markCurrent(runId: String) throws(Failure) {
-        try replace(".state", with: Array((runId + "\n").utf8))
+        let set = currentSet().map { setsDirectory + "/" + $0 } ?? directory
+        try replace(".state", in: set, with: Array((runId + "\n").utf8))
+    }
+
+    /// Writes `name` in `directory` itself, outside any export set (the metrics file), atomically.
+    public func writeFile(_ name: String, _ bytes: [UInt8]) throws(Failure) {
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw Failure(path: directory, errno: errno) }
+        try replace(name, in: directory, with: bytes)
     }
 
     static func csvField(_ value: String?) -> String {
@@ -107,16 +136,6 @@ public struct ExportWriter: Sendable {
         }
     }
 
-    /// Writes `name` in this directory atomically (used for metrics too).
-    public func writeFile(_ name: String, _ bytes: [UInt8]) throws(Failure) {
-        try makeDirectory()
-        try replace(name, with: bytes)
-    }
-
-    private func makeDirectory() throws(Failure) {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw Failure(path: directory, errno: errno) }
-    }
-
     /// A file being written: what the generator appends to `text` goes out per MiB (`flush`).
     struct Sink {
         let fd: Int32
@@ -150,36 +169,38 @@ public struct ExportWriter: Sendable {
         }
     }
 
-    private func replace(_ name: String, with bytes: [UInt8]) throws(Failure) {
-        try replace(name) { sink throws(Failure) in sink.text.rawBytes(bytes) }
+    /// Streams a new file at `path` and fsyncs it; nobody reads it before it is complete (it sits
+    /// in an unpublished set, or is renamed into place by `replace`).
+    private func create(_ path: String, generate: (inout Sink) throws(Failure) -> Void) throws(Failure) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Failure(path: path, errno: errno) }
+        defer { close(fd) }
+        var sink = Sink(fd: fd, path: path)
+        try generate(&sink)
+        try Sink.write(sink.text.bytes, fd: fd, path: path)
+        if fsync(fd) != 0 { throw Failure(path: path, errno: errno) }
     }
 
-    /// Writes `name` through a temp file, fsync and rename, so readers see the old or the new file.
-    private func replace(_ name: String, generate: (inout Sink) throws(Failure) -> Void) throws(Failure) {
+    private func create(_ name: String, in directory: String, generate: (inout Sink) throws(Failure) -> Void) throws(Failure) {
+        try create(directory + "/" + name, generate: generate)
+    }
+
+    /// Replaces `name` in `directory` through a temp file, fsync and rename, so readers see the old
+    /// or the new file.
+    private func replace(_ name: String, in directory: String, with bytes: [UInt8]) throws(Failure) {
         let path = directory + "/" + name
         let temp = path + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure(path: temp, errno: errno) }
         do throws(Failure) {
-            var sink = Sink(fd: fd, path: temp)
-            try generate(&sink)
-            try Sink.write(sink.text.bytes, fd: fd, path: temp)
-            if fsync(fd) != 0 { throw Failure(path: temp, errno: errno) }
+            try create(temp) { sink throws(Failure) in sink.text.rawBytes(bytes) }
         } catch {
-            close(fd)
             unlink(temp)
             throw error
         }
-        close(fd)
         guard rename(temp, path) == 0 else {
             let code = errno
             unlink(temp)
             throw Failure(path: path, errno: code)
         }
-        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 {
-            fsync(dirfd)
-            close(dirfd)
-        }
+        try? Self.syncDirectory(directory)
     }
 }

@@ -550,7 +550,7 @@ public final class ProfileRunner: Sendable {
         let settings = ExportSettings(scope: scope, formats: formats)
         let scopeChanged = worker.withLock { $0.exportedSettings != settings }
         let graceShown = !state.recentlyDeleted.isEmpty  // deleted users age out of the exports
-        let lastExportFailed = shared.withLock { $0.exportError != nil }  // it may have left users.json newer than groups.json
+        let lastExportFailed = shared.withLock { $0.exportError != nil }  // the exports still show an older run
         if !plan.isEmpty || scopeChanged || graceShown || lastExportFailed || exports.exportedRunId() == nil || !FileManager.default.fileExists(atPath: exports.directory + "/users.json") {
             do {
                 let view = ScopedView(state: state, scope: scope, softDeleteGrace: grace)
@@ -690,11 +690,17 @@ public final class ProfileRunner: Sendable {
         }
     }
 
-    /// Makes sure exports show the committed state (a crash can fall between commit and export, or
-    /// between users.json and groups.json). Returns when they do, so a daemon that answers on its
-    /// socket never shows a mix of two runs; called before the runner starts, so its queue is idle.
+    /// Makes sure exports show the committed state (a crash can fall between commit and export) and
+    /// removes what a killed export left. Returns when they do, so a daemon that answers on its
+    /// socket shows the last committed run; called before the runner starts, so its queue is idle.
     public func refreshExportsIfStale() {
         runQueue.sync {
+            let exports = ExportWriter(directory: self.directory + "/export")
+            do {
+                try exports.recover()
+            } catch {
+                self.logger.warning("cannot turn \(exports.directory), an older version's export directory, into an export set: \(error); the next export replaces it")
+            }
             let state = self.mirror
             let profile = self.profile
             let scope = profile.scope
@@ -702,7 +708,6 @@ public final class ProfileRunner: Sendable {
             let counts = view.counts
             self.shared.withLock { $0.scopedCounts = counts }
             guard let last = state.lastSuccess else { return }
-            let exports = ExportWriter(directory: self.directory + "/export")
             guard exports.exportedRunId() != last.runId else { return }
             do {
                 try exports.write(view, runId: last.runId, formats: profile.exportFormats)

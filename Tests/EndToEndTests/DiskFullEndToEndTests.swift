@@ -133,17 +133,20 @@ struct ExportFailureEndToEndTests {
         try daemon.writeProfile("contoso", simulator: sim)
         try daemon.start()
         let exports = daemon.exportDirectory("contoso")
-        // A directory where the temp file goes: the export fails (EISDIR), even for root.
-        #expect(mkdir(exports + "/groups.json.tmp", 0o755) == 0)
+        // A directory where the next link goes: publishing fails (EEXIST), even for root.
+        let obstacle = daemon.stateDirectory + "/contoso/.export.swap"
+        #expect(mkdir(obstacle, 0o755) == 0)
         try sim.admin("POST", "/_sim/churn", ["seed": 8, "changes": 6])
         try daemon.runNow("contoso")
         let status = try daemon.status()["contoso"]!
         let error = status["error"] as? String ?? ""
-        #expect(error.contains("export failed") && error.contains("groups.json.tmp"), "error: \(error)")
+        #expect(error.contains("export failed") && error.contains(".export.swap"), "error: \(error)")
+        let sets = try FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory + "/contoso/.export-sets")
+        #expect(sets.count == 1, "the failed set is removed: \(sets)")
         #expect(try Mirror.fromExports(exports) != (try sim.expectedMirror()))
 
         // The obstacle goes; the next run has nothing to change but must still write the exports.
-        #expect(rmdir(exports + "/groups.json.tmp") == 0)
+        #expect(rmdir(obstacle) == 0)
         try daemon.runNow("contoso")
         #expect(try Mirror.fromExports(exports) == (try sim.expectedMirror()))
         #expect(try daemon.status()["contoso"]?["error"] == nil)

@@ -1,4 +1,3 @@
-import EntraGraph
 import EntraHTTP
 import Foundation
 import Synchronization

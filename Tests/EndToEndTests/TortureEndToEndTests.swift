@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Whether the binaries honour `ENTRA_SYNC_CRASH_AT` (compiled into debug builds only).
-private var crashPointsCompiledIn: Bool {
+var crashPointsCompiledIn: Bool {
     #if DEBUG
     true
     #else
@@ -18,7 +18,7 @@ private var crashPointsCompiledIn: Bool {
 struct TortureEndToEndTests {
     /// Where a kill can be aimed. Crash points make the daemon kill itself exactly there.
     enum Target: CaseIterable {
-        case request, plan, journalAppend, journalFsync, compactionWrite, compactionRename, export, random, startup
+        case request, plan, journalAppend, journalFsync, compactionWrite, compactionRename, export, exportLink, exportSwap, random, startup
 
         var crashPoint: String? {
             switch self {
@@ -28,6 +28,8 @@ struct TortureEndToEndTests {
             case .compactionWrite: "compaction.write"
             case .compactionRename: "compaction.rename"
             case .export: "export"
+            case .exportLink: "export.link"
+            case .exportSwap: "export.swap"
             case .request, .random, .startup: nil
             }
         }
