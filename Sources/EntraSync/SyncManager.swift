@@ -61,8 +61,10 @@ public final class SyncManager: Sendable {
         profiles.withLock { p in
             guard !p.stopping else { return }
             for (name, error) in set.errors.sorted(by: { $0.key < $1.key }) {
-                logger.error("\(error)", metadata: ["MESSAGE_ID": "\(MessageID.configError)", "profile": "\(name)"])
-                reply.errors.append("\(error)")
+                for problem in error.problems {
+                    logger.error("\(problem)", metadata: ["MESSAGE_ID": "\(MessageID.configError)", "profile": "\(name)"])
+                    reply.errors.append("\(problem)")
+                }
                 if let runner = p.runners[name] {
                     runner.markConfigError("\(error) (still running with the previous configuration)")
                 } else {
