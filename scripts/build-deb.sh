@@ -89,9 +89,9 @@ install -D -m 0644 packaging/lintian/entra-sync "$root/usr/share/lintian/overrid
 find "$root" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 # Depends: the shared libraries' packages and versions, as dpkg-shlibdeps computes them.
+mkdir -p "$root/DEBIAN"  # (marks the package's root for dpkg-shlibdeps)
 shlibs="$(cd "$work" && dpkg-shlibdeps -O -edebian/entra-sync/usr/bin/entra-syncd -edebian/entra-sync/usr/bin/entra-syncctl | sed -n 's/^shlibs:Depends=//p')"
 
-mkdir -p "$root/DEBIAN"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$root/DEBIAN/"
 (cd "$root" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/md5sums"
