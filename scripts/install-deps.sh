@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages entra-sync builds and tests with (or says exactly which are missing),
+# Installs the Debian packages entra-sync builds, packages and tests with (or says exactly which are missing),
 # and the pinned SCIM test server in a venv.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev libsystemd-dev pkg-config curl)
+# dpkg-dev (dpkg-shlibdeps) and binutils (strip) build the .deb; lintian checks it in the system tests.
+packages=(libcurl4-openssl-dev libsystemd-dev pkg-config curl dpkg-dev binutils lintian)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System tests under a real systemd 252, booted as PID 1 of a private PID+mount namespace over an
-# overlay of / (scripts/systemd-sandbox.sh). Installs the .deb there and checks what an admin would.
-# Skips, saying why, when the machine cannot create the namespaces.
+# overlay of / (scripts/systemd-sandbox.sh). Builds the release .deb, checks it with lintian (any
+# error or warning fails), installs it there and checks what an admin would: install, upgrade from
+# the previous version, remove, purge, and installing where systemd does not run.
+# The sandbox part skips, saying why, when the machine cannot create the namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -12,12 +14,6 @@ if command -v systemd-analyze >/dev/null; then
     if awk "BEGIN { exit !($score <= 1.5) }"; then echo "ok: unit exposure $score <= 1.5"; else echo "FAIL: unit exposure $score > 1.5"; exit 1; fi
 fi
 
-if ! reason="$(scripts/systemd-sandbox.sh check 2>&1)"; then
-    echo "SKIP system tests: $reason"
-    exit 0
-fi
-command -v patchelf >/dev/null || { apt-get install -y -qq patchelf >/dev/null 2>&1 || apt-get update -qq && apt-get install -y -qq patchelf >/dev/null; }
-
 # Outside /tmp (the sandbox mounts a fresh /tmp but sees the rest of / through the overlay), and
 # outside the checkout, which may itself live under /tmp.
 work="$(mktemp -d /var/tmp/es-system.XXXXXX)"
@@ -25,17 +21,43 @@ sbx="$work/sandbox"
 passed=0
 failed=0
 cleanup() {
-    scripts/systemd-sandbox.sh kill "$sbx" || true
+    [ -s "$sbx/pid" ] && scripts/systemd-sandbox.sh kill "$sbx" || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-deb="$(scripts/build-deb.sh --debug "$work")"
+# The package the sandbox installs, and the same build as an older version to upgrade from.
+started=$SECONDS
+deb="$(scripts/build-deb.sh "$work")"
+version="$(dpkg-deb -f "$deb" Version)"
+echo "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB) in $((SECONDS - started)) s"
+# The same package as an older version to upgrade from (repacked uncompressed, which is quick).
+dpkg-deb -R "$deb" "$work/previous"
+sed -i "s/^Version: .*/Version: $version~previous/" "$work/previous/DEBIAN/control"
+previous_deb="$work/entra-sync_$version~previous.deb"
+dpkg-deb --root-owner-group -Znone --build "$work/previous" "$previous_deb" >/dev/null
+rm -rf "$work/previous"
+# lintian, Debian's package checker: no error and no warning.
+if lintian --fail-on error,warning "$deb" >"$work/lintian" 2>&1; then
+    echo "ok: lintian reports no errors or warnings"
+else
+    echo "FAIL: lintian"
+    sed 's/^/    /' "$work/lintian"
+    exit 1
+fi
+
+if ! reason="$(scripts/systemd-sandbox.sh check 2>&1)"; then
+    echo "SKIP system tests: $reason"
+    exit 0
+fi
 mkdir -p "$work/bin"
 cp "$(swift build --show-bin-path)/entra-graph-sim" "$work/bin/"
 bin="$work/bin"
 scripts/systemd-sandbox.sh boot "$sbx" >/dev/null
 R() { timeout 60 scripts/systemd-sandbox.sh run "$sbx" "$@"; }
+# A container's policy-rc.d (Docker's denies every service action) would keep deb-systemd-invoke from
+# restarting and stopping the service; the sandbox is a booted machine, where there is none.
+R rm -f /usr/sbin/policy-rc.d
 check() {  # check NAME COMMAND...: records a pass or a failure
     local name="$1"
     shift
@@ -59,11 +81,18 @@ waitfor() {  # waitfor SECONDS COMMAND...: polls until the command succeeds
 
 waitfor 60 R sh -c 'systemctl is-system-running | grep -Eq "running|degraded"'
 
-# Install, purge and install again on the sandbox's clean root.
+# Install, purge and install again on the sandbox's clean root; the second time the previous version,
+# which is upgraded further down.
 check "dpkg install" R dpkg -i "$deb"
 check "service user created" R getent passwd entra-sync
+check "not enabled or started before there is a profile" R sh -c '! systemctl is-enabled entra-sync && ! systemctl is-active entra-sync'
+check "man pages installed" R sh -c 'for page in man8/entra-syncd.8 man1/entra-syncctl.1 man5/entra-sync.conf.5; do [ -s /usr/share/man/$page.gz ] || exit 1; done
+    zcat /usr/share/man/man8/entra-syncd.8.gz | grep -q "config-dir" && zcat /usr/share/man/man5/entra-sync.conf.5.gz | grep -q "MaxDeletions="'
+check "completions installed" R sh -c '[ -s /usr/share/bash-completion/completions/entra-syncctl ] && [ -s /usr/share/zsh/vendor-completions/_entra-syncctl ] && [ -s /usr/share/fish/vendor_completions.d/entra-syncctl.fish ]
+    grep -q "run-now" /usr/share/bash-completion/completions/entra-syncctl'
+check "the binaries need no bundled Swift runtime" R sh -c '[ ! -e /usr/lib/entra-sync ] && entra-syncd --version && ! ldd /usr/bin/entra-syncd | grep -q "not found"'
 check "dpkg purge" R sh -c 'dpkg --purge entra-sync && ! getent passwd entra-sync && [ ! -e /usr/bin/entra-syncd ]'
-check "dpkg install again" R sh -c "dpkg -i '$deb' && getent passwd entra-sync && [ -x /usr/bin/entra-syncd ]"
+check "dpkg install of the previous version" R sh -c "dpkg -i '$previous_deb' && getent passwd entra-sync && [ -x /usr/bin/entra-syncd ]"
 # The unit and the catalog point only at what the package installed (file: or man: links).
 check "Documentation= and catalog Support: name installed files" R sh -c '
     exists() { case "$1" in
@@ -120,6 +149,20 @@ R useradd -M -G entra-sync,entra-sync-admin opsadmin
 check "a reader may not run-now" R sh -c '! runuser -u member -- entra-syncctl run-now contoso 2>/tmp/err && grep -q "entra-sync-admin" /tmp/err'
 check "an admin-group member may run-now" R runuser -u opsadmin -- entra-syncctl run-now contoso --wait
 
+# Upgrade to this version: the running service is restarted exactly once and finds its state.
+starts() { R journalctl --sync; R sh -c 'journalctl --no-pager -o cat -u entra-sync | grep -c "listening on"'; }
+starts_before="$(starts)"
+pid_before="$(R systemctl show -p MainPID --value entra-sync)"
+last_run_before="$(R entra-syncctl status contoso --json | grep -o '"finished" : "[^"]*"' | head -1)"
+check "dpkg upgrades to $version" R sh -c "dpkg -i '$deb' && [ \"\$(dpkg-query -W -f '\${Version}' entra-sync)\" = '$version' ]"
+waitfor 20 R sh -c '[ "$(systemctl is-active entra-sync)" = active ]' || true
+starts_after="$(starts)"
+pid_after="$(R systemctl show -p MainPID --value entra-sync)"
+check "the upgrade restarted the service once" sh -c "echo 'daemon starts $starts_before -> $starts_after, main PID $pid_before -> $pid_after'
+    [ $((${starts_after:-0} - ${starts_before:-0})) -eq 1 ] && [ '$pid_after' != '$pid_before' ]"
+check "state kept across the upgrade" waitfor 20 R sh -c "entra-syncctl status contoso | grep -q '30 users' && entra-syncctl status contoso --json | grep -q '$last_run_before'"
+check "the restarted service is active" R sh -c '[ "$(systemctl is-active entra-sync)" = active ]'
+
 # Watchdog: a frozen daemon is restarted, and its journal state survives.
 main_pid="$(R systemctl show -p MainPID --value entra-sync)"
 R kill -STOP "$main_pid"
@@ -152,6 +195,14 @@ check "journal has structured fields" R sh -c 'journalctl -u entra-sync ENTRA_PR
 check "journalctl -x shows the catalog" R sh -c 'journalctl -x -u entra-sync --no-pager | grep -q "The exports in the state directory now show this run"'
 # (The simulator's own command line carries the secret; every other line must not.)
 check "no secret in any log line" R sh -c '! journalctl --no-pager -o verbose | grep "Sup3r-S3cret-Value" | grep -qv "entra-graph-sim"'
+
+# Remove keeps configuration and state; purge removes them; without a running systemd (a chroot or a
+# container) the package installs and purges all the same.
+check "dpkg remove stops the service and keeps configuration and state" R sh -c 'dpkg -r entra-sync && ! systemctl is-active entra-sync && [ ! -e /usr/bin/entra-syncd ] &&
+    [ -f /etc/entra-sync/contoso.conf ] && [ -d /var/lib/entra-sync/contoso/journal ] && getent passwd entra-sync'
+check "dpkg purge removes state and users" R sh -c 'dpkg --purge entra-sync && [ ! -e /var/lib/entra-sync ] && ! getent passwd entra-sync && ! getent group entra-sync-admin &&
+    [ ! -e /etc/systemd/system/multi-user.target.wants/entra-sync.service ]'
+check "install and purge where systemd does not run" R unshare --mount sh -c "mount -t tmpfs tmpfs /run/systemd && dpkg -i '$deb' && getent passwd entra-sync && [ -d /var/lib/entra-sync ] && dpkg --purge entra-sync"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

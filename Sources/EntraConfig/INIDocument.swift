@@ -10,8 +10,18 @@ public struct INIDocument: Sendable {
     public var entries: [Entry] = []
 
     /// Parses INI text: `[Section]`, `Key=value`, `#`/`;` comments, trailing `\` continues, quoted values.
+    /// - Throws: every malformed line at once.
     public init(text: String, file: String) throws(ConfigError) {
+        var problems: [ConfigError] = []
+        self.init(text: text, file: file, problems: &problems)
+        if let error = ConfigError(problems: problems) { throw error }
+    }
+
+    /// Parses INI text, adding each malformed line to `problems` and going on with the next.
+    /// Keys under a malformed section header are skipped (the header's error covers them).
+    public init(text: String, file: String, problems: inout [ConfigError]) {
         var section: String?
+        var inBrokenSection = false
         var pending: (text: String, line: Int)?
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for (index, raw) in lines.enumerated() {
@@ -30,25 +40,36 @@ public struct INIDocument: Sendable {
             }
             if trimmed.hasPrefix("[") {
                 guard trimmed.hasSuffix("]"), trimmed.count > 2 else {
-                    throw ConfigError(file: file, line: number, message: "malformed section header '\(trimmed)'")
+                    problems.append(ConfigError(file: file, line: number, message: "malformed section header '\(trimmed)'"))
+                    section = nil
+                    inBrokenSection = true
+                    continue
                 }
                 section = String(trimmed.dropFirst().dropLast())
+                inBrokenSection = false
                 continue
             }
             guard let eq = trimmed.firstIndex(of: "=") else {
-                throw ConfigError(file: file, line: number, message: "expected Key=value, found '\(trimmed.prefix(40))'")
+                problems.append(ConfigError(file: file, line: number, message: "expected Key=value, found '\(trimmed.prefix(40))'"))
+                continue
             }
             let key = String(trimmed[..<eq]).trimmingSpaces
             var value = String(trimmed[trimmed.index(after: eq)...]).trimmingSpaces
-            guard !key.isEmpty else { throw ConfigError(file: file, line: number, message: "missing key before '='") }
+            guard !key.isEmpty else {
+                problems.append(ConfigError(file: file, line: number, message: "missing key before '='"))
+                continue
+            }
             guard let section else {
-                throw ConfigError(file: file, line: number, key: key, message: "key outside of any section; put it under [Tenant] or [Sync]")
+                if !inBrokenSection {
+                    problems.append(ConfigError(file: file, line: number, key: key, message: "key outside of any section; put it under [Tenant] or [Sync]"))
+                }
+                continue
             }
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             entries.append(Entry(section: section, key: key, value: value, line: number))
         }
         if let p = pending {
-            throw ConfigError(file: file, line: p.line, message: "line continuation at the end of the file")
+            problems.append(ConfigError(file: file, line: p.line, message: "line continuation at the end of the file"))
         }
     }
 }

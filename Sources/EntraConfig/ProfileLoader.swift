@@ -53,20 +53,27 @@ public enum ProfileLoader {
         } catch {
             throw ConfigError(file: file, message: "cannot read: \((error as NSError).localizedDescription)")
         }
-        let document = try INIDocument(text: text, file: file)
+        // Every problem is collected and the checks go on, so one round of fixing suffices.
+        var problems: [ConfigError] = []
+        let document = INIDocument(text: text, file: file, problems: &problems)
         var values: [String: (value: String, line: Int)] = [:]
         var scimEntries: [INIDocument.Entry] = []
+        var reportedSections: Set<String> = []
         for entry in document.entries {
             if entry.section == "SCIM" || entry.section.hasPrefix("SCIM:") {
                 scimEntries.append(entry)
                 continue
             }
             guard let keys = known[entry.section] else {
-                throw ConfigError(file: file, line: entry.line, message: "unknown section [\(entry.section)]\(suggest(entry.section, Array(known.keys)))")
+                if reportedSections.insert(entry.section).inserted {
+                    problems.append(ConfigError(file: file, line: entry.line, message: "unknown section [\(entry.section)]\(suggest(entry.section, Array(known.keys)))"))
+                }
+                continue
             }
             guard keys.contains(entry.key) else {
-                throw ConfigError(file: file, line: entry.line, key: entry.key,
-                                  message: "unknown key in [\(entry.section)]\(suggest(entry.key, keys))")
+                problems.append(ConfigError(file: file, line: entry.line, key: entry.key,
+                                            message: "unknown key in [\(entry.section)]\(suggest(entry.key, keys))"))
+                continue
             }
             values[entry.key] = (entry.value, entry.line)
         }
@@ -75,78 +82,104 @@ public enum ProfileLoader {
         func error(_ key: String, _ message: String) -> ConfigError {
             ConfigError(file: file, line: values[key]?.line, key: key, message: message)
         }
+        /// Records a problem with `key` unless `condition` holds.
+        func require(_ condition: Bool, _ key: String, _ message: @autoclosure () -> String) {
+            if !condition { problems.append(error(key, message())) }
+        }
         func string(_ key: String) -> String? {
             guard let v = values[key]?.value, !v.isEmpty else { return nil }
             return v
         }
-        func required(_ key: String) throws(ConfigError) -> String {
-            guard let v = string(key) else { throw ConfigError(file: file, key: key, message: "missing; it is required in [Tenant]") }
+        func required(_ key: String) -> String? {
+            guard let v = string(key) else {
+                problems.append(ConfigError(file: file, key: key, message: "missing; it is required in [Tenant]"))
+                return nil
+            }
             return v
         }
-        func bool(_ key: String, _ fallback: Bool) throws(ConfigError) -> Bool {
+        func bool(_ key: String, _ fallback: Bool) -> Bool {
             guard let v = string(key) else { return fallback }
             switch v.lowercased() {
             case "yes", "true", "on", "1": return true
             case "no", "false", "off", "0": return false
-            default: throw error(key, "expected yes or no, found '\(v)'")
+            default:
+                problems.append(error(key, "expected yes or no, found '\(v)'"))
+                return fallback
             }
         }
-        func span(_ key: String, _ fallback: Double) throws(ConfigError) -> Double {
+        func span(_ key: String, _ fallback: Double) -> Double {
             guard let v = string(key) else { return fallback }
-            do { return try TimeSpan.parse(v) } catch let parseError { throw error(key, parseError.description) }
+            do { return try TimeSpan.parse(v) } catch let parseError {
+                problems.append(error(key, parseError.description))
+                return fallback
+            }
         }
-        func url(_ key: String) throws(ConfigError) -> String? {
+        func url(_ key: String) -> String? {
             guard var v = string(key) else { return nil }
             while v.hasSuffix("/") { v.removeLast() }
             guard let parsed = URLComponents(string: v), let scheme = parsed.scheme?.lowercased(), let host = parsed.host, !host.isEmpty else {
-                throw error(key, "not a URL: '\(v)'")
+                problems.append(error(key, "not a URL: '\(v)'"))
+                return nil
             }
             switch scheme {
             case "https": return v
             case "http":
-                guard isLoopback(host) else {
-                    throw error(key, "http:// is only allowed for loopback hosts (the simulator); use https://")
-                }
+                require(isLoopback(host), key, "http:// is only allowed for loopback hosts (the simulator); use https://")
                 return v
-            default: throw error(key, "unsupported scheme '\(scheme)'; use https://")
+            default:
+                problems.append(error(key, "unsupported scheme '\(scheme)'; use https://"))
+                return nil
+            }
+        }
+        func secretFile(_ path: String, key: String) -> String? {
+            do { return try readSecret(path, key: key, error: error) } catch let failure {
+                problems.append(failure)
+                return nil
             }
         }
 
-        let tenantId = try required("TenantId")
-        guard isGUID(tenantId) || isDomain(tenantId) else {
-            throw error("TenantId", "'\(tenantId)' is neither a GUID nor a domain name")
+        let tenantId = required("TenantId")
+        if let tenantId {
+            require(isGUID(tenantId) || isDomain(tenantId), "TenantId", "'\(tenantId)' is neither a GUID nor a domain name")
         }
-        let clientId = try required("ClientId")
-        guard isGUID(clientId) else { throw error("ClientId", "'\(clientId)' is not a GUID; use the Application (client) ID") }
+        let clientId = required("ClientId")
+        if let clientId { require(isGUID(clientId), "ClientId", "'\(clientId)' is not a GUID; use the Application (client) ID") }
 
         let secretKeys = ["ClientSecret", "ClientSecretFile", "ClientSecretCredential", "CertificateFile"].filter { string($0) != nil }
-        guard secretKeys.count == 1 else {
-            if secretKeys.isEmpty {
-                throw ConfigError(file: file, key: "ClientSecretFile", message: "no credential; set ClientSecretFile=, ClientSecretCredential=, ClientSecret=, or CertificateFile= with PrivateKeyFile=")
-            }
-            throw error(secretKeys[1], "give only one of \(secretKeys.joined(separator: ", "))")
+        if secretKeys.isEmpty {
+            problems.append(ConfigError(file: file, key: "ClientSecretFile", message: "no credential; set ClientSecretFile=, ClientSecretCredential=, ClientSecret=, or CertificateFile= with PrivateKeyFile="))
+        } else if secretKeys.count > 1 {
+            problems.append(error(secretKeys[1], "give only one of \(secretKeys.joined(separator: ", "))"))
         }
         var secret = Secret("")
-        let source: SecretSource
+        var source = SecretSource.inline  // set below whenever no problem is recorded
         var certificate: CertificateCredential?
-        switch secretKeys[0] {
+        switch secretKeys.count == 1 ? secretKeys[0] : nil {
+        case nil:
+            break
         case "CertificateFile":
             let certPath = string("CertificateFile")!
             guard let keyPath = string("PrivateKeyFile") else {
-                throw error("CertificateFile", "PrivateKeyFile= is needed too (the certificate's RSA private key, PEM)")
+                problems.append(error("CertificateFile", "PrivateKeyFile= is needed too (the certificate's RSA private key, PEM)"))
+                break
             }
             guard let pem = FileManager.default.contents(atPath: certPath).map({ String(decoding: $0, as: UTF8.self) }),
                   let der = CertificateCredential.firstCertificateDER(pem: pem) else {
-                throw error("CertificateFile", "cannot read a PEM certificate from \(certPath)")
+                problems.append(error("CertificateFile", "cannot read a PEM certificate from \(certPath)"))
+                break
             }
-            let key = try readSecret(keyPath, key: "PrivateKeyFile", error: error)
-            guard key.contains("PRIVATE KEY-----") else { throw error("PrivateKeyFile", "\(keyPath) holds no PEM private key") }
+            guard let key = secretFile(keyPath, key: "PrivateKeyFile") else { break }
+            guard key.contains("PRIVATE KEY-----") else {
+                problems.append(error("PrivateKeyFile", "\(keyPath) holds no PEM private key"))
+                break
+            }
             if let exposure = SecretFileAccess.exposure(of: keyPath, serviceGroup: serviceGroup) {
                 warnings.append(ConfigWarning(file: keyPath, message: "the private key \(exposure)"))
             }
             let algorithmText = (string("CertificateAlgorithm") ?? "PS256").uppercased()
             guard let algorithm = CertificateCredential.Algorithm(rawValue: algorithmText) else {
-                throw error("CertificateAlgorithm", "use PS256 (default) or RS256")
+                problems.append(error("CertificateAlgorithm", "use PS256 (default) or RS256"))
+                break
             }
             certificate = CertificateCredential(certificatePath: certPath, privateKeyPath: keyPath, certificateDER: der,
                                                 privateKeyPEM: Secret(key), algorithm: algorithm,
@@ -160,7 +193,8 @@ public enum ProfileLoader {
             }
         case "ClientSecretFile":
             let path = string("ClientSecretFile")!
-            secret = Secret(try readSecret(path, key: "ClientSecretFile", error: error))
+            guard let value = secretFile(path, key: "ClientSecretFile") else { break }
+            secret = Secret(value)
             source = .file(path)
             if let exposure = SecretFileAccess.exposure(of: path, serviceGroup: serviceGroup) {
                 warnings.append(ConfigWarning(file: path, message: "the client secret \(exposure)"))
@@ -168,57 +202,59 @@ public enum ProfileLoader {
         default:
             let name = string("ClientSecretCredential")!
             guard let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty else {
-                throw error("ClientSecretCredential", "$CREDENTIALS_DIRECTORY is not set; load the credential with LoadCredential=\(name):PATH in the service")
+                problems.append(error("ClientSecretCredential", "$CREDENTIALS_DIRECTORY is not set; load the credential with LoadCredential=\(name):PATH in the service"))
+                break
             }
-            secret = Secret(try readSecret(dir + "/" + name, key: "ClientSecretCredential", error: error))
+            guard let value = secretFile(dir + "/" + name, key: "ClientSecretCredential") else { break }
+            secret = Secret(value)
             source = .credential(name)
         }
 
         let cloudText = string("Cloud") ?? "global"
-        guard let cloud = Cloud(rawValue: cloudText.lowercased()) else {
-            throw error("Cloud", "unknown cloud '\(cloudText)'; use global, usgov, usgov-dod or china")
-        }
+        let cloud = Cloud(rawValue: cloudText.lowercased())
+        require(cloud != nil, "Cloud", "unknown cloud '\(cloudText)'; use global, usgov, usgov-dod or china")
         let caFile = string("CAFile")
-        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            throw error("CAFile", "cannot read \(caFile)")
-        }
+        if let caFile { require(FileManager.default.isReadableFile(atPath: caFile), "CAFile", "cannot read \(caFile)") }
         let proxy = string("Proxy")
-        if let proxy, URLComponents(string: proxy)?.host == nil {
-            throw error("Proxy", "not a URL: '\(proxy)'; use e.g. http://proxy.example:3128")
-        }
-        let interval = try span("Interval", 1800)
-        guard interval >= 1 else { throw error("Interval", "must be at least 1s") }
-        let delay = try span("RandomizedDelay", min(interval / 10, 300))
-        let timeout = try span("RequestTimeout", 60)
-        guard timeout >= 1 else { throw error("RequestTimeout", "must be at least 1s") }
+        if let proxy { require(URLComponents(string: proxy)?.host != nil, "Proxy", "not a URL: '\(proxy)'; use e.g. http://proxy.example:3128") }
+        let loginEndpoint = url("LoginEndpoint")
+        let graphEndpoint = url("GraphEndpoint")
+        let interval = span("Interval", 1800)
+        require(interval >= 1, "Interval", "must be at least 1s")
+        let delay = span("RandomizedDelay", min(interval / 10, 300))
+        let timeout = span("RequestTimeout", 60)
+        require(timeout >= 1, "RequestTimeout", "must be at least 1s")
         var attempts = 6
         if let v = string("MaxAttempts") {
-            guard let n = Int(v), (1...20).contains(n) else { throw error("MaxAttempts", "expected a number from 1 to 20, found '\(v)'") }
-            attempts = n
+            if let n = Int(v), (1...20).contains(n) { attempts = n } else {
+                problems.append(error("MaxAttempts", "expected a number from 1 to 20, found '\(v)'"))
+            }
         }
-        let users = try bool("Users", true)
-        let groups = try bool("Groups", true)
-        guard users || groups else { throw error("Groups", "Users=no and Groups=no leaves nothing to sync") }
+        let users = bool("Users", true)
+        let groups = bool("Groups", true)
+        require(users || groups, "Groups", "Users=no and Groups=no leaves nothing to sync")
 
-        func filter(_ key: String, _ known: [String]) throws(ConfigError) -> FilterExpression? {
+        func filter(_ key: String, _ known: [String]) -> FilterExpression? {
             guard let text = string(key) else { return nil }
             let expression: FilterExpression
             do {
                 expression = try FilterExpression.parse(text)
             } catch let syntax {
-                throw error(key, "\(syntax) in '\(text)'")
+                problems.append(error(key, "\(syntax) in '\(text)'"))
+                return nil
             }
             if let unknown = expression.properties.subtracting(known).sorted().first {
-                throw error(key, "unknown property '\(unknown)'; use one of \(known.joined(separator: ", "))")
+                problems.append(error(key, "unknown property '\(unknown)'; use one of \(known.joined(separator: ", "))"))
+                return nil
             }
             return expression
         }
         var scope = Scope()
-        scope.userFilter = try filter("UserFilter", userFilterProperties)
-        scope.groupFilter = try filter("GroupFilter", groupFilterProperties)
+        scope.userFilter = filter("UserFilter", userFilterProperties)
+        scope.groupFilter = filter("GroupFilter", groupFilterProperties)
         scope.includeGroups = (string("IncludeGroups") ?? "").split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
-        scope.excludeUnlicensed = try bool("ExcludeUnlicensed", false)
-        scope.excludeDisabled = try bool("ExcludeDisabled", false)
+        scope.excludeUnlicensed = bool("ExcludeUnlicensed", false)
+        scope.excludeDisabled = bool("ExcludeDisabled", false)
         var maxDeletions: DeletionLimit?
         if let v = string("MaxDeletions") {
             if v.hasSuffix("%"), let p = Double(v.dropLast()), p >= 0, p <= 100 {
@@ -226,7 +262,7 @@ public enum ProfileLoader {
             } else if let n = Int(v), n >= 0 {
                 maxDeletions = .count(n)
             } else {
-                throw error("MaxDeletions", "expected a count like 500 or a percentage like 10%, found '\(v)'")
+                problems.append(error("MaxDeletions", "expected a count like 500 or a percentage like 10%, found '\(v)'"))
             }
         }
 
@@ -236,40 +272,51 @@ public enum ProfileLoader {
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.timeZone = TimeZone(identifier: "UTC")
             formatter.dateFormat = "yyyy-MM-dd"
-            guard let date = formatter.date(from: v) else { throw error("ClientSecretExpires", "expected a date like 2027-03-31, found '\(v)'") }
-            secretExpires = date.timeIntervalSince1970
+            secretExpires = formatter.date(from: v)?.timeIntervalSince1970
+            require(secretExpires != nil, "ClientSecretExpires", "expected a date like 2027-03-31, found '\(v)'")
         }
+        var exportFormats: Set<ExportFormat>?
+        if let v = string("Export") {
+            var formats = Set<ExportFormat>()
+            for item in v.split(separator: ",").map({ String($0).trimmingSpaces.lowercased() }) where !item.isEmpty {
+                guard let format = ExportFormat(rawValue: item) else {
+                    problems.append(error("Export", "unknown format '\(item)'; use json, csv or json,csv"))
+                    continue
+                }
+                formats.insert(format)
+            }
+            require(!formats.isEmpty, "Export", "name at least one format: json, csv")
+            exportFormats = formats
+        }
+        let softDeleteGrace = span("SoftDeleteGrace", 0)
+        let onChange = string("OnChange")
+        if let program = onChange {
+            require(program.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: program),
+                    "OnChange", "'\(program)' is not an executable file given by its absolute path")
+        }
+        let onChangeTimeout = span("OnChangeTimeout", 60)
+        let targets = scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
 
+        // A missing or invalid value always recorded a problem, so the fallback error is never seen.
+        guard problems.isEmpty, let tenantId, let clientId, let cloud else {
+            throw ConfigError(problems: problems) ?? ConfigError(file: file, message: "incomplete profile")
+        }
         var profile = Profile(
             name: name, sourceFile: file, tenantId: tenantId, clientId: clientId, clientSecret: secret, secretSource: source,
-            cloud: cloud, loginEndpoint: try url("LoginEndpoint") ?? cloud.loginEndpoint,
-            graphEndpoint: try url("GraphEndpoint") ?? cloud.graphEndpoint, caFile: caFile, proxy: proxy,
+            cloud: cloud, loginEndpoint: loginEndpoint ?? cloud.loginEndpoint,
+            graphEndpoint: graphEndpoint ?? cloud.graphEndpoint, caFile: caFile, proxy: proxy,
             interval: interval, randomizedDelay: delay, requestTimeout: timeout, syncUsers: users, syncGroups: groups,
             maxAttempts: attempts)
         profile.scope = scope
         profile.maxDeletions = maxDeletions
         profile.certificate = certificate
         profile.clientSecretExpires = secretExpires
-        if let v = string("Export") {
-            var formats = Set<ExportFormat>()
-            for item in v.split(separator: ",").map({ String($0).trimmingSpaces.lowercased() }) where !item.isEmpty {
-                guard let format = ExportFormat(rawValue: item) else { throw error("Export", "unknown format '\(item)'; use json, csv or json,csv") }
-                formats.insert(format)
-            }
-            guard !formats.isEmpty else { throw error("Export", "name at least one format: json, csv") }
-            profile.exportFormats = formats
-        }
+        if let exportFormats { profile.exportFormats = exportFormats }
         profile.metricsPath = string("MetricsFile")
-        profile.softDeleteGrace = try span("SoftDeleteGrace", 0)
-        if let program = string("OnChange") {
-            guard program.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: program) else {
-                throw error("OnChange", "'\(program)' is not an executable file given by its absolute path")
-            }
-            profile.onChange = program
-        }
-        profile.onChangeTimeout = try span("OnChangeTimeout", 60)
-        profile.scimTargets = try scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup,
-                                                 warnings: &warnings)
+        profile.softDeleteGrace = softDeleteGrace
+        profile.onChange = onChange
+        profile.onChangeTimeout = onChangeTimeout
+        profile.scimTargets = targets
         return (profile, warnings)
     }
 

@@ -142,11 +142,16 @@ public enum DeletionLimit: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A configuration error: file, line, key and what to do.
+///
+/// A profile file is checked whole, so one error can carry several problems: the first (by line)
+/// in `file`, `line`, `key` and `message`, the others in `more`. `description` has one line per problem.
 public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String
     public var line: Int?
     public var key: String?
     public var message: String
+    /// The file's further problems, in line order (those without a line last).
+    public var more: [ConfigError] = []
 
     public init(file: String, line: Int? = nil, key: String? = nil, message: String) {
         self.file = file
@@ -155,7 +160,25 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// One error holding all of `problems`, sorted by line; nil when there are none.
+    public init?(problems: [ConfigError]) {
+        let sorted = problems.flatMap(\.problems).enumerated()
+            .sorted { ($0.element.line ?? .max, $0.offset) < ($1.element.line ?? .max, $1.offset) }
+            .map(\.element)
+        guard var first = sorted.first else { return nil }
+        first.more = Array(sorted.dropFirst())
+        self = first
+    }
+
+    /// Every problem: this one, then `more`, each on its own.
+    public var problems: [ConfigError] {
+        var head = self
+        head.more = []
+        return [head] + more.flatMap(\.problems)
+    }
+
     public var description: String {
+        guard more.isEmpty else { return problems.map(\.description).joined(separator: "\n") }
         var text = file
         if let line { text += ":\(line)" }
         text += ": "

@@ -89,8 +89,10 @@ public final class SyncManager: Sendable {
         let proceed = profiles.withLock { p -> Bool in
             guard !p.stopping else { return false }
             for (name, error) in set.errors.sorted(by: { $0.key < $1.key }) {
-                logger.error("\(error)", metadata: ["MESSAGE_ID": "\(MessageID.configError)", "profile": "\(name)"])
-                outcome.errors.append("\(error)")
+                for problem in error.problems {
+                    logger.error("\(problem)", metadata: ["MESSAGE_ID": "\(MessageID.configError)", "profile": "\(name)"])
+                    outcome.errors.append("\(problem)")
+                }
                 if let runner = p.runners[name] {
                     runner.markConfigError("\(error) (still running with the previous configuration)")
                 } else {

@@ -30,7 +30,10 @@ struct Check: ParsableCommand {
             step("config", true, path)
             for warning in warnings { print("         warning: \(warning)") }
         } catch {
-            step("config", false, "\(error)")
+            // Every problem of the file, each under the previous one.
+            let problems = error.problems
+            step("config", false, "\(problems[0])")
+            for problem in problems.dropFirst() { print(String(repeating: " ", count: 16) + "\(problem)") }
             throw ExitCode(1)
         }
         var logger = Logger(label: "entra-syncctl")

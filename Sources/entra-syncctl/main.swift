@@ -8,8 +8,13 @@ struct Ctl: ParsableCommand {
         commandName: "entra-syncctl",
         abstract: "Control and inspect entra-syncd.",
         discussion: "Finds the daemon's socket through --socket, else $ENTRA_SYNC_SOCKET, else /run/entra-sync/control.sock.",
-        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self,
-                      Scim.self])
+        version: ManagerProtocol.version,
+        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Scim.self])
+
+    /// Options of every subcommand, accepted before the subcommand's name as well as after it
+    /// (`entra-syncctl --socket PATH status`): the subcommands' `@OptionGroup` of the same type
+    /// receives what this one parsed.
+    @OptionGroup var global: SocketOptions
 }
 
 struct SocketOptions: ParsableArguments {
@@ -124,7 +129,7 @@ struct Status: ParsableCommand {
             }
             if let success = p.lastSuccess, p.lastRun?.result != "succeeded" { print("  last success: \(success)") }
             if let next = p.nextRun { print("  next run: \(next)") }
-            if let error = p.error { print("  problem:  \(error)") }
+            if let error = p.error { print("  problem:  \(error.replacingOccurrences(of: "\n", with: "\n            "))") }
             if let expires = p.credentialExpires { print("  credential expires: \(expires)") }
             for warning in p.warnings ?? [] { print("  warning:  \(warning)") }
         }

@@ -18,7 +18,8 @@ struct Daemon: ParsableCommand {
             each profile's Interval, keeps the result in a crash-safe journal under STATE-DIR/PROFILE/ \
             and writes STATE-DIR/PROFILE/export/{users,groups}.json after each committed run. \
             Control it with entra-syncctl over the socket. SIGHUP reloads the profiles; SIGTERM stops.
-            """)
+            """,
+        version: ManagerProtocol.version)
 
     @Option(name: .customLong("config-dir"), help: "Directory of profile files (*.conf).")
     var configDirectory = "/etc/entra-sync"

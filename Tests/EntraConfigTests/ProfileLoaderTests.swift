@@ -208,6 +208,50 @@ struct ProfileLoaderTests {
         #expect(ProfileLoader.loadDirectory(dir + "/missing").errors["*"] != nil)
     }
 
+    @Test("a file with several mistakes reports all of them at once, in line order")
+    func everyMistakeAtOnce() throws {
+        let path = try write("many.conf", """
+            [Tenant]
+            TenantId=not a tenant
+            ClientId=11111111-2222-3333-4444-555555555555
+            ClientSecret=x
+            Cloud=mars
+            [Sync]
+            Intervall=5min
+            Users=perhaps
+            MaxAttempts=0
+            garbage line
+            [Syncc]
+            Interval=1h
+            [SCIM:app]
+            Endpoint=ftp://app.example
+            BearerToken=t
+            Bulk=sometimes
+            """)
+        #expect {
+            _ = try ProfileLoader.load(file: path)
+        } throws: { error in
+            let e = error as! ConfigError
+            let lines = "\(e)".split(separator: "\n")
+            return e.problems.map(\.line) == [2, 5, 7, 8, 9, 10, 12, 14, 16]
+                && e.problems.map(\.key) == ["TenantId", "Cloud", "Intervall", "Users", "MaxAttempts", nil, nil, "Endpoint", "Bulk"]
+                && e.line == 2 && e.key == "TenantId"
+                && lines.count == 9 && lines.allSatisfy { $0.hasPrefix("\(path):") }
+                && lines[2].hasSuffix("many.conf:7: Intervall: unknown key in [Sync]; did you mean Interval?")
+        }
+    }
+
+    @Test("missing keys come after the ones with a line")
+    func missingKeysLast() throws {
+        let path = try write("m.conf", "[Sync]\nUsers=perhaps\n")
+        #expect {
+            _ = try ProfileLoader.load(file: path)
+        } throws: { error in
+            let e = error as! ConfigError
+            return e.problems.map(\.key) == ["Users", "TenantId", "ClientId", "ClientSecretFile"] && e.problems.dropFirst().allSatisfy { $0.line == nil }
+        }
+    }
+
     @Test func malformedLines() throws {
         let path = try write("m.conf", "TenantId=x\n")
         #expect { try ProfileLoader.load(file: path) } throws: { ($0 as? ConfigError)?.line == 1 }
