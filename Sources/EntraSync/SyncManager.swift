@@ -126,23 +126,28 @@ public final class SyncManager: Sendable {
                         metadata: ["profile": "\(runner.name)"])
             _ = runner.stop(deadline: .now() + 30)
         }
+        // Every new profile's journal is opened (replayed, no lock held) before any of them starts
+        // running: first runs take descriptors that later journals would need.
+        var opened: [ProfileRunner] = []
         for profile in toOpen {
-            // Replays the journal: no lock held.
             let runner = ProfileRunner(profile: profile, stateRoot: options.stateDirectory, schedulerQueue: schedulerQueue,
                                        logger: logger, compaction: options.compaction) { [weak self] _, _ in
                 if let self { self.onRunFinished(self) }
             }
             runner.refreshExportsIfStale()
-            let added = profiles.withLock { p -> Bool in
-                guard !p.stopping else { return false }
-                p.runners[profile.name] = runner
-                return true
-            }
+            opened.append(runner)
+        }
+        let added = profiles.withLock { p -> Bool in
+            guard !p.stopping else { return false }
+            for runner in opened { p.runners[runner.name] = runner }
+            return true
+        }
+        for runner in opened {
             guard added else {
                 _ = runner.stop(deadline: .now() + 5)
                 continue
             }
-            outcome.added.append(profile.name)
+            outcome.added.append(runner.name)
             runner.start()
         }
         outcome.added.sort()
