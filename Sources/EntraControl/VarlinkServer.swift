@@ -211,13 +211,19 @@ public final class VarlinkServer: Sendable {
         }
         guard let source else { return -1 }
         source.suspend()
-        queue.asyncAfter(deadline: .now() + Self.acceptRetryDelay) { [self] in
+        // An EventTimer, not asyncAfter: a dispatch timer makes libdispatch create its own event
+        // loop on first use, and it traps (SIGILL) when that finds no descriptor, as here.
+        let timer = EventLoop.shared.timer(queue: queue)
+        timer.setEventHandler { [self] in
             state.withLock { s in
                 s.acceptPaused = false
                 if !s.stopped { Self.refill(&s.reserveFDs) }
             }
             source.resume()
+            timer.cancel()
         }
+        timer.schedule(deadline: .now() + Self.acceptRetryDelay)
+        timer.activate()
         return -1
     }
 
