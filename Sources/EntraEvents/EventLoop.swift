@@ -20,7 +20,9 @@ public final class EventLoop: Sendable {
     /// The one timerfd of every `EventTimer`, armed for the earliest deadline (epoll data 0).
     private let timerFD: Int32
     /// Scheduled timers by id: deadline (uptime nanoseconds), the schedule's generation, the timer.
-    private let timers = Mutex<[UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)]>([:])
+    /// Guarded by `timersLock` (a pthread mutex, which ThreadSanitizer understands).
+    nonisolated(unsafe) private var timerTable: [UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)] = [:]
+    private let timersLock = NSLock()
     private let nextTimerID = Atomic<UInt64>(1)
     /// Registered sources by the id in their epoll data: a stale event for a cancelled source (its
     /// descriptor number may be reused already) finds nothing.
@@ -88,10 +90,10 @@ public final class EventLoop: Sendable {
 
     /// Sets or (nil) removes a timer's deadline and arms the timerfd for the earliest one.
     func setTimer(_ timer: EventTimer, deadline: UInt64?, generation: UInt64) {
-        timers.withLock { t in
-            t[timer.id] = deadline.map { ($0, generation, timer) }
-            armTimerFD(t)
-        }
+        timersLock.lock()
+        defer { timersLock.unlock() }
+        timerTable[timer.id] = deadline.map { ($0, generation, timer) }
+        armTimerFD(timerTable)
     }
 
     private func armTimerFD(_ t: [UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)]) {
@@ -109,12 +111,12 @@ public final class EventLoop: Sendable {
         var expirations: UInt64 = 0
         _ = read(timerFD, &expirations, 8)
         let now = DispatchTime.now().uptimeNanoseconds
-        let due = timers.withLock { t -> [(UInt64, EventTimer)] in
-            let due = t.filter { $0.value.deadline <= now }
-            for id in due.keys { t[id] = nil }
-            armTimerFD(t)
-            return due.values.map { ($0.generation, $0.timer) }
-        }
+        timersLock.lock()
+        let expired = timerTable.filter { $0.value.deadline <= now }
+        for id in expired.keys { timerTable[id] = nil }
+        armTimerFD(timerTable)
+        timersLock.unlock()
+        let due = expired.values.map { ($0.generation, $0.timer) }
         for (generation, timer) in due { timer.expired(generation: generation) }
     }
 
