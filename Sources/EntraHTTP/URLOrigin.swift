@@ -37,6 +37,7 @@ public struct URLOrigin: Sendable, Hashable, CustomStringConvertible {
 
     /// How `url` is named in an error: its origin, or the first characters of what could not be parsed.
     public static func describe(_ url: String) -> String {
-        URLOrigin(url)?.description ?? "an unparsable URL ('\(url.prefix(40))')"
+        // Without its query: delta and skip tokens never reach an error message.
+        URLOrigin(url)?.description ?? "an unparsable URL ('\(url.prefix { $0 != "?" && $0 != "#" }.prefix(40))')"
     }
 }
