@@ -35,5 +35,6 @@ struct URLOriginTests {
         #expect(URLOrigin("ftp://graph.microsoft.com/") == nil)
         #expect(URLOrigin("") == nil)
         #expect(URLOrigin.describe("https://a@b/").hasPrefix("an unparsable URL"))
+        #expect(!URLOrigin.describe("https://a@b/v1.0/users/delta?$deltatoken=SECRET").contains("SECRET"))
     }
 }
