@@ -11,8 +11,7 @@ struct ManagerClientTests {
     var path: String { dir + "/control.sock" }
 
     init() {
-        var template = Array("/tmp/mct-XXXXXX".utf8CString)
-        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        dir = VarlinkTests.temporaryDirectory("mct")
     }
 
     final class Calls: Sendable {

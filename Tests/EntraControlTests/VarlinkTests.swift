@@ -11,8 +11,13 @@ struct VarlinkTests {
     var path: String { dir + "/s.sock" }
 
     init() {
-        var template = Array("/tmp/vlt-XXXXXX".utf8CString)
-        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        dir = Self.temporaryDirectory("vlt")
+    }
+
+    /// A new directory under /tmp, short enough for a socket path.
+    static func temporaryDirectory(_ prefix: String) -> String {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
 
     func server(limits: VarlinkLimits = .init(), log: @escaping @Sendable (String) -> Void = { _ in },
