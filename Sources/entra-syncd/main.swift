@@ -95,7 +95,7 @@ struct Daemon: ParsableCommand {
             try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
         let info = VarlinkServiceInfo(vendor: "entra-sync", product: "entra-syncd", version: ManagerProtocol.version,
-                                      url: "file:///usr/share/doc/entra-sync/README.md",
+                                      url: "file:///usr/share/doc/entra-sync/README.md.gz",
                                       interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
         let server: VarlinkServer
         do {
