@@ -5,9 +5,9 @@ import Testing
 /// simulator counts the requests it answers at once.
 @Suite("concurrent runs end to end")
 struct ConcurrencyEndToEndTests {
-    @Test("120 profiles, at most 4 runs at once: first runs and run-now --all queue behind the limit, status shows queued, every profile synced")
+    @Test("80 profiles, at most 4 runs at once: first runs and run-now --all queue behind the limit, status shows queued, every profile synced")
     func limitHolds() throws {
-        let profiles = 120, limit = 4
+        let profiles = 80, limit = 4
         // Each delta request is held 30 ms, so runs overlap and a run beyond the limit would show.
         let sim = try Simulator(users: 20, groups: 3, memberships: 30, pageSize: 100, extra: ["--page-latency", "30"])
         let daemon = DaemonHarness()
