@@ -36,6 +36,10 @@ struct Daemon: ParsableCommand {
     @Option(name: .customLong("admin-group"), help: "Group whose members may run-now and reload over the socket (besides root).")
     var adminGroup = "entra-sync-admin"
 
+    @Option(name: .customLong("max-concurrent-runs"),
+            help: "Runs at once across every profile; more wait their turn (status shows them queued). Default: twice the cores, at least 4.")
+    var maxConcurrentRuns: Int?
+
     @Option(name: .customLong("compact-min-bytes"), help: .hidden)
     var compactMinBytes: Int?
 
@@ -84,7 +88,11 @@ struct Daemon: ParsableCommand {
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
         if let compactFactor { compaction.factor = max(0, compactFactor) }
-        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction),
+        if let maxConcurrentRuns, maxConcurrentRuns < 1 {
+            throw ValidationError("--max-concurrent-runs must be at least 1, not \(maxConcurrentRuns)")
+        }
+        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
+                                                 maxConcurrentRuns: maxConcurrentRuns ?? SyncManager.defaultMaxConcurrentRuns),
                                   logger: logger) { manager in SystemdNotifier.status(manager.statusLine()) }
         let service = ManagerService(engine: manager, access: AccessPolicy(adminGroup: adminGroup), logger: logger)
         // Listening before the profiles load (their first runs may use every descriptor); clients
