@@ -30,6 +30,8 @@ public enum Mutation: Sendable, Equatable {
     indirect case keepDeleted(DirectoryUser, at: Double)
     /// A SCIM target acknowledged something (record types 13–19).
     indirect case scim(ScimMutation)
+    /// An LDAP target acknowledged something (record types 60–65).
+    indirect case ldap(LdapMutation)
     /// How many users, groups and groups with members the mirror holds: the first record of a
     /// snapshot, so replay sizes its dictionaries once instead of growing (and rehashing) them.
     /// Changes nothing the mirror shows.
@@ -62,7 +64,7 @@ enum MirrorRecordType: UInt8, CaseIterable {
     case hookPending = 10
     case hookDelivered = 11
     case keepDeleted = 12
-    // 13–19 are SCIM's (`ScimRecordType`).
+    // 13–20 are SCIM's (`ScimRecordType`), 60–69 LDAP's (`LdapRecordType`).
     case addMembers = 30
     case capacity = 31
     case addMemberRefs = 32
@@ -71,6 +73,7 @@ enum MirrorRecordType: UInt8, CaseIterable {
 extension Mutation {
     public var record: JournalRecord {
         if case .scim(let scim) = self { return scim.record }
+        if case .ldap(let ldap) = self { return ldap.record }
         var w = ByteWriter()
         let type: MirrorRecordType
         switch self {
@@ -141,7 +144,7 @@ extension Mutation {
                 }
                 w.byte(kind.rawValue)
             }
-        case .scim:
+        case .scim, .ldap:
             preconditionFailure("encoded above")
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
@@ -151,6 +154,10 @@ extension Mutation {
     init(record: JournalRecord) throws(ByteReader.Malformed) {
         if let scimType = ScimRecordType(rawValue: record.type) {
             self = .scim(try ScimMutation(type: scimType, payload: record.payload))
+            return
+        }
+        if let ldapType = LdapRecordType(rawValue: record.type) {
+            self = .ldap(try LdapMutation(type: ldapType, payload: record.payload))
             return
         }
         guard let type = MirrorRecordType(rawValue: record.type) else {
