@@ -25,33 +25,12 @@ extension ProfileRunner {
             let pusher = LdapPusher(target: target, state: state, logger: targetLogger) { [self] in try commit($0.map(Mutation.ldap)) }
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
             shared.withLock { $0.ldap.finished(target.name, summary) }
-            log(summary, target: target, logger: targetLogger)
+            log(summary, kind: .ldap, target: target.name, logger: targetLogger)
             if stopFlag.isCancelled { return }
         }
         scheduleLdapRetry(profile: profile)
         writeMetrics(profile: profile, logger: logger)
         compactIfNeeded(logger: logger)
-    }
-
-    private func log(_ summary: PushSummary, target: LdapTarget, logger: Logger) {
-        let counts = "+\(summary.created) ~\(summary.updated) -\(summary.deprovisioned), members +\(summary.memberAdds) -\(summary.memberRemoves)"
-        let fields: Logger.Metadata = ["ENTRA_LDAP_OPERATIONS": "\(summary.operations)", "ENTRA_LDAP_RESULT": "\(summary.result.rawValue)",
-                                       "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"]
-        switch summary.result {
-        case .succeeded where summary.operations == 0:
-            logger.debug("LDAP target \(target.name) is in sync")
-        case .succeeded:
-            logger.info("provisioned LDAP target \(target.name): \(counts) in \(summary.durationMsec) ms, \(summary.requests) requests",
-                        metadata: fields.merging(["MESSAGE_ID": "\(MessageID.ldapPushed)"]) { $1 })
-        case .partial:
-            logger.warning("provisioned LDAP target \(target.name) in part: \(counts); \(summary.error ?? "")",
-                           metadata: fields.merging(["MESSAGE_ID": "\(MessageID.ldapPushed)"]) { $1 })
-        case .failed where stopFlag.isCancelled:
-            logger.notice("push to LDAP target \(target.name) stopped: the daemon is stopping; it resumes at the next start")
-        case .failed:
-            logger.error("push to LDAP target \(target.name) failed: \(summary.error ?? "unknown error"); done so far: \(counts)",
-                         metadata: fields.merging(["MESSAGE_ID": "\(MessageID.ldapPushFailed)"]) { $1 })
-        }
     }
 
     // MARK: Retries
@@ -60,11 +39,7 @@ extension ProfileRunner {
     /// it failed): at start the daemon resumes it without waiting for the next run.
     func ldapPushInterrupted(profile: Profile) -> Bool {
         let mirror = self.mirror
-        guard let synced = mirror.lastSuccess?.finished else { return false }
-        return profile.ldapTargets.contains { target in
-            guard let last = mirror.ldap[target.name]?.lastPush else { return true }
-            return last.result != .succeeded || last.started < synced
-        }
+        return pushInterrupted(profile.ldapTargets.map { mirror.ldap[$0.name]?.lastPush }, lastSync: mirror.lastSuccess?.finished)
     }
 
     func scheduleLdapPush(in seconds: Double) {

@@ -36,7 +36,7 @@ extension ProfileRunner {
                 summary = failed
             }
             shared.withLock { $0.scim.finished(target.name, summary) }
-            log(summary, target: target, logger: targetLogger)
+            log(summary, kind: .scim, target: target.name, logger: targetLogger)
             if stopFlag.isCancelled { return }
         }
         scheduleScimRetry(profile: profile)
@@ -49,38 +49,13 @@ extension ProfileRunner {
         try commit(mutations.map(Mutation.scim))
     }
 
-    private func log(_ summary: ScimPushSummary, target: ScimTarget, logger: Logger) {
-        let counts = "+\(summary.created) ~\(summary.updated) -\(summary.deprovisioned), members +\(summary.memberAdds) -\(summary.memberRemoves)"
-        let fields: Logger.Metadata = ["ENTRA_SCIM_OPERATIONS": "\(summary.operations)", "ENTRA_SCIM_RESULT": "\(summary.result.rawValue)",
-                                       "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"]
-        switch summary.result {
-        case .succeeded where summary.operations == 0:
-            logger.debug("SCIM target \(target.name) is in sync")
-        case .succeeded:
-            logger.info("pushed to SCIM target \(target.name): \(counts) in \(summary.durationMsec) ms, \(summary.requests) requests",
-                        metadata: fields.merging(["MESSAGE_ID": "\(MessageID.scimPushed)"]) { $1 })
-        case .partial:
-            logger.warning("pushed to SCIM target \(target.name) in part: \(counts); \(summary.error ?? "")",
-                           metadata: fields.merging(["MESSAGE_ID": "\(MessageID.scimPushed)"]) { $1 })
-        case .failed where stopFlag.isCancelled:
-            logger.notice("push to SCIM target \(target.name) stopped: the daemon is stopping; it resumes at the next start")
-        case .failed:
-            logger.error("push to SCIM target \(target.name) failed: \(summary.error ?? "unknown error"); done so far: \(counts)",
-                         metadata: fields.merging(["MESSAGE_ID": "\(MessageID.scimPushFailed)"]) { $1 })
-        }
-    }
-
     // MARK: Retries
 
     /// True when a push did not finish after the last committed run (a crash or stop cut it
     /// short, or it failed): at start the daemon resumes it without waiting for the next run.
     func scimPushInterrupted(profile: Profile) -> Bool {
         let mirror = self.mirror
-        guard let synced = mirror.lastSuccess?.finished else { return false }
-        return profile.scimTargets.contains { target in
-            guard let last = mirror.scim[target.name]?.lastPush else { return true }
-            return last.result != .succeeded || last.started < synced
-        }
+        return pushInterrupted(profile.scimTargets.map { mirror.scim[$0.name]?.lastPush }, lastSync: mirror.lastSuccess?.finished)
     }
 
     func scheduleScimPush(in seconds: Double) {
