@@ -7,8 +7,9 @@ import Foundation
 /// loopback must use StartTLS before any bind (`connect` does it), certificates are always
 /// verified (`LDAP_OPT_X_TLS_HARD`), and the bind password never appears in an error.
 ///
-/// Operations are synchronous (`ldap_*_ext_s`) with `timeout` seconds each; a search is paged
-/// (RFC 2696) so a large directory is never one response.
+/// Operations are synchronous (`ldap_*_ext_s`) with `timeout` seconds each, except `sendAdd`, whose
+/// answers `nextAnswer` reads (`ldap_add_ext` + `ldap_result`), so adds can be pipelined; a search
+/// is paged (RFC 2696) so a large directory is never one response.
 public final class LDAPConnection {
     public enum Scope: Int32, Sendable {
         case base = 0, oneLevel = 1, subtree = 2
@@ -169,6 +170,41 @@ public final class LDAPConnection {
         operations += 1
         let rc = withMods(attributes.map { .add($0.0, $0.1) }) { mods in ldap_add_ext_s(ld, dn, mods, nil, nil) }
         try check(rc, "add \(dn)")
+    }
+
+    /// Sends an add without waiting for its answer (`nextAnswer` reads it); returns the message id.
+    public func sendAdd(dn: String, attributes: [(String, [String])]) throws(LDAPError) -> Int32 {
+        operations += 1
+        var id: Int32 = 0
+        let rc = withMods(attributes.map { .add($0.0, $0.1) }) { mods in ldap_add_ext(ld, dn, mods, nil, nil, &id) }
+        try check(rc, "add \(dn)")
+        return id
+    }
+
+    /// The next answer to an operation sent with `send…`: its message id and, when the server
+    /// refused it, the error (whose `operation` the caller fills in). Waits at most `timeout`.
+    /// - Throws: when no answer can be read (connection lost, timeout).
+    public func nextAnswer() throws(LDAPError) -> (id: Int32, refusal: LDAPError?) {
+        var limit = Self.timeLimit(timeout)
+        var message: OpaquePointer?
+        // LDAP_RES_ANY (-1), LDAP_MSG_ALL (1).
+        let rc = ldap_result(ld, -1, 1, &limit, &message)
+        guard rc > 0, let message else {
+            if rc == 0 { throw LDAPError(code: -5, operation: "wait for an answer from \(uri)", diagnostic: "no answer within \(Int(timeout)) s") }
+            var code: Int32 = -1
+            _ = ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code)
+            try check(code == 0 ? -1 : code, "wait for an answer from \(uri)")
+            throw LDAPError(code: -1, operation: "wait for an answer from \(uri)", diagnostic: "")
+        }
+        let id = ldap_msgid(message)
+        var code: Int32 = 0
+        var diagnostic: UnsafeMutablePointer<CChar>?
+        let parsed = ldap_parse_result(ld, message, &code, nil, &diagnostic, nil, nil, 1)  // frees the message
+        defer { if diagnostic != nil { ldap_memfree(diagnostic) } }
+        try check(parsed, "read an answer from \(uri)")
+        guard code != 0 else { return (id, nil) }
+        let text = diagnostic.map { String(cString: $0) } ?? ""
+        return (id, LDAPError(code: code, operation: "", diagnostic: text.isEmpty ? String(cString: ldap_err2string(code)) : text))
     }
 
     public func modify(dn: String, _ changes: [Change]) throws(LDAPError) {

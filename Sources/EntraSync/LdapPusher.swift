@@ -22,6 +22,10 @@ final class LdapPusher: PushTarget {
     private var ldap: LDAPConnection!
     /// Maximum member values in one modify request.
     static let memberChunk = 1000
+    /// Adds sent before their answers are read: a first load is not one round trip per entry.
+    static let addWindow = 32
+    /// The most adds that were unanswered at once (for tests).
+    private(set) var mostInFlight = 0
     static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled"]
     static let groupAttributes = ["cn", "description", "entraobjectid"]
 
@@ -70,7 +74,11 @@ final class LdapPusher: PushTarget {
                 guard !retryAll, let failure = state.failures[op.objectId] else { return false }
                 return failure.nextAttempt > now
             }
-            for op in operations { try execute(op, desired: desired) }
+            try addPipelined(operations, desired: desired)
+            for op in operations {
+                if case .add = op { continue }
+                try execute(op, desired: desired)
+            }
             try clearStaleFailures(desired: desired)
         } catch let error as LDAPError {
             summary.result = .failed
@@ -220,11 +228,47 @@ final class LdapPusher: PushTarget {
         }
     }
 
-    private func add(_ id: String, isGroup: Bool, _ link: LdapEntryLink) throws {
+    /// The plan's adds, up to `addWindow` of them sent before the first answer is read; each
+    /// acknowledged add is journaled as its answer arrives (adds do not depend on one another: a
+    /// group is created with itself as its only member). A refused add, or one the directory
+    /// already holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    private func addPipelined(_ operations: [LdapOperation], desired: LdapDesired) throws {
+        var waiting: [(id: String, isGroup: Bool, link: LdapEntryLink)] = []
+        for case .add(let id, let isGroup, let link) in operations { waiting.append((id, isGroup, link)) }
+        waiting.reverse()
+        var inFlight: [Int32: (id: String, isGroup: Bool, link: LdapEntryLink)] = [:]
+        var again: [LdapOperation] = []
+        while !waiting.isEmpty || !inFlight.isEmpty {
+            while inFlight.count < Self.addWindow, let next = waiting.popLast() {
+                inFlight[try ldap.sendAdd(dn: next.link.dn, attributes: Self.addition(next.link, isGroup: next.isGroup))] = next
+                mostInFlight = max(mostInFlight, inFlight.count)
+            }
+            let (messageId, refusal) = try ldap.nextAnswer()
+            guard let done = inFlight.removeValue(forKey: messageId) else { continue }
+            if var refusal {
+                refusal.operation = "add \(done.link.dn)"
+                if refusal.isTargetFailure { throw refusal }
+                again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
+                continue
+            }
+            try commit([.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))]
+                       + (state.failures[done.id] != nil ? [.failure(target: target.name, id: done.id, nil)] : []))
+            summary.created += 1
+        }
+        for op in again { try execute(op, desired: desired) }
+    }
+
+    /// The attributes an entry is added with.
+    static func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
         var attributes: [(String, [String])] = [("objectClass", isGroup ? LdapDesired.groupClasses : LdapDesired.userClasses)]
         attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
         if isGroup { attributes.append(("member", [link.dn])) }
+        return attributes
+    }
+
+    private func add(_ id: String, isGroup: Bool, _ link: LdapEntryLink) throws {
+        let attributes = Self.addition(link, isGroup: isGroup)
         do {
             try ldap.add(dn: link.dn, attributes: attributes)
         } catch {

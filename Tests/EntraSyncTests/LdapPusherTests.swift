@@ -63,9 +63,12 @@ struct LdapPusherTests {
         LdapDesired(view: ScopedView(state: m, scope: Scope()), target: target)
     }
 
-    static func push(_ target: LdapTarget, _ journal: Journal, _ desired: LdapDesired, deletionLimit: Int? = nil) -> PushSummary {
-        LdapPusher(target: target, state: journal.state, logger: logger) { try journal.write($0) }
-            .push(desired: desired, deletionLimit: deletionLimit, retryAll: false)
+    static func push(_ target: LdapTarget, _ journal: Journal, _ desired: LdapDesired, deletionLimit: Int? = nil,
+                     inFlight: ((Int) -> Void)? = nil) -> PushSummary {
+        let pusher = LdapPusher(target: target, state: journal.state, logger: logger) { try journal.write($0) }
+        let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: false)
+        inFlight?(pusher.mostInFlight)
+        return summary
     }
 
     /// Fails unless the directory holds exactly the desired entries: every entry with an
@@ -108,9 +111,11 @@ struct LdapPusherTests {
         let journal = Journal()
         var mirror = Self.mirror()
         var desired = Self.desired(mirror, target)
-        let first = Self.push(target, journal, desired)
+        var mostInFlight = 0
+        let first = Self.push(target, journal, desired) { mostInFlight = $0 }
         #expect(first.result == .succeeded, "\(first.error ?? "")")
         #expect(first.created == 9)
+        #expect(mostInFlight == 9, "the adds went out before their answers came back")
         try Self.expectMatches(slapd, desired)
         #expect(try slapd.entries(base: "ou=groups,\(Slapd.suffix)", filter: "(cn=Nobody Yet)", attributes: ["member"]).values.first
             == ["member: cn=Nobody Yet,ou=groups,\(Slapd.suffix)"], "an empty group holds its own DN")
