@@ -3,7 +3,8 @@
 /// Keys (type, default):
 /// - `URI=` `ldaps://HOST[:PORT]`, `ldap://HOST[:PORT]` (StartTLS, required unless the host is loopback)
 ///   or `ldapi://PATH` (percent-encoded socket path), required
-/// - `BindDN=` DN for a simple bind; with `BindPasswordFile=` (path, required with BindDN=).
+/// - `BindDN=` DN for a simple bind; with `BindPasswordFile=` (path) or `BindPasswordCredential=` (systemd
+///   credential name), one of them required with BindDN=
 ///   Without `BindDN=`, an `ldapi://` URI binds with SASL EXTERNAL (the daemon's uid); other URIs need one
 /// - `CAFile=` extra PEM trust anchor (certificates are always verified)
 /// - `BaseDN=` DN, required; `UsersDN=` default `ou=people,BASEDN`; `GroupsDN=` default `ou=groups,BASEDN`
@@ -27,6 +28,7 @@ public struct LdapTarget: Sendable, Equatable {
     }
 
     public enum Bind: Sendable, Equatable {
+        /// `file`: where the password was read (a credential's path under $CREDENTIALS_DIRECTORY).
         case simple(dn: String, password: Secret, file: String)
         /// SASL EXTERNAL over `ldapi://`.
         case external

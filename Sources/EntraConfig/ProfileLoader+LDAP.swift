@@ -1,17 +1,17 @@
 import Foundation
 
 extension ProfileLoader {
-    static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
+    static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
                            "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
-    static func ldapTargets(_ entries: [INIDocument.Entry], file: String, serviceGroup: String,
+    static func ldapTargets(_ entries: [INIDocument.Entry], file: String, environment: [String: String], serviceGroup: String,
                             warnings: inout [ConfigWarning], problems: inout [ConfigError]) -> [LdapTarget] {
         var targets: [LdapTarget] = []
         for section in targetSections(entries, kind: "LDAP", keys: ldapKeys, file: file, problems: &problems) {
             do {
                 targets.append(try ldapTarget(name: section.name, section.values, sectionLine: section.line, file: file,
-                                              serviceGroup: serviceGroup, warnings: &warnings))
+                                              environment: environment, serviceGroup: serviceGroup, warnings: &warnings))
             } catch let error {
                 problems.append(error)
             }
@@ -21,7 +21,7 @@ extension ProfileLoader {
 
     /// One target; throws all of its problems at once.
     private static func ldapTarget(name: String, _ values: [String: (value: String, line: Int)], sectionLine: Int, file: String,
-                                   serviceGroup: String, warnings: inout [ConfigWarning]) throws(ConfigError) -> LdapTarget {
+                                   environment: [String: String], serviceGroup: String, warnings: inout [ConfigWarning]) throws(ConfigError) -> LdapTarget {
         let section = name == "default" ? "[LDAP]" : "[LDAP:\(name)]"
         var problems: [ConfigError] = []
         func error(_ key: String, _ message: String) -> ConfigError {
@@ -58,7 +58,21 @@ extension ProfileLoader {
         }
 
         var bind = LdapTarget.Bind.external
-        if let bindDN = dn("BindDN") {
+        let passwordKeys = ["BindPasswordFile", "BindPasswordCredential"].filter { string($0) != nil }
+        if let bindDN = dn("BindDN"), passwordKeys.count > 1 {
+            problems.append(error(passwordKeys[1], "give only one of BindPasswordFile= and BindPasswordCredential= (for \(bindDN))"))
+        } else if let bindDN = dn("BindDN"), let credential = string("BindPasswordCredential") {
+            if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
+                do {
+                    let path = directory + "/" + credential
+                    bind = .simple(dn: bindDN, password: Secret(try readSecret(path, key: "BindPasswordCredential", error: error)), file: path)
+                } catch let failure {
+                    problems.append(failure)
+                }
+            } else {
+                problems.append(error("BindPasswordCredential", "$CREDENTIALS_DIRECTORY is not set; load the credential with LoadCredential=\(credential):PATH in the service"))
+            }
+        } else if let bindDN = dn("BindDN") {
             if let path = string("BindPasswordFile") {
                 do {
                     bind = .simple(dn: bindDN, password: Secret(try readSecret(path, key: "BindPasswordFile", error: error)), file: path)
@@ -69,10 +83,10 @@ extension ProfileLoader {
                     warnings.append(ConfigWarning(file: path, message: "the LDAP bind password \(exposure)"))
                 }
             } else {
-                problems.append(error("BindPasswordFile", "BindDN= needs BindPasswordFile= (a file holding the password)"))
+                problems.append(error("BindPasswordFile", "BindDN= needs BindPasswordFile= (a file holding the password) or BindPasswordCredential="))
             }
-        } else if string("BindPasswordFile") != nil {
-            problems.append(error("BindDN", "BindPasswordFile= without BindDN=; name the DN to bind as"))
+        } else if !passwordKeys.isEmpty {
+            problems.append(error("BindDN", "\(passwordKeys[0])= without BindDN=; name the DN to bind as"))
         } else if !uri.isEmpty && !lower.hasPrefix("ldapi://") {
             problems.append(error("BindDN", "missing; only an ldapi:// URI can bind without one (SASL EXTERNAL)"))
         }

@@ -296,7 +296,7 @@ public enum ProfileLoader {
         }
         let onChangeTimeout = span("OnChangeTimeout", 60)
         let targets = scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
-        let ldapTargets = ldapTargets(ldapEntries, file: file, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
+        let ldapTargets = ldapTargets(ldapEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
 
         // A missing or invalid value always recorded a problem, so the fallback error is never seen.
         guard problems.isEmpty, let tenantId, let clientId, let cloud else {

@@ -44,6 +44,15 @@ struct LdapSectionTests {
         #expect("\(first.bind)".contains("bind-pass-123") == false, "the password never shows in a description")
     }
 
+    @Test func passwordFromASystemdCredential() throws {
+        let credentials = fixture.dir + "/credentials"
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        try "from-credential\n".write(toFile: credentials + "/ldap", atomically: true, encoding: .utf8)
+        let profile = try fixture.load("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n",
+                                       environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(profile.ldapTargets.first?.bind == .simple(dn: "cn=x,dc=example,dc=com", password: Secret("from-credential"), file: credentials + "/ldap"))
+    }
+
     @Test func problemsNameFileLineAndKey() {
         // The [LDAP] section starts on line 5.
         let plain = error("[LDAP]\nURI=http://ldap.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBaseDN=dc=example,dc=com\n")
@@ -63,6 +72,10 @@ struct LdapSectionTests {
         #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMode=move\n")?.message.contains("disable or delete") == true)
         #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nMaxDeletions=lots\n")?.key == "MaxDeletions")
         #expect(error("[LDAP]\nURI=ldapi:///\n")?.key == "BaseDN")
+        let both = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
+        #expect(both?.message.contains("only one") == true)
+        let noCredentials = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
+        #expect(noCredentials?.key == "BindPasswordCredential" && noCredentials?.message.contains("CREDENTIALS_DIRECTORY") == true)
         #expect(error("[LDAP:bad.name]\nURI=ldapi:///\nBaseDN=dc=x\n")?.message.contains("target name") == true)
     }
 }

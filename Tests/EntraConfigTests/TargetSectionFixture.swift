@@ -16,7 +16,7 @@ struct TargetSectionFixture {
 
     func path(_ placeholder: String) -> String { dir + "/" + secrets[placeholder]!.file }
 
-    func load(_ sections: String) throws(ConfigError) -> Profile {
+    func load(_ sections: String, environment: [String: String] = [:]) throws(ConfigError) -> Profile {
         let secret = dir + "/c.secret"
         var text = sections
         for (placeholder, (file, content)) in secrets.merging(["": ("c.secret", "s3cr3t")]) { a, _ in a } {
@@ -33,7 +33,7 @@ struct TargetSectionFixture {
 
             """.appending(text).write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, 0o600)
-        return try ProfileLoader.load(file: path, environment: [:]).0
+        return try ProfileLoader.load(file: path, environment: environment).0
     }
 
     func error(_ sections: String) -> ConfigError? {
