@@ -1,4 +1,5 @@
 import EntraConfig
+import EntraHTTP
 import EntraLDAP
 import EntraMirror
 import Foundation
@@ -18,6 +19,8 @@ final class LdapPusher: PushTarget {
     private(set) var state: LdapTargetState
     private let journal: ([LdapMutation]) throws -> Void
     private let logger: Logger
+    /// Set when the daemon stops: the push ends before its next operation (what was acknowledged is kept).
+    private let cancel: CancellationFlag
     private var summary: PushSummary
     private var ldap: LDAPConnection!
     /// Maximum member values in one modify request.
@@ -34,8 +37,10 @@ final class LdapPusher: PushTarget {
         var message: String
     }
 
-    init(target: LdapTarget, state: LdapTargetState, logger: Logger, journal: @escaping ([LdapMutation]) throws -> Void) {
+    init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
+         journal: @escaping ([LdapMutation]) throws -> Void) {
         self.target = target
+        self.cancel = cancel
         self.state = state
         self.logger = logger
         self.journal = journal
@@ -77,6 +82,7 @@ final class LdapPusher: PushTarget {
             try addPipelined(operations, desired: desired)
             for op in operations {
                 if case .add = op { continue }
+                try stopIfCancelled()
                 try execute(op, desired: desired)
             }
             try clearStaleFailures(desired: desired)
@@ -232,17 +238,29 @@ final class LdapPusher: PushTarget {
     /// acknowledged add is journaled as its answer arrives (adds do not depend on one another: a
     /// group is created with itself as its only member). A refused add, or one the directory
     /// already holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    ///
+    /// The server may carry out pipelined operations in any order, so two adds of the same DN (two
+    /// groups of one name) are never in flight together: the later ones go one by one afterwards,
+    /// and the first in plan order (the smaller object id) always gets the DN.
     private func addPipelined(_ operations: [LdapOperation], desired: LdapDesired) throws {
         var waiting: [(id: String, isGroup: Bool, link: LdapEntryLink)] = []
-        for case .add(let id, let isGroup, let link) in operations { waiting.append((id, isGroup, link)) }
+        var again: [LdapOperation] = []
+        var dns = Set<String>()
+        for case .add(let id, let isGroup, let link) in operations {
+            if dns.insert(LdapDN.normalized(link.dn)).inserted {
+                waiting.append((id, isGroup, link))
+            } else {
+                again.append(.add(id: id, isGroup: isGroup, link))
+            }
+        }
         waiting.reverse()
         var inFlight: [Int32: (id: String, isGroup: Bool, link: LdapEntryLink)] = [:]
-        var again: [LdapOperation] = []
         while !waiting.isEmpty || !inFlight.isEmpty {
-            while inFlight.count < Self.addWindow, let next = waiting.popLast() {
+            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
                 inFlight[try ldap.sendAdd(dn: next.link.dn, attributes: Self.addition(next.link, isGroup: next.isGroup))] = next
                 mostInFlight = max(mostInFlight, inFlight.count)
             }
+            if inFlight.isEmpty { try stopIfCancelled() }
             let (messageId, refusal) = try ldap.nextAnswer()
             guard let done = inFlight.removeValue(forKey: messageId) else { continue }
             if var refusal {
@@ -256,6 +274,10 @@ final class LdapPusher: PushTarget {
             summary.created += 1
         }
         for op in again { try execute(op, desired: desired) }
+    }
+
+    private func stopIfCancelled() throws {
+        if cancel.isCancelled { throw Abort(message: "LDAP target \(target.name): stopped, the daemon is stopping") }
     }
 
     /// The attributes an entry is added with.

@@ -22,7 +22,7 @@ extension ProfileRunner {
             let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
-            let pusher = LdapPusher(target: target, state: state, logger: targetLogger) { [self] in try commit($0.map(Mutation.ldap)) }
+            let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
             shared.withLock { $0.ldap.finished(target.name, summary) }
             log(summary, kind: .ldap, target: target.name, logger: targetLogger)

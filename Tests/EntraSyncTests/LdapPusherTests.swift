@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraDirectory
+import EntraHTTP
 import EntraLDAP
 @testable import EntraMirror
 @testable import EntraSync
@@ -64,8 +65,8 @@ struct LdapPusherTests {
     }
 
     static func push(_ target: LdapTarget, _ journal: Journal, _ desired: LdapDesired, deletionLimit: Int? = nil,
-                     inFlight: ((Int) -> Void)? = nil) -> PushSummary {
-        let pusher = LdapPusher(target: target, state: journal.state, logger: logger) { try journal.write($0) }
+                     cancel: CancellationFlag = CancellationFlag(), inFlight: ((Int) -> Void)? = nil) -> PushSummary {
+        let pusher = LdapPusher(target: target, state: journal.state, logger: logger, cancel: cancel) { try journal.write($0) }
         let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: false)
         inFlight?(pusher.mostInFlight)
         return summary
@@ -173,6 +174,28 @@ struct LdapPusherTests {
         #expect(last.result == .succeeded, "\(last.error ?? "")")
         try Self.expectMatches(slapd, desired)
         #expect(try slapd.entries(filter: "(|(objectClass=inetOrgPerson)(objectClass=groupOfNames))").count == 9)
+    }
+
+    @Test("a stopping daemon ends the push before the next operation; the next push finishes it")
+    func stopping() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd)
+        let desired = Self.desired(Self.mirror(), target)
+        let journal = Journal()
+        let stop = CancellationFlag()
+        // Stop once the first group membership change is acknowledged.
+        let cancelling = LdapPusher(target: target, state: journal.state, logger: Self.logger, cancel: stop) { mutations in
+            try journal.write(mutations)
+            if mutations.contains(where: { if case .members = $0 { true } else { false } }) { stop.cancel() }
+        }
+        let stopped = cancelling.push(desired: desired, deletionLimit: nil, retryAll: false)
+        #expect(stopped.result == .failed && stopped.error?.contains("stopping") == true)
+        #expect(stopped.memberAdds > 0 && journal.state.groups.values.filter { !$0.members.isEmpty }.count == 1)
+        #expect(journal.state.lastPush?.result == .failed)
+        let resumed = Self.push(target, journal, desired)
+        #expect(resumed.result == .succeeded && resumed.created == 0)
+        try Self.expectMatches(slapd, desired)
     }
 
     @Test("a refused entry is recorded with the server's message and blocks no other; deletions beyond MaxDeletions wait")
