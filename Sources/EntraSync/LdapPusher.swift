@@ -186,8 +186,8 @@ final class LdapPusher: PushTarget {
         }
         mutations.append(.adopted(target: target.name))
         try commit(mutations)
-        let adopted = mutations.count - 1 - adoptedGroups.filter { !($0.1.attributes["member"] ?? []).isEmpty }.count
-        logger.info("LDAP target \(target.name): first contact, adopted \(max(0, adopted)) existing entries",
+        let adopted = mutations.filter { if case .entry = $0 { true } else { false } }.count
+        logger.info("LDAP target \(target.name): first contact, adopted \(adopted) existing entries",
                     metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
     }
 
