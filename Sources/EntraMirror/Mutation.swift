@@ -206,7 +206,10 @@ extension Mutation {
             self = .recordRun(try RunSummary.decode(from: &r))
         case .hookPending:
             let runId = try r.string()
-            self = .hookPending(runId: runId, lines: try r.bytes(count: Int(try r.varint())))
+            let length = try r.varint()
+            // A length beyond the record is damage; converting it to Int would trap.
+            guard length <= UInt64(record.payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "change set length \(length)") }
+            self = .hookPending(runId: runId, lines: try r.bytes(count: Int(length)))
         case .hookDelivered:
             self = .hookDelivered(runId: try r.string())
         case .runEnded:
