@@ -59,7 +59,8 @@ public enum ManagerProtocol {
           nextRun: ?string,
           error: ?string,
           credentialExpires: ?string,
-          warnings: ?[]string
+          warnings: ?[]string,
+          ldapTargets: ?[]ScimTargetStatus
         )
 
         # Per-profile state; all profiles when profile is null.
@@ -200,6 +201,8 @@ public struct ProfileStatus: Codable, Sendable, Equatable {
     public var credentialExpires: String?
     /// Things to fix soon, e.g. a credential that expires within 30 days.
     public var warnings: [String]?
+    /// The profile's LDAP targets (`pending` is -1: not computed for status).
+    public var ldapTargets: [ScimTargetStatus]?
 
     public init(name: String, state: String, users: Int = 0, groups: Int = 0, memberships: Int = 0,
                 lastRun: RunInfo? = nil, lastSuccess: String? = nil, nextRun: String? = nil, error: String? = nil) {

@@ -47,7 +47,8 @@ public final class ProfileRunner: Sendable {
         var allowedDeletions = 0
         /// Runs by result since the daemon started (Prometheus counters).
         var runsByResult: [String: Int] = [:]
-        var scim = ScimRuntime()
+        var scim = PushRuntime()
+        var ldap = PushRuntime()
 
         init(profile: Profile) {
             self.profile = profile
@@ -60,6 +61,8 @@ public final class ProfileRunner: Sendable {
     let runQueue: DispatchQueue
     /// Where SCIM pushes run: they read the committed mirror and journal their acknowledgements.
     let scimQueue: DispatchQueue
+    /// Where LDAP pushes run (their own queue: a slow directory delays neither runs nor SCIM).
+    let ldapQueue: DispatchQueue
     /// One writer of the metrics file at a time (runs and pushes both update it).
     private let metricsLock = Mutex(())
     private let timer: TimerSource
@@ -71,6 +74,8 @@ public final class ProfileRunner: Sendable {
     private let compaction: CompactionPolicy
     /// Fires SCIM push retries (on the scheduler queue; the push itself runs on `scimQueue`).
     let scimTimer: TimerSource
+    /// Fires LDAP push retries (on the scheduler queue; the push itself runs on `ldapQueue`).
+    let ldapTimer: TimerSource
     /// Cancelled when the runner stops: aborts SCIM pushes.
     let stopFlag = CancellationFlag()
     /// The daemon's run slots: every run takes one (`--max-concurrent-runs`).
@@ -107,8 +112,10 @@ public final class ProfileRunner: Sendable {
         self.logger = logger
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
         self.scimQueue = DispatchQueue(label: "entra-sync.scim.\(profile.name)")
+        self.ldapQueue = DispatchQueue(label: "entra-sync.ldap.\(profile.name)")
         self.timer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.scimTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
+        self.ldapTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.compaction = compaction
         self.slots = slots
@@ -149,6 +156,8 @@ public final class ProfileRunner: Sendable {
         timer.source.activate()
         scimTimer.source.setEventHandler { [weak self] in self?.scimTimerFired() }
         scimTimer.source.activate()
+        ldapTimer.source.setEventHandler { [weak self] in self?.ldapTimerFired() }
+        ldapTimer.source.activate()
     }
 
     struct ReplayError: Error, CustomStringConvertible {
@@ -164,7 +173,9 @@ public final class ProfileRunner: Sendable {
     public var mirror: MirrorState { shared.withLock { $0.state } }
 
     public func status() -> ProfileSnapshot {
-        shared.withLock { snapshotLocked($0) }
+        var snapshot = shared.withLock { snapshotLocked($0) }
+        snapshot.ldapTargets = ldapStatus(plan: false)
+        return snapshot
     }
 
     private func snapshotLocked(_ s: Shared) -> ProfileSnapshot {
@@ -229,6 +240,7 @@ public final class ProfileRunner: Sendable {
         }
         arm(actions)
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
+        if ldapPushInterrupted(profile: profile) { scheduleLdapPush(in: 1) }
     }
 
     /// Carries out the scheduler's timer actions (`startRun` is handled under the lock by `begin`).
@@ -279,18 +291,20 @@ public final class ProfileRunner: Sendable {
 
     /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
     public func update(profile: Profile) {
-        let (actions, scimChanged) = shared.withLock { s -> ([RunScheduler.Action], Bool) in
+        let (actions, scimChanged, ldapChanged) = shared.withLock { s -> ([RunScheduler.Action], Bool, Bool) in
             let scimChanged = s.profile.scimTargets != profile.scimTargets
+            let ldapChanged = s.profile.ldapTargets != profile.ldapTargets
             s.profile = profile
             s.configError = nil
-            if case .broken = s.lifecycle { return ([], scimChanged) }
+            if case .broken = s.lifecycle { return ([], scimChanged, ldapChanged) }
             var rng = SystemRandomNumberGenerator()
             let actions = s.scheduler.reload(.init(profile), now: Date().timeIntervalSince1970, lastRun: s.state.history.last, using: &rng)
-            return (actions, scimChanged)
+            return (actions, scimChanged, ldapChanged)
         }
         arm(actions)
         // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
         if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
+        if ldapChanged && !profile.ldapTargets.isEmpty { scheduleLdapPush(in: 1) }
     }
 
     public func markConfigError(_ message: String?) {
@@ -349,11 +363,12 @@ public final class ProfileRunner: Sendable {
         stopFlag.cancel()
         timer.source.cancel()
         scimTimer.source.cancel()
+        ldapTimer.source.cancel()
         // A run waiting for a slot gives it up and ends at once as cancelled (its waiters hear so).
         slots.withdraw(name)?()
         // The run and any push finish (both were cancelled) before the journal closes.
         let idle = DispatchGroup()
-        for queue in [runQueue, scimQueue] { queue.async(group: idle) {} }
+        for queue in [runQueue, scimQueue, ldapQueue] { queue.async(group: idle) {} }
         let done = DispatchSemaphore(value: 0)
         idle.notify(queue: runQueue) {
             self.worker.withLock { w in w.journal?.close(); w.journal = nil }
@@ -535,6 +550,7 @@ public final class ProfileRunner: Sendable {
         onRunFinished(self, summary)
         // On the push queue: a slow SCIM target delays neither this run's waiters nor the next run.
         if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
+        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile] in self.pushLdap(profile: profile) } }
     }
 
     /// Commits the first sync of an empty mirror as the journal's first snapshot: the new mirror is
@@ -554,7 +570,7 @@ public final class ProfileRunner: Sendable {
         try worker.withLock { w throws in
             guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
             // SCIM acknowledgements journaled since the run began (under this lock) stay in the snapshot.
-            next.scim = shared.withLock { $0.state.scim }
+            (next.scim, next.ldap) = shared.withLock { ($0.state.scim, $0.state.ldap) }
             try journal.writeSnapshot { emit in try next.snapshotMutations { try emit($0.record) } }
             shared.withLock { s in
                 s.state = next
@@ -705,6 +721,7 @@ public final class ProfileRunner: Sendable {
         metric("entra_sync_graph_throttled_total", "counter", "Graph answers 429.", [(label, Double(counters.throttled))])
         metric("entra_sync_graph_retries_total", "counter", "Graph requests retried.", [(label, Double(counters.retries))])
         if !profile.scimTargets.isEmpty { text += scimMetrics(profile: profile) }
+        if !profile.ldapTargets.isEmpty { text += ldapMetrics(profile: profile) }
         let (dir, file): (String, String)
         if let path = profile.metricsPath {
             var isDirectory: ObjCBool = false

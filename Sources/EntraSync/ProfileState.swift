@@ -43,6 +43,8 @@ public struct ProfileSnapshot: Sendable, Equatable {
     public var error: String?
     public var credentialExpires: Double?
     public var warnings: [String] = []
+    /// The profile's LDAP targets (`pending` not computed: -1).
+    public var ldapTargets: [PushTargetSnapshot] = []
 
     public init(name: String, state: ProfileState, error: String? = nil) {
         self.name = name

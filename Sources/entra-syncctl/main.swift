@@ -129,6 +129,13 @@ struct Status: ParsableCommand {
             if let error = p.error { print("  problem:  \(error.replacingOccurrences(of: "\n", with: "\n            "))") }
             if let expires = p.credentialExpires { print("  credential expires: \(expires)") }
             for warning in p.warnings ?? [] { print("  warning:  \(warning)") }
+            for t in p.ldapTargets ?? [] {
+                var line = "  ldap \(t.name): \(t.state), \(t.users) users, \(t.groups) groups"
+                if t.failed > 0 { line += ", \(t.failed) refused" }
+                if let last = t.lastPush { line += "; last push \(last.finished) \(last.result)" }
+                print(line)
+                if let error = t.lastPush?.error, t.state == "unavailable" { print("    error: \(error)") }
+            }
         }
     }
 }
