@@ -33,6 +33,8 @@ public enum ProfileLoader {
                 set.errors[String(name.dropLast(5))] = error
             }
         }
+        for (name, error) in overlappingRanges(set.profiles) { set.errors[name] = error }
+        set.profiles.removeAll { set.errors[$0.name] != nil }
         return set
     }
 
@@ -58,10 +60,15 @@ public enum ProfileLoader {
         let document = INIDocument(text: text, file: file, problems: &problems)
         var values: [String: (value: String, line: Int)] = [:]
         var scimEntries: [INIDocument.Entry] = []
+        var linuxEntries: [INIDocument.Entry] = []
         var reportedSections: Set<String> = []
         for entry in document.entries {
             if entry.section == "SCIM" || entry.section.hasPrefix("SCIM:") {
                 scimEntries.append(entry)
+                continue
+            }
+            if entry.section == "Linux" {
+                linuxEntries.append(entry)
                 continue
             }
             guard let keys = known[entry.section] else {
@@ -296,6 +303,7 @@ public enum ProfileLoader {
         }
         let onChangeTimeout = span("OnChangeTimeout", 60)
         let targets = scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
+        let linux = linuxSettings(linuxEntries, file: file, problems: &problems)
 
         // A missing or invalid value always recorded a problem, so the fallback error is never seen.
         guard problems.isEmpty, let tenantId, let clientId, let cloud else {
@@ -317,6 +325,7 @@ public enum ProfileLoader {
         profile.onChange = onChange
         profile.onChangeTimeout = onChangeTimeout
         profile.scimTargets = targets
+        profile.linux = linux
         return (profile, warnings)
     }
 

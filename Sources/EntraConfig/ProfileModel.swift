@@ -86,6 +86,8 @@ public struct Profile: Sendable, Equatable {
     public var onChangeTimeout: Double = 60
     /// `[SCIM]` / `[SCIM:NAME]` sections: applications the mirror is pushed to.
     public var scimTargets: [ScimTarget] = []
+    /// The `[Linux]` section: users and groups served through systemd's userdb (nil: none).
+    public var linux: LinuxSettings?
     /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
     public var softDeleteGrace: Double = 0
     /// Certificate credentials instead of a client secret.

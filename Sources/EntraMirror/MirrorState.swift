@@ -23,6 +23,8 @@ public struct MirrorState: Sendable {
     public var recentlyDeleted: [String: (user: DirectoryUser, at: Double)] = [:]
     /// What each SCIM target acknowledged, by target name.
     public var scim: [String: ScimTargetState] = [:]
+    /// The POSIX ids handed out to users and groups (never changed, never reused).
+    public var posixIDs = PosixIDs()
 
     public static let historyLimit = 100
 
@@ -76,6 +78,8 @@ public struct MirrorState: Sendable {
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
         case .scim(let change):
             scim[change.target, default: ScimTargetState()].apply(change)
+        case .posixID(let object, let id):
+            posixIDs.apply(object: object, id: id)
         case .addMemberRefs:
             assertionFailure("snapshot member references are resolved by MirrorReplay")
         case .capacity(let userCount, let groupCount, let memberGroups):
@@ -161,6 +165,7 @@ public struct MirrorState: Sendable {
         for run in history { try emit(.recordRun(run)) }
         for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }
         for (target, state) in scim { try state.snapshot(target: target) { try emit(.scim($0)) } }
+        for (object, id) in posixIDs.byObject { try emit(.posixID(object: object, id: id)) }
     }
 }
 

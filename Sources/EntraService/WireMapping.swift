@@ -23,6 +23,7 @@ extension ProfileStatus {
                   error: snapshot.error)
         credentialExpires = snapshot.credentialExpires.map(Timestamp.format)
         warnings = snapshot.warnings.isEmpty ? nil : snapshot.warnings
+        linux = snapshot.linux.map { LinuxStatus(users: $0.users, groups: $0.groups, refused: $0.refused) }
     }
 }
 

@@ -46,6 +46,8 @@ public final class ProfileRunner: Sendable {
         /// Runs by result since the daemon started (Prometheus counters).
         var runsByResult: [String: Int] = [:]
         var scim = ScimRuntime()
+        /// What the profile serves to Linux (`[Linux]`), rebuilt after each commit.
+        var linux: LinuxDirectory?
 
         init(profile: Profile) {
             self.profile = profile
@@ -189,6 +191,7 @@ public final class ProfileRunner: Sendable {
         snapshot.lastSuccess = s.state.lastSuccess?.finished
         snapshot.nextRun = s.scheduler.nextRun
         snapshot.error = snapshot.error ?? s.configError ?? s.exportError
+        snapshot.linux = s.linux.map { LinuxServed(users: $0.users.count, groups: $0.groups.count, refused: $0.refused.map(\.description)) }
         if let expires = s.profile.credentialExpires {
             snapshot.credentialExpires = expires
             if let warning = Self.expiryWarning(s.profile, expires: expires) { snapshot.warnings = [warning] }
@@ -221,6 +224,7 @@ public final class ProfileRunner: Sendable {
         }
         arm(actions)
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
+        if profile.linux != nil { runQueue.async { self.assignPosixIDs() } }
     }
 
     /// Carries out the scheduler's timer actions (`startRun` is handled under the lock by `begin`).
@@ -268,6 +272,7 @@ public final class ProfileRunner: Sendable {
         arm(actions)
         // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
         if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
+        if profile.linux != nil { runQueue.async { self.assignPosixIDs() } }
     }
 
     public func markConfigError(_ message: String?) {
@@ -496,6 +501,7 @@ public final class ProfileRunner: Sendable {
             return (w, actions)
         }
         arm(actions)
+        if committed != nil { assignPosixIDs() }  // before the waiters: a served user has its id
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
@@ -522,6 +528,7 @@ public final class ProfileRunner: Sendable {
             guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
             // SCIM acknowledgements journaled since the run began (under this lock) stay in the snapshot.
             next.scim = shared.withLock { $0.state.scim }
+            next.posixIDs = shared.withLock { $0.state.posixIDs }
             try journal.writeSnapshot { emit in try next.snapshotMutations { try emit($0.record) } }
             shared.withLock { s in
                 s.state = next

@@ -132,6 +132,10 @@ struct Status: ParsableCommand {
             if let error = p.error { print("  problem:  \(error.replacingOccurrences(of: "\n", with: "\n            "))") }
             if let expires = p.credentialExpires { print("  credential expires: \(expires)") }
             for warning in p.warnings ?? [] { print("  warning:  \(warning)") }
+            if let linux = p.linux {
+                print("  linux:    \(linux.users) users, \(linux.groups) groups served (userdb)")
+                for refusal in linux.refused { print("  not served: \(refusal)") }
+            }
         }
     }
 }
