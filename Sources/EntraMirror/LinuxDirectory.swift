@@ -63,8 +63,8 @@ public struct LocalAccounts: Sendable, Equatable {
 ///   are not served, disabled ones are served locked;
 /// - names are lower-cased; a character outside `a-z 0-9 . _ - @` becomes `_`, a leading `-` or
 ///   an all-digit name gets a `_` in front, at most 64 characters; when two objects come to the
-///   same name, the one with the lower POSIX id keeps it and the others are served as
-///   `NAME-XXXXXXXX` (the first eight characters of their object id);
+///   same name, users go before groups and the lower POSIX id first: the first keeps the name and
+///   the others are served as `NAME-XXXXXXXX` (the first eight characters of their object id);
 /// - each user has its own group, same name and number, as its primary group;
 /// - a name or id that the local account database holds, or an id outside systemd's unused
 ///   ranges, is never served (it is listed in `refused`);
