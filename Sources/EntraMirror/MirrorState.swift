@@ -76,6 +76,8 @@ public struct MirrorState: Sendable {
         case .recordRun(let summary):
             history.append(summary)
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        case .runEnded(let runId, let at):
+            if let index = history.lastIndex(where: { $0.runId == runId }) { history[index].finished = at }
         case .scim(let change):
             scim[change.target, default: ScimTargetState()].apply(change)
         case .posixID(let object, let id):

@@ -22,6 +22,8 @@ public enum Mutation: Sendable, Equatable {
     case removeMember(group: String, member: ObjectID)
     case setDeltaLink(DeltaKind, String?)
     indirect case recordRun(RunSummary)
+    /// When a recorded run ended: after its exports, later than the commit its record is part of.
+    case runEnded(runId: String, at: Double)
     /// A change set waiting for the OnChange program (JSON lines), journaled with its run.
     case hookPending(runId: String, lines: [UInt8])
     /// The OnChange program accepted every change set up to and including this run.
@@ -65,6 +67,7 @@ enum MirrorRecordType: UInt8, CaseIterable {
     case hookDelivered = 11
     case keepDeleted = 12
     // 13–19 are SCIM's (`ScimRecordType`).
+    case runEnded = 28
     case addMembers = 30
     case capacity = 31
     case addMemberRefs = 32
@@ -124,6 +127,10 @@ extension Mutation {
         case .hookDelivered(let runId):
             type = .hookDelivered
             w.string(runId)
+        case .runEnded(let runId, let at):
+            type = .runEnded
+            w.string(runId)
+            w.double(at)
         case .keepDeleted(let user, let at):
             type = .keepDeleted
             user.encode(into: &w)
@@ -202,6 +209,9 @@ extension Mutation {
             self = .hookPending(runId: runId, lines: try r.bytes(count: Int(try r.varint())))
         case .hookDelivered:
             self = .hookDelivered(runId: try r.string())
+        case .runEnded:
+            let runId = try r.string()
+            self = .runEnded(runId: runId, at: try r.double())
         case .keepDeleted:
             let user = try DirectoryUser.decode(from: &r)
             self = .keepDeleted(user, at: try r.double())

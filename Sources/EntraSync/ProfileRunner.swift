@@ -471,9 +471,14 @@ public final class ProfileRunner: Sendable {
                         phases: &phases, logger: logger)
             if largeRun { Heap.returnFreed() }
             logger.debug("run phases: \(phases)")
-            // The run ends when its exports are written: status, metrics and waiters report all of it.
-            // (The journaled history keeps the time of the commit, which the record is part of.)
+            // The run ends when its exports are written: status, metrics, waiters and the journaled
+            // history (after a restart) report all of it, not only up to the commit.
             summary.finished = Date().timeIntervalSince1970
+            do {
+                try commit([.runEnded(runId: runId, at: summary.finished)])
+            } catch {
+                logger.warning("cannot journal the end of run \(runId): \(error)")
+            }
             logger.info(
                 "run succeeded: +\(summary.added) ~\(summary.updated) -\(summary.removed) in \(summary.durationMsec) ms",
                 metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(summary.added)",

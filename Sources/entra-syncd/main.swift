@@ -140,7 +140,10 @@ struct Daemon: ParsableCommand {
             server.stop()
             userdb?.stop()
             logger.info("stopped")
-            Foundation.exit(0)
+            // _exit, not exit: the state is closed, and exit's static destructors would run while
+            // other threads (the event loop, curl, pools) still exist.
+            fflush(nil)
+            _exit(0)
         }
         let term = signalSources[SIGTERM]!
         term.setEventHandler { stop(SIGTERM) }
