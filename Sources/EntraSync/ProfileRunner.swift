@@ -272,7 +272,8 @@ public final class ProfileRunner: Sendable {
         arm(actions)
         // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
         if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
-        if profile.linux != nil { runQueue.async { self.assignPosixIDs() } }
+        // [Linux] added, changed or removed: ids for what is new, and the served directory again.
+        if profile.linux != nil || linuxDirectory != nil { runQueue.async { self.assignPosixIDs() } }
     }
 
     public func markConfigError(_ message: String?) {

@@ -114,6 +114,12 @@ struct UserDBEndToEndTests {
         #expect(try record(socket, "GetUserRecord", Query(userName: "alice"))?["uid"] as? Int == uid)
         #expect(try record(socket, "GetGroupRecord", Query(groupName: "vault-users"))?["gid"] as? Int == groupGID)
         #expect(daemon.log.contains("journal compacted"))
+
+        // [Linux] removed by a reload: nothing is served any more.
+        try daemon.writeProfile("contoso", simulator: sim)
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        try Harness.waitUntil("alice to be gone after the reload", timeout: 20) { try record(socket, "GetUserRecord", Query(userName: "alice")) == nil }
+        #expect(try daemon.status()["contoso"]?["linux"] == nil)
         #expect(try daemon.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
