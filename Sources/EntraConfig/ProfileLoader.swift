@@ -275,11 +275,7 @@ public enum ProfileLoader {
 
         var secretExpires: Double?
         if let v = string("ClientSecretExpires") {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyy-MM-dd"
-            secretExpires = formatter.date(from: v)?.timeIntervalSince1970
+            secretExpires = CivilTime.utc(date: v)
             require(secretExpires != nil, "ClientSecretExpires", "expected a date like 2027-03-31, found '\(v)'")
         }
         var exportFormats: Set<ExportFormat>?

@@ -190,7 +190,8 @@ public struct RunInfo: Codable, Sendable, Equatable {
 /// A profile's state as `Status` reports it.
 public struct ProfileStatus: Codable, Sendable, Equatable {
     public var name: String
-    /// `idle`, `syncing`, `failed`, `blocked` (waiting for `--allow-deletions`), `config-error` or `stopping` (`ProfileState`).
+    /// `idle`, `queued` (due, waiting for a run slot), `syncing`, `failed`, `blocked` (waiting for `--allow-deletions`),
+    /// `config-error` or `stopping` (`ProfileState`).
     public var state: String
     public var users: Int
     public var groups: Int

@@ -23,6 +23,8 @@ public final class ProfileRunner: Sendable {
         /// The journal cannot be opened: the profile never runs (the reason says why).
         case broken(String)
         case idle
+        /// A run is due but waits for one of the daemon's run slots (`RunSlots`).
+        case queued(RunningRun)
         case syncing(RunningRun)
         case stopping
     }
@@ -73,6 +75,8 @@ public final class ProfileRunner: Sendable {
     let scimTimer: TimerSource
     /// Cancelled when the runner stops: aborts SCIM pushes.
     let stopFlag = CancellationFlag()
+    /// The daemon's run slots: every run takes one (`--max-concurrent-runs`).
+    private let slots: RunSlots
 
     struct Worker: ~Copyable {
         var journal: Journal?
@@ -96,7 +100,7 @@ public final class ProfileRunner: Sendable {
     /// Opens the profile's journal and replays it. A journal that cannot be read leaves the runner
     /// in a failed state that says why; it never runs on a partial mirror.
     public init(profile: Profile, stateRoot: String, schedulerQueue: DispatchQueue, logger: Logger,
-                compaction: CompactionPolicy = .init(),
+                compaction: CompactionPolicy = .init(), slots: RunSlots = RunSlots(limit: .max),
                 onRunFinished: @escaping @Sendable (ProfileRunner, RunSummary) -> Void) {
         self.name = profile.name
         self.directory = stateRoot + "/" + profile.name
@@ -109,6 +113,7 @@ public final class ProfileRunner: Sendable {
         self.scimTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.compaction = compaction
+        self.slots = slots
         var shared = Shared(profile: profile)
         var worker = Worker()
         do {
@@ -173,6 +178,8 @@ public final class ProfileRunner: Sendable {
             snapshot.error = reason
         case .stopping:
             snapshot.state = .stopping
+        case .queued:
+            snapshot.state = .queued
         case .syncing(let run):
             snapshot.state = .syncing
             snapshot.running = run
@@ -216,11 +223,12 @@ public final class ProfileRunner: Sendable {
     // MARK: Scheduling
 
     /// Arms the timer for the first run (see `RunScheduler.start`); resumes an interrupted SCIM push.
-    public func start() {
+    /// - Parameter spread: a first run due at once starts this much later (`RunScheduler.startOffset`).
+    public func start(spread: Double = 0) {
         let (profile, actions) = shared.withLock { s -> (Profile, [RunScheduler.Action]) in
             if case .broken = s.lifecycle { return (s.profile, []) }
             var rng = SystemRandomNumberGenerator()
-            return (s.profile, s.scheduler.start(now: Date().timeIntervalSince1970, lastRun: s.state.history.last, using: &rng))
+            return (s.profile, s.scheduler.start(now: Date().timeIntervalSince1970, lastRun: s.state.history.last, spread: spread, using: &rng))
         }
         arm(actions)
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
@@ -242,20 +250,35 @@ public final class ProfileRunner: Sendable {
         }
     }
 
-    /// Carries out a `startRun` action, under the lock: the run gets its id and a fresh cancel flag.
+    /// Carries out a `startRun` action, under the lock: the run gets its id and a fresh cancel flag,
+    /// and waits for a run slot (`launch`).
     private static func begin(_ actions: [RunScheduler.Action], _ s: inout Shared) -> (RunningRun, CancellationFlag)? {
         for case .startRun(let full) in actions {
             let run = RunningRun(runId: makeRunId(), full: full, started: Date().timeIntervalSince1970)
-            s.lifecycle = .syncing(run)
+            s.lifecycle = .queued(run)
             s.cancel = CancellationFlag()
             return (run, s.cancel)
         }
         return nil
     }
 
+    /// Starts a begun run on `runQueue` once it has one of the daemon's run slots; until then
+    /// status shows it `queued`. Its time starts when it does.
+    private func launch(_ run: RunningRun, cancel: CancellationFlag) {
+        slots.enter(name) { [self] in
+            let started = shared.withLock { s -> RunningRun in
+                var started = run
+                started.started = Date().timeIntervalSince1970
+                if case .queued = s.lifecycle { s.lifecycle = .syncing(started) }
+                return started
+            }
+            runQueue.async { self.performRun(started, cancel: cancel) }
+        }
+    }
+
     private func timerFired() {
         let begun = shared.withLock { s in Self.begin(s.scheduler.timerFired(), &s) }
-        if let (run, cancel) = begun { runQueue.async { self.performRun(run, cancel: cancel) } }
+        if let (run, cancel) = begun { launch(run, cancel: cancel) }
     }
 
     /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
@@ -288,7 +311,7 @@ public final class ProfileRunner: Sendable {
             switch s.lifecycle {
             case .broken(let reason): return .failure(NotRunnable(.broken, reason: reason))
             case .stopping: return .failure(NotRunnable(.stopping, reason: "the daemon is stopping"))
-            case .syncing, .idle: break
+            case .syncing, .queued, .idle: break
             }
             let (request, actions) = s.scheduler.runRequested(full: full)
             guard request != .refused else { return .failure(NotRunnable(.stopping, reason: "the daemon is stopping")) }
@@ -300,7 +323,7 @@ public final class ProfileRunner: Sendable {
         case .failure(let reason):
             return .failure(reason)
         case .success((let started, let begun)):
-            if let (run, cancel) = begun { runQueue.async { self.performRun(run, cancel: cancel) } }
+            if let (run, cancel) = begun { launch(run, cancel: cancel) }
             return .success(started)
         }
     }
@@ -332,6 +355,8 @@ public final class ProfileRunner: Sendable {
         stopFlag.cancel()
         timer.source.cancel()
         scimTimer.source.cancel()
+        // A run waiting for a slot gives it up and ends at once as cancelled (its waiters hear so).
+        slots.withdraw(name)?()
         // The run and any push finish (both were cancelled) before the journal closes.
         let idle = DispatchGroup()
         for queue in [runQueue, scimQueue] { queue.async(group: idle) {} }
@@ -366,6 +391,8 @@ public final class ProfileRunner: Sendable {
         var largeRun = false
         var phases = PhaseClock()
         do {
+            // Stopped while it waited for a run slot.
+            if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             let graph = try graphClient(for: profile)
             var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             phases.mark("users")
@@ -507,6 +534,7 @@ public final class ProfileRunner: Sendable {
             return (w, actions)
         }
         arm(actions)
+        slots.leave(name)
         if committed != nil { assignPosixIDs() }  // before the waiters: a served user has its id
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
         writeMetrics(profile: profile, logger: logger)
