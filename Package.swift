@@ -58,8 +58,11 @@ let package = Package(
         .target(name: "EntraService", dependencies: ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
                                                      .product(name: "Logging", package: "swift-log")]),
 
+        // Linux identities: systemd's io.systemd.UserDatabase over what the profiles serve (`[Linux]`).
+        .target(name: "EntraUserDB", dependencies: ["EntraControl", "EntraMirror"]),
+
         .executableTarget(name: "entra-syncd", dependencies: [
-            "EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd",
+            "EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd", "EntraUserDB",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -88,6 +91,7 @@ let package = Package(
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EntraLDAPTests", dependencies: ["EntraLDAP", "TestSupport"]),
         .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraLDAP", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraUserDBTests", dependencies: ["EntraUserDB", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
     ]
 )

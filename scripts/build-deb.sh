@@ -73,6 +73,7 @@ chmod 0644 "$root"/usr/share/bash-completion/completions/* "$root"/usr/share/zsh
 
 install -D -m 0644 packaging/systemd/entra-sync.service "$root/usr/lib/systemd/system/entra-sync.service"
 install -D -m 0644 packaging/systemd/entra-sync.socket "$root/usr/lib/systemd/system/entra-sync.socket"
+install -D -m 0644 packaging/systemd/entra-sync-userdb.socket "$root/usr/lib/systemd/system/entra-sync-userdb.socket"
 install -D -m 0644 packaging/systemd/entra-sync.catalog "$root/usr/lib/systemd/catalog/entra-sync.catalog"
 install -D -m 0644 packaging/sysusers.d/entra-sync.conf "$root/usr/lib/sysusers.d/entra-sync.conf"
 install -D -m 0644 packaging/tmpfiles.d/entra-sync.conf "$root/usr/lib/tmpfiles.d/entra-sync.conf"

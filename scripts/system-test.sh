@@ -191,6 +191,28 @@ curl -sf -X DELETE "http://127.0.0.1:$port/_sim/faults" >/dev/null
 R systemctl start entra-sync
 check "the next run after the stop completes" R entra-syncctl run-now contoso --wait
 
+# Linux identities: entra-sync-userdb.socket, nss-systemd ("files systemd") and userdbctl inside the
+# sandbox. A user in a nested group and one named like a local account. (systemd refuses to start a
+# socket whose service already runs: the service is stopped around it.)
+simpost() { curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$port/_sim/$1" -d "$2" | sed -n 's/.*"id" *: *"\([^"]*\)".*/\1/p'; }
+parent="$(simpost groups '{"displayName":"Vault Users","securityEnabled":true}')"
+child="$(simpost groups '{"displayName":"Vault Admins","securityEnabled":true}')"
+alice="$(simpost users '{"displayName":"Alice Example","userPrincipalName":"alice@contoso.com","accountEnabled":true}')"
+simpost users '{"displayName":"Not Root","userPrincipalName":"root@contoso.com","accountEnabled":true}' >/dev/null
+simpost "groups/$parent/members" "{\"id\":\"$child\"}" >/dev/null
+simpost "groups/$child/members" "{\"id\":\"$alice\"}" >/dev/null
+R sh -c "printf '[Linux]\nNameFrom=upn-local\nIncludeGroups=Vault Users\n' >>/etc/entra-sync/contoso.conf
+sed -E 's/^(passwd|group):.*/\1: files systemd/' /etc/nsswitch.conf >/tmp/ns && cat /tmp/ns >/etc/nsswitch.conf
+systemctl stop entra-sync && systemctl enable --now entra-sync-userdb.socket && systemctl start entra-sync"
+check "userdb: a sync serves the profile's users" R sh -c 'entra-syncctl run-now contoso --wait && [ -S /run/systemd/userdb/io.entrasync ] && entra-syncctl status contoso | grep -q "linux:"'
+check "userdb: getent passwd and group" R sh -c 'getent passwd alice | grep -Eq "^alice:x:[0-9]+:[0-9]+:Alice Example:/home/alice:/bin/bash$" && getent group vault-users | grep -q ":alice$"'
+check "userdb: id lists nested groups" R sh -c 'id alice | grep -q "(vault-users)" && id alice | grep -q "(vault-admins)"'
+check "userdb: chown and ls -l show the names" R sh -c 'touch /var/tmp/owned && chown alice:vault-users /var/tmp/owned && ls -l /var/tmp/owned | grep -q " alice vault-users "'
+check "userdb: userdbctl shows the record" R sh -c 'userdbctl --service=io.entrasync user alice | grep -q "Alice Example"'
+check "userdb: a local name is not served" R sh -c '[ "$(getent passwd | grep -c ^root:)" = 1 ] && entra-syncctl status contoso | grep -q "not served: root"'
+uid_before="$(R getent passwd alice | cut -d: -f3)"
+check "userdb: a restart keeps the uid" R sh -c "systemctl restart entra-sync && sleep 1 && [ \"\$(getent passwd alice | cut -d: -f3)\" = '$uid_before' ]"
+
 # journald: structured fields, catalog text, and no secret anywhere.
 check "journal has structured fields" R sh -c 'journalctl -u entra-sync ENTRA_PROFILE=contoso -o json | grep -q "\"ENTRA_RUN_ID\"" && journalctl -u entra-sync ENTRA_PROFILE=contoso -o json | grep -q "\"ENTRA_DURATION_MSEC\""'
 check "journalctl -x shows the catalog" R sh -c 'journalctl -x -u entra-sync --no-pager | grep -q "The exports in the state directory now show this run"'

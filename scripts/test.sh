@@ -6,6 +6,8 @@ scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
+    # Linux identities through nss-systemd and userdbctl in a private mount namespace (a few seconds).
+    scripts/userdb-nss-test.sh
     # End-to-end tests again with everything built with ThreadSanitizer (a subset; see the script).
     scripts/sanitizer-test.sh thread
     # System tests under a real systemd (skipped, with the reason, where namespaces are not available).

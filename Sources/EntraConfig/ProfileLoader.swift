@@ -33,6 +33,8 @@ public enum ProfileLoader {
                 set.errors[String(name.dropLast(5))] = error
             }
         }
+        for (name, error) in overlappingRanges(set.profiles) { set.errors[name] = error }
+        set.profiles.removeAll { set.errors[$0.name] != nil }
         return set
     }
 
@@ -59,6 +61,7 @@ public enum ProfileLoader {
         var values: [String: (value: String, line: Int)] = [:]
         var scimEntries: [INIDocument.Entry] = []
         var ldapEntries: [INIDocument.Entry] = []
+        var linuxEntries: [INIDocument.Entry] = []
         var reportedSections: Set<String> = []
         for entry in document.entries {
             if entry.section == "SCIM" || entry.section.hasPrefix("SCIM:") {
@@ -67,6 +70,8 @@ public enum ProfileLoader {
             }
             if entry.section == "LDAP" || entry.section.hasPrefix("LDAP:") {
                 ldapEntries.append(entry)
+            if entry.section == "Linux" {
+                linuxEntries.append(entry)
                 continue
             }
             guard let keys = known[entry.section] else {
@@ -293,6 +298,7 @@ public enum ProfileLoader {
         let onChangeTimeout = span("OnChangeTimeout", 60)
         let targets = scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
         let ldapTargets = ldapTargets(ldapEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
+        let linux = linuxSettings(linuxEntries, file: file, problems: &problems)
 
         // A missing or invalid value always recorded a problem, so the fallback error is never seen.
         guard problems.isEmpty, let tenantId, let clientId, let cloud else {
@@ -315,6 +321,7 @@ public enum ProfileLoader {
         profile.onChangeTimeout = onChangeTimeout
         profile.scimTargets = targets
         profile.ldapTargets = ldapTargets
+        profile.linux = linux
         return (profile, warnings)
     }
 

@@ -88,6 +88,8 @@ public struct Profile: Sendable, Equatable {
     public var scimTargets: [ScimTarget] = []
     /// `[LDAP]` / `[LDAP:NAME]` sections: directories the mirror is provisioned into.
     public var ldapTargets: [LdapTarget] = []
+    /// The `[Linux]` section: users and groups served through systemd's userdb (nil: none).
+    public var linux: LinuxSettings?
     /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
     public var softDeleteGrace: Double = 0
     /// Certificate credentials instead of a client secret.

@@ -61,7 +61,11 @@ public enum ManagerProtocol {
           credentialExpires: ?string,
           warnings: ?[]string,
           ldapTargets: ?[]ScimTargetStatus
+          linux: ?LinuxStatus
         )
+
+        # What a profile with [Linux] serves through io.systemd.UserDatabase; refused: "name: reason".
+        type LinuxStatus (users: int, groups: int, refused: []string)
 
         # Per-profile state; all profiles when profile is null.
         method Status(profile: ?string) -> (profiles: []ProfileStatus)
@@ -86,7 +90,8 @@ public enum ManagerProtocol {
         method Members(profile: string, group: string, transitive: ?bool) -> (group: object, users: []object, groups: []object, others: []string)
 
         # One user or group by id, userPrincipalName, mail or display name.
-        method Show(profile: string, key: string) -> (users: []object, groups: []object)
+        # posixIds: the uid or gid of each shown object that has one ([Linux]).
+        method Show(profile: string, key: string) -> (users: []object, groups: []object, posixIds: ?[string]int)
 
         type ScimFailureInfo (
           objectId: string,
@@ -203,6 +208,8 @@ public struct ProfileStatus: Codable, Sendable, Equatable {
     public var warnings: [String]?
     /// The profile's LDAP targets (`pending` is -1: not computed for status).
     public var ldapTargets: [ScimTargetStatus]?
+    /// What the profile serves to Linux (`[Linux]`).
+    public var linux: LinuxStatus?
 
     public init(name: String, state: String, users: Int = 0, groups: Int = 0, memberships: Int = 0,
                 lastRun: RunInfo? = nil, lastSuccess: String? = nil, nextRun: String? = nil, error: String? = nil) {
@@ -215,6 +222,19 @@ public struct ProfileStatus: Codable, Sendable, Equatable {
         self.lastSuccess = lastSuccess
         self.nextRun = nextRun
         self.error = error
+    }
+}
+
+/// Users and groups a profile serves through io.systemd.UserDatabase, and names not served.
+public struct LinuxStatus: Codable, Sendable, Equatable {
+    public var users: Int
+    public var groups: Int
+    /// "name: reason" for each user or group not served (a local account's name or id, ...).
+    public var refused: [String]
+    public init(users: Int, groups: Int, refused: [String]) {
+        self.users = users
+        self.groups = groups
+        self.refused = refused
     }
 }
 

@@ -25,6 +25,8 @@ public struct MirrorState: Sendable {
     public var scim: [String: ScimTargetState] = [:]
     /// What each LDAP target acknowledged, by target name.
     public var ldap: [String: LdapTargetState] = [:]
+    /// The POSIX ids handed out to users and groups (never changed, never reused).
+    public var posixIDs = PosixIDs()
 
     public static let historyLimit = 100
 
@@ -82,6 +84,8 @@ public struct MirrorState: Sendable {
             scim[change.target, default: ScimTargetState()].apply(change)
         case .ldap(let change):
             ldap[change.target, default: LdapTargetState()].apply(change)
+        case .posixID(let object, let id):
+            posixIDs.apply(object: object, id: id)
         case .addMemberRefs:
             assertionFailure("snapshot member references are resolved by MirrorReplay")
         case .capacity(let userCount, let groupCount, let memberGroups):
@@ -168,6 +172,7 @@ public struct MirrorState: Sendable {
         for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }
         for (target, state) in scim { try state.snapshot(target: target) { try emit(.scim($0)) } }
         for (target, state) in ldap { try state.snapshot(target: target) { try emit(.ldap($0)) } }
+        for (object, id) in posixIDs.byObject { try emit(.posixID(object: object, id: id)) }
     }
 }
 

@@ -43,6 +43,8 @@ public enum Mutation: Sendable, Equatable {
     /// the user's id string instead of decoding, allocating and hashing a copy per membership.
     /// Only `MirrorReplay` resolves it.
     indirect case addMemberRefs(group: String, members: [MemberRef], kinds: [MemberKind])
+    /// A user or group got its POSIX id for good (`PosixIDs`).
+    case posixID(object: String, id: UInt32)
 }
 
 /// A member in an `addMemberRefs` record.
@@ -71,6 +73,7 @@ enum MirrorRecordType: UInt8, CaseIterable {
     case addMembers = 30
     case capacity = 31
     case addMemberRefs = 32
+    case posixID = 40
 }
 
 extension Mutation {
@@ -151,6 +154,10 @@ extension Mutation {
                 }
                 w.byte(kind.rawValue)
             }
+        case .posixID(let object, let id):
+            type = .posixID
+            w.string(object)
+            w.varint(UInt64(id))
         case .scim, .ldap:
             preconditionFailure("encoded above")
         }
@@ -247,6 +254,11 @@ extension Mutation {
                 kinds.append(MemberKind(rawValue: try r.byte()) ?? .other)
             }
             self = .addMemberRefs(group: group, members: members, kinds: kinds)
+        case .posixID:
+            let object = try r.string()
+            let id = try r.varint()
+            guard id <= UInt64(UInt32.max) else { throw ByteReader.Malformed(offset: r.offset, what: "POSIX id \(id)") }
+            self = .posixID(object: object, id: UInt32(id))
         }
     }
 }

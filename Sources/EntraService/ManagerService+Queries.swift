@@ -70,7 +70,11 @@ extension ManagerService {
         guard !users.isEmpty || !deleted.isEmpty || !groups.isEmpty else {
             throw try VarlinkError(name: ManagerProtocol.ErrorName.notFound, parameters: ["key": request.key ?? ""])
         }
+        // The uid (users) or gid (groups) each shown object holds ([Linux]), by object id.
+        let ids = (users + deleted).map(\.id) + groups.map(\.id)
+        let posixIds = Dictionary(ids.compactMap { id in view.state.posixIDs[id].map { (id, Int($0)) } }) { a, _ in a }
         replier.reply(rawParameters: DirectoryJSON.object(["users": DirectoryJSON.users(users, deleted: deleted),
-                                                           "groups": DirectoryJSON.groups(view, groups: groups)]))
+                                                           "groups": DirectoryJSON.groups(view, groups: groups),
+                                                           "posixIds": Array(try JSONEncoder().encode(posixIds))]))
     }
 }

@@ -16,6 +16,8 @@ extension RunInfo {
 }
 
 extension ProfileStatus {
+    static let refusalsShown = 50
+
     init(_ snapshot: ProfileSnapshot) {
         self.init(name: snapshot.name, state: snapshot.state.rawValue, users: snapshot.users, groups: snapshot.groups,
                   memberships: snapshot.memberships, lastRun: snapshot.running.map(RunInfo.init(running:)) ?? snapshot.lastRun.map(RunInfo.init),
@@ -24,6 +26,12 @@ extension ProfileStatus {
         credentialExpires = snapshot.credentialExpires.map(Timestamp.format)
         warnings = snapshot.warnings.isEmpty ? nil : snapshot.warnings
         ldapTargets = snapshot.ldapTargets.isEmpty ? nil : snapshot.ldapTargets.map(ScimTargetStatus.init)
+        linux = snapshot.linux.map { served in
+            // A tenant without the name attribute could refuse thousands: status shows the first ones.
+            let shown = Array(served.refused.prefix(Self.refusalsShown))
+            let more = served.refused.count - shown.count
+            return LinuxStatus(users: served.users, groups: served.groups, refused: more > 0 ? shown + ["… and \(more) more (see the journal)"] : shown)
+        }
     }
 }
 

@@ -39,12 +39,17 @@ extension ProfileRunner {
                 w.journal = nil
             }
             let journalDirectory = directory + "/journal"
+            // POSIX ids are never handed out again: they move to the new journal.
+            let posixIDs = shared.withLock { $0.state.posixIDs }
             var kept: String?
             do {
                 kept = try Self.setAside(journalDirectory)
                 try worker.withLock { w throws in
                     w.journal = try Journal.open(directory: journalDirectory) { _ in }.0
                     w.exportedSettings = nil
+                    if posixIDs.count > 0 {
+                        try w.journal?.commit(posixIDs.byObject.map { Mutation.posixID(object: $0.key, id: $0.value).record })
+                    }
                 }
             } catch {
                 let message = "cannot start over: \(error)"
@@ -54,6 +59,7 @@ extension ProfileRunner {
             }
             shared.withLock { s in
                 s.state = MirrorState()
+                s.state.posixIDs = posixIDs
                 s.visibleMemberships = 0
                 s.scopedCounts = nil
                 if case .broken = s.lifecycle { s.lifecycle = .idle }

@@ -49,6 +49,8 @@ public final class ProfileRunner: Sendable {
         var runsByResult: [String: Int] = [:]
         var scim = PushRuntime()
         var ldap = PushRuntime()
+        /// What the profile serves to Linux (`[Linux]`), rebuilt after each commit.
+        var linux: LinuxDirectory?
 
         init(profile: Profile) {
             self.profile = profile
@@ -207,6 +209,7 @@ public final class ProfileRunner: Sendable {
         snapshot.lastSuccess = s.state.lastSuccess?.finished
         snapshot.nextRun = s.scheduler.nextRun
         snapshot.error = snapshot.error ?? s.configError ?? s.exportError
+        snapshot.linux = s.linux.map { LinuxServed(users: $0.users.count, groups: $0.groups.count, refused: $0.refused.map(\.description)) }
         if let expires = s.profile.credentialExpires {
             snapshot.credentialExpires = expires
             if let warning = Self.expiryWarning(s.profile, expires: expires) { snapshot.warnings = [warning] }
@@ -241,6 +244,7 @@ public final class ProfileRunner: Sendable {
         arm(actions)
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
         if ldapPushInterrupted(profile: profile) { scheduleLdapPush(in: 1) }
+        if profile.linux != nil { runQueue.async { self.assignPosixIDs() } }
     }
 
     /// Carries out the scheduler's timer actions (`startRun` is handled under the lock by `begin`).
@@ -305,6 +309,8 @@ public final class ProfileRunner: Sendable {
         // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
         if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
         if ldapChanged && !profile.ldapTargets.isEmpty { scheduleLdapPush(in: 1) }
+        // [Linux] added, changed or removed: ids for what is new, and the served directory again.
+        if profile.linux != nil || linuxDirectory != nil { runQueue.async { self.assignPosixIDs() } }
     }
 
     public func markConfigError(_ message: String?) {
@@ -544,6 +550,7 @@ public final class ProfileRunner: Sendable {
         }
         arm(actions)
         slots.leave(name)
+        if committed != nil { assignPosixIDs() }  // before the waiters: a served user has its id
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
@@ -570,7 +577,7 @@ public final class ProfileRunner: Sendable {
         try worker.withLock { w throws in
             guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
             // SCIM acknowledgements journaled since the run began (under this lock) stay in the snapshot.
-            (next.scim, next.ldap) = shared.withLock { ($0.state.scim, $0.state.ldap) }
+            (next.scim, next.ldap, next.posixIDs) = shared.withLock { ($0.state.scim, $0.state.ldap, $0.state.posixIDs) }
             try journal.writeSnapshot { emit in try next.snapshotMutations { try emit($0.record) } }
             shared.withLock { s in
                 s.state = next

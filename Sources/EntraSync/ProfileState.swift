@@ -45,6 +45,8 @@ public struct ProfileSnapshot: Sendable, Equatable {
     public var warnings: [String] = []
     /// The profile's LDAP targets (`pending` not computed: -1).
     public var ldapTargets: [PushTargetSnapshot] = []
+    /// What the profile serves to Linux (`[Linux]`): users, groups and refusals.
+    public var linux: LinuxServed?
 
     public init(name: String, state: ProfileState, error: String? = nil) {
         self.name = name
@@ -78,4 +80,12 @@ public struct ReloadOutcome: Sendable, Equatable {
     /// One line per profile file that could not be loaded (file:line: key: problem).
     public var errors: [String] = []
     public init() {}
+}
+
+/// What a profile serves to Linux (`[Linux]`), as status shows it.
+public struct LinuxServed: Sendable, Equatable {
+    public var users: Int
+    public var groups: Int
+    /// "name: reason" for each user or group not served.
+    public var refused: [String]
 }

@@ -40,6 +40,19 @@ public enum SystemdNotifier {
     }
 
     /// File descriptors passed by socket activation.
+    /// The sockets systemd passed, with their `FileDescriptorName=` (default: the socket unit's name).
+    /// Like `listenFDs`, once per process.
+    public static func namedListenFDs() -> [(fd: Int32, name: String)] {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let n = sd_listen_fds_with_names(1, &names)
+        guard n > 0 else { return [] }
+        defer {
+            for i in 0..<Int(n) { free(names?[i]) }
+            free(names)
+        }
+        return (0..<n).map { i in (SD_LISTEN_FDS_START + i, names?[Int(i)].map { String(cString: $0) } ?? "") }
+    }
+
     public static func listenFDs() -> [Int32] {
         let n = sd_listen_fds(1)
         guard n > 0 else { return [] }

@@ -136,6 +136,10 @@ struct Status: ParsableCommand {
                 print(line)
                 if let error = t.lastPush?.error, t.state == "unavailable" { print("    error: \(error)") }
             }
+            if let linux = p.linux {
+                print("  linux:    \(linux.users) users, \(linux.groups) groups served (userdb)")
+                for refusal in linux.refused { print("  not served: \(refusal)") }
+            }
         }
     }
 }

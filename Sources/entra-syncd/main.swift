@@ -5,6 +5,7 @@ import EntraEvents
 import EntraService
 import EntraSync
 import EntraSystemd
+import EntraUserDB
 import Foundation
 import Logging
 
@@ -29,6 +30,10 @@ struct Daemon: ParsableCommand {
 
     @Option(name: .customLong("socket"), help: "Control socket path. Default: $RUNTIME_DIRECTORY/control.sock or /run/entra-sync/control.sock.")
     var socket: String?
+
+    @Option(name: .customLong("userdb-socket"),
+            help: "The io.systemd.UserDatabase socket for profiles with [Linux]. Default: a socket passed by systemd named 'userdb', or /run/systemd/userdb/io.entrasync; 'none' serves none.")
+    var userdbSocket: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -97,7 +102,9 @@ struct Daemon: ParsableCommand {
         let service = ManagerService(engine: manager, access: AccessPolicy(adminGroup: adminGroup), logger: logger)
         // Listening before the profiles load (their first runs may use every descriptor); clients
         // wait in the backlog until the profiles are loaded and the server starts.
-        let listenFD = SystemdNotifier.listenFDs().first
+        let passed = SystemdNotifier.namedListenFDs()
+        let listenFD = passed.first { $0.name != "userdb" }?.fd
+        let userdbFD = passed.first { $0.name == "userdb" }?.fd
         if listenFD == nil {
             let parent = (socketPath as NSString).deletingLastPathComponent
             try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
@@ -117,6 +124,8 @@ struct Daemon: ParsableCommand {
         }
         manager.start()
         server.start()
+        let userdb = startUserDB(manager: manager, passedFD: userdbFD, logger: logger)
+        userdb?.start()
         logger.info("listening on \(socketPath); \(manager.statusLine())")
         SystemdNotifier.ready(status: manager.statusLine())
 
@@ -137,6 +146,7 @@ struct Daemon: ParsableCommand {
             SystemdNotifier.stopping()
             manager.stop(deadline: .now() + 20)
             server.stop()
+            userdb?.stop()
             logger.info("stopped")
             // _exit, not exit: the state is closed, and exit's static destructors would run while
             // other threads (the event loop, curl, pools) still exist.
@@ -159,8 +169,40 @@ struct Daemon: ParsableCommand {
         hup.activate()
         // Not dispatchMain(): it parks this thread in sigsuspend with every signal unblocked, and
         // nothing here uses the main queue. The signals stay blocked and wait for their sources.
-        withExtendedLifetime((term, int, hup, server, watchdog)) {
+        withExtendedLifetime((term, int, hup, server, watchdog, userdb)) {
             while true { pause() }
+        }
+    }
+}
+
+extension Daemon {
+    /// The userdb socket (world-readable, like NSS: it serves only what `[Linux]` allows), or nil
+    /// when there is none to serve. A socket passed by systemd is served even before a profile has `[Linux]`.
+    func startUserDB(manager: SyncManager, passedFD: Int32?, logger: Logger) -> VarlinkServer? {
+        if userdbSocket == "none" { return nil }
+        let path = userdbSocket ?? "/run/systemd/userdb/\(UserDatabase.defaultService)"
+        let wanted = passedFD != nil || userdbSocket != nil
+            || manager.profileNames.contains { manager.runner(named: $0)?.profile.linux != nil }
+        guard wanted else { return nil }
+        let service = UserDatabase(service: (path as NSString).lastPathComponent) {
+            manager.profileNames.compactMap { manager.runner(named: $0)?.linuxDirectory }
+        }
+        if passedFD == nil {
+            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        }
+        let info = VarlinkServiceInfo(vendor: "entra-sync", product: "entra-syncd", version: ManagerProtocol.version,
+                                      url: "file:///usr/share/doc/entra-sync/README.md.gz",
+                                      interfaces: [UserDatabase.interface: UserDatabase.description])
+        do {
+            let server = try VarlinkServer(path: path, mode: 0o666, listenFD: passedFD, info: info,
+                                           log: { logger.warning("userdb: \($0)") }) { call, replier in
+                service.handle(call, replier)
+            }
+            logger.info("serving Linux users and groups on \(passedFD == nil ? path : "the socket systemd passed")")
+            return server
+        } catch {
+            logger.error("cannot serve Linux users and groups on \(path): \(error); enable entra-sync-userdb.socket or set --userdb-socket")
+            return nil
         }
     }
 }

@@ -23,7 +23,9 @@ struct ModuleEdgeTests {
         "EntraControl": ["EntraEvents"],
         "EntraService": ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
         "EntraSystemd": ["CSystemd"],
-        "entra-syncd": ["EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd"],
+        // Linux identities: io.systemd.UserDatabase over the varlink server, answering from the pure core's LinuxDirectory.
+        "EntraUserDB": ["EntraControl", "EntraMirror"],
+        "entra-syncd": ["EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd", "EntraUserDB"],
         // `check` reads Graph and previews with the pure core; the rest speaks the protocol only.
         "entra-syncctl": ["EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror"],
         // The simulator shares no code with the client on purpose.

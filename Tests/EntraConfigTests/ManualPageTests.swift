@@ -32,6 +32,7 @@ struct ManualPageTests {
         var sections = ProfileLoader.known
         sections["SCIM"] = ProfileLoader.scimKeys
         sections["LDAP"] = ProfileLoader.ldapKeys
+        sections["Linux"] = ProfileLoader.linuxKeys
         for (section, keys) in sections {
             let documented = Self.documented[section.uppercased()] ?? []
             for key in keys {
@@ -44,6 +45,7 @@ struct ManualPageTests {
         var sections = ProfileLoader.known
         sections["SCIM"] = ProfileLoader.scimKeys
         sections["LDAP"] = ProfileLoader.ldapKeys
+        sections["Linux"] = ProfileLoader.linuxKeys
         #expect(Set(Self.documented.keys) == Set(sections.keys.map { $0.uppercased() }))
         for (section, keys) in Self.documented {
             let accepted = Set(sections.first { $0.key.uppercased() == section }?.value ?? [])

@@ -130,6 +130,17 @@ struct ManagerServiceTests {
         #expect(call(service, "Status", #"{"profile":7}"#)["error"] as? String == "org.varlink.service.InvalidParameter")
     }
 
+    @Test("Status shows what a profile serves to Linux, and at most 50 refusals")
+    func linuxStatus() {
+        var snapshot = ProfileSnapshot(name: "contoso", state: .idle)
+        #expect(ProfileStatus(snapshot).linux == nil)
+        snapshot.linux = LinuxServed(users: 3, groups: 5, refused: (0..<60).map { "u\($0): no upn to name the user after" })
+        let linux = ProfileStatus(snapshot).linux
+        #expect(linux?.users == 3 && linux?.groups == 5)
+        #expect(linux?.refused.count == 51 && linux?.refused.first == "u0: no upn to name the user after")
+        #expect(linux?.refused.last == "… and 10 more (see the journal)")
+    }
+
     @Test("RunNow: runs and waits, refuses a broken profile, answers ShuttingDown while stopping")
     func runNow() throws {
         let (service, engine) = try make()
