@@ -70,6 +70,8 @@ public enum ProfileLoader {
             }
             if entry.section == "LDAP" || entry.section.hasPrefix("LDAP:") {
                 ldapEntries.append(entry)
+                continue
+            }
             if entry.section == "Linux" {
                 linuxEntries.append(entry)
                 continue
