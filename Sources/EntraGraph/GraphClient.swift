@@ -62,6 +62,10 @@ public final class GraphClient: Sendable {
     private let graphOrigin: URLOrigin?
     private let cachedToken = Mutex<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
     private let counterState = Mutex(GraphRequestCounters())
+    /// Until when Graph asked this client to wait (a 429's `Retry-After`): every request of the
+    /// client waits it out, not only the one that was throttled, so parallel requests do not
+    /// storm a bucket that is dry.
+    private let throttledUntil = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(profile: Profile, retryPolicy: RetryPolicy? = nil, logger: Logger) throws(HTTPError) {
         self.profile = profile
@@ -72,6 +76,16 @@ public final class GraphClient: Sendable {
     }
 
     public var counters: GraphRequestCounters { counterState.withLock { $0 } }
+
+    var graphEndpoint: String { profile.graphEndpoint }
+
+    /// A request inside a `$batch` was answered 429: counted, and every request of the client waits
+    /// `retryAfter` seconds, as after a 429 of its own.
+    public func noteThrottled(retryAfter: Double) {
+        counterState.withLock { $0.throttled += 1 }
+        let until = ContinuousClock.now + .milliseconds(Int64(min(retryAfter, 300) * 1000))
+        throttledUntil.withLock { $0 = max($0 ?? until, until) }
+    }
 
     /// True when a client made for `a` serves `b` as well: same tenant, app, credential, endpoints,
     /// TLS and proxy, deadlines. A reload that changed anything else (interval, scope, outputs, push
@@ -218,7 +232,14 @@ public final class GraphClient: Sendable {
     /// The token goes only to the origin of the profile's Graph endpoint: a URL on any other origin
     /// (a tampered `@odata.nextLink`, a stored delta link from another endpoint, an `https` link
     /// downgraded to `http`) fails before anything is sent, and redirects are never followed.
-    public func get(_ url: String, cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
+    /// - Parameter extraHeaders: more request headers (`ConsistencyLevel: eventual` for `$count`).
+    public func get(_ url: String, extraHeaders: [(name: String, value: String)] = [], cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
+        try send("GET", url, body: nil, extraHeaders: extraHeaders, cancel: cancel)
+    }
+
+    /// Every request to Graph: `get`, and the `POST` of a `$batch`, with the same checks and retries.
+    func send(_ method: String, _ url: String, body: [UInt8]?, extraHeaders: [(name: String, value: String)] = [],
+              cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
         try checkOrigin(url)
         var attempt = 0
         var refreshedToken = false
@@ -226,18 +247,22 @@ public final class GraphClient: Sendable {
         while true {
             attempt += 1
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            if let until = throttledUntil.withLock({ $0 }) {
+                let left = (until - .now).components
+                if left.seconds > 0 || left.attoseconds > 0 { try sleep(Double(left.seconds) + Double(left.attoseconds) / 1e18, cancel: cancel) }
+            }
             let token = try accessToken(cancel: cancel)
             let clientRequestId = UUID().uuidString.lowercased()
             let request = HTTPRequest(
-                method: "GET", url: url,
+                method: method, url: url,
                 headers: [
                     (name: "Authorization", value: "Bearer \(token)"),
                     (name: "Accept", value: "application/json"),
                     (name: "Prefer", value: "odata.maxpagesize=999"),
                     (name: "client-request-id", value: clientRequestId),
                     (name: "return-client-request-id", value: "true"),
-                ] + (attempt > 1 ? [(name: "retry-attempt", value: String(attempt - 1))] : []),
-                body: nil, timeout: profile.requestTimeout)
+                ] + (attempt > 1 ? [(name: "retry-attempt", value: String(attempt - 1))] : []) + extraHeaders,
+                body: body, timeout: profile.requestTimeout)
             counterState.withLock { $0.requests += 1 }
             let response: HTTPResponse
             do {
@@ -247,7 +272,7 @@ public final class GraphClient: Sendable {
                 let retryable = error.kind != .tls && error.kind != .tooLarge
                 logger.warning("Graph request failed: \(error.message)", metadata: ["client_request_id": "\(clientRequestId)", "attempt": "\(attempt)"])
                 guard retryable, attempt < retry.maxAttempts else {
-                    throw GraphError(kind: .transport, message: "GET \(Self.redact(url)): \(error.message)",
+                    throw GraphError(kind: .transport, message: "\(method) \(Self.redact(url)): \(error.message)",
                                      hint: Self.transportHint(error), clientRequestId: clientRequestId)
                 }
                 counterState.withLock { $0.retries += 1 }
@@ -259,7 +284,7 @@ public final class GraphClient: Sendable {
             let body = try? JSONDecoder().decode(GraphErrorBody.self, from: Data(response.body))
             let code = body?.error?.code
             let message = body?.error?.message ?? "HTTP \(response.status)"
-            let failure = GraphError(kind: .httpStatus, message: "GET \(Self.redact(url)): HTTP \(response.status) \(code ?? ""): \(message)",
+            let failure = GraphError(kind: .httpStatus, message: "\(method) \(Self.redact(url)): HTTP \(response.status) \(code ?? ""): \(message)",
                                      httpStatus: response.status, code: code, clientRequestId: clientRequestId, requestId: requestId)
             logger.warning("Graph answered HTTP \(response.status) \(code ?? "")",
                            metadata: ["client_request_id": "\(clientRequestId)", "request_id": "\(requestId ?? "-")", "attempt": "\(attempt)"])
@@ -274,7 +299,12 @@ public final class GraphClient: Sendable {
                     throw exhausted
                 }
                 counterState.withLock { $0.retries += 1 }
-                try sleep(retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng), cancel: cancel)
+                let delay = retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng)
+                if response.status == 429 {
+                    let until = ContinuousClock.now + .milliseconds(Int64(delay * 1000))
+                    throttledUntil.withLock { $0 = max($0 ?? until, until) }
+                }
+                try sleep(delay, cancel: cancel)
             case 401 where !refreshedToken:
                 refreshedToken = true
                 cachedToken.withLock { $0 = nil }
@@ -399,7 +429,7 @@ public final class GraphClient: Sendable {
     }
 
     /// Refuses a URL that is not on the Graph endpoint's origin, before it gets the token.
-    private func checkOrigin(_ url: String, named what: String = "a link") throws(GraphError) {
+    func checkOrigin(_ url: String, named what: String = "a link") throws(GraphError) {
         guard let graphOrigin, URLOrigin(url) == graphOrigin else {
             let configured = graphOrigin?.description ?? "'\(profile.graphEndpoint)'"
             throw GraphError(kind: .foreignOrigin,

@@ -45,6 +45,9 @@ public final class ProfileRunner: Sendable {
         var allowedDeletions = 0
         /// Runs by result since the daemon started (Prometheus counters).
         var runsByResult: [String: Int] = [:]
+        /// Why the last full sync could not be read in parallel (`Parallel=`) and fell back to the
+        /// delta chain; nil after one that was.
+        var parallelFallback: String?
         var scim = ScimRuntime()
 
         init(profile: Profile) {
@@ -192,6 +195,9 @@ public final class ProfileRunner: Sendable {
         if let expires = s.profile.credentialExpires {
             snapshot.credentialExpires = expires
             if let warning = Self.expiryWarning(s.profile, expires: expires) { snapshot.warnings = [warning] }
+        }
+        if let reason = s.parallelFallback {
+            snapshot.warnings.append("the last full sync fell back to the sequential delta chain: \(reason)")
         }
         return snapshot
     }
@@ -361,7 +367,8 @@ public final class ProfileRunner: Sendable {
         var phases = PhaseClock()
         do {
             let graph = try graphClient(for: profile)
-            var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
+            let parallel = isFull ? try readInParallel(profile, graph: graph, cancel: cancel, logger: logger) : nil
+            var users = profile.syncUsers ? try parallel?.users ?? graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
             phases.mark("users")
             // The users are planned on a second thread while the groups round downloads and decodes.
             let (state, usersRound, grace) = (before, users, profile.softDeleteGrace)
@@ -370,7 +377,7 @@ public final class ProfileRunner: Sendable {
             }
             var groups: DeltaRound<GroupDelta>?
             do {
-                groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+                groups = profile.syncGroups ? try parallel?.groups ?? graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
             } catch {
                 _ = usersPlan.wait()
                 throw error
