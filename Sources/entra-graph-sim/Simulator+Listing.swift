@@ -36,7 +36,7 @@ extension Simulator {
     /// `$top`: default 100, 1–999; nil otherwise (`badPageSize`).
     private func pageSize(_ request: Request) -> Int? {
         let top = Int(request.query["$top"] ?? "100") ?? -1
-        return (1...999).contains(top) ? top : nil
+        return (1...999).contains(top) ? min(top, settings.listPageCap) : nil
     }
 
     private func badPageSize(_ request: Request) -> Response {

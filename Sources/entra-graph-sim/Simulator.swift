@@ -20,6 +20,9 @@ struct Settings {
     var resourceUnits = "off"
     /// Seconds the RU bucket takes to refill (Graph: 10); tests shorten it to keep throttled runs quick.
     var resourceUnitsWindow = 10.0
+    /// The most objects a list page holds whatever `$top` asks (Graph may send fewer than asked);
+    /// tests lower it to page small tenants.
+    var listPageCap = 999
     var consent = true
     var secretExpired = false
     var certificate: AssertionVerifier?
@@ -408,6 +411,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             if let v = body["maxLinksPerPage"] as? Int { settings.maxLinksPerPage = max(0, v) }
             if let v = body["resourceUnits"] { settings.resourceUnits = "\(v)" }
             if let v = body["resourceUnitsWindow"] as? Double, v > 0 { settings.resourceUnitsWindow = v }
+            if let v = body["listPageCap"] as? Int { settings.listPageCap = min(999, max(1, v)) }
             (latency.medianMs, latency.sigma) = (settings.pageLatencyMs, settings.latencySigma)
             if body["resourceUnits"] != nil || body["resourceUnitsWindow"] != nil { configureThrottle() }
             if let v = body["consent"] as? Bool { settings.consent = v }
