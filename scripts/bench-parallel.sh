@@ -31,7 +31,7 @@ sync_once() {
     "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level info 2>>"$dir/d.log" &
     local daemon=$!
     pids+=($daemon)
-    until "$bin/entra-syncctl" status --json 2>/dev/null | grep -q '"result" : "\\(succeeded\\|failed\\)"'; do
+    until "$bin/entra-syncctl" status --json 2>/dev/null | grep -Eq '"result" : "(succeeded|failed)"'; do
         kill -0 $daemon || { tail -20 "$dir/d.log" >&2; exit 1; }
         sleep 0.2
     done

@@ -52,10 +52,14 @@ public struct GraphRequestCounters: Sendable, Equatable {
 
 /// Reads Microsoft Graph for one profile: token, delta rounds, retries.
 ///
-/// Not meant for concurrent use: a profile runs one sync at a time. Its state is guarded anyway.
+/// A profile runs one sync at a time; a parallel full sync sends requests from several threads, each
+/// on its own HTTP client (`perform`). Its state is guarded.
 public final class GraphClient: Sendable {
     private let profile: Profile
-    private let http: HTTPClient
+    /// Idle HTTP clients (each one connection, one request at a time): a request takes one, or
+    /// makes one when none is idle, so parallel requests (`ParallelFullSync`) each have their own.
+    private let idleClients: Mutex<[HTTPClient]>
+    private let httpOptions: HTTPClientOptions
     private let retry: RetryPolicy
     private let logger: Logger
     /// The only origin that receives the Graph token: the profile's Graph endpoint's.
@@ -72,7 +76,8 @@ public final class GraphClient: Sendable {
         self.retry = retryPolicy ?? RetryPolicy(maxAttempts: profile.maxAttempts)
         self.logger = logger
         self.graphOrigin = URLOrigin(profile.graphEndpoint)
-        self.http = try HTTPClient(options: HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy))
+        self.httpOptions = HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy)
+        self.idleClients = Mutex([try HTTPClient(options: httpOptions)])
     }
 
     public var counters: GraphRequestCounters { counterState.withLock { $0 } }
@@ -97,7 +102,23 @@ public final class GraphClient: Sendable {
     }
 
     /// Closes the connections kept alive since the last request: a profile between runs holds none.
-    public func closeConnections() { http.closeConnections() }
+    /// Clients made for parallel requests are dropped, the first one is kept without a connection.
+    public func closeConnections() {
+        let first = idleClients.withLock { clients -> HTTPClient? in
+            let first = clients.first
+            clients = first.map { [$0] } ?? []
+            return first
+        }
+        first?.closeConnections()
+    }
+
+    /// Performs `request` on an idle client (or a new one), which is idle again afterwards.
+    private func perform(_ request: HTTPRequest, cancel: CancellationFlag) throws(HTTPError) -> HTTPResponse {
+        let client: HTTPClient
+        if let idle = idleClients.withLock({ $0.popLast() }) { client = idle } else { client = try HTTPClient(options: httpOptions) }
+        defer { idleClients.withLock { $0.append(client) } }
+        return try client.perform(request, cancel: cancel)
+    }
 
     // MARK: Delta rounds
 
@@ -266,7 +287,7 @@ public final class GraphClient: Sendable {
             counterState.withLock { $0.requests += 1 }
             let response: HTTPResponse
             do {
-                response = try http.perform(request, cancel: cancel)
+                response = try perform(request, cancel: cancel)
             } catch {
                 if error.kind == .cancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
                 let retryable = error.kind != .tls && error.kind != .tooLarge
@@ -369,7 +390,7 @@ public final class GraphClient: Sendable {
             counterState.withLock { $0.tokenRequests += 1 }
             let response: HTTPResponse
             do {
-                response = try http.perform(request, cancel: cancel)
+                response = try perform(request, cancel: cancel)
             } catch {
                 if error.kind == .cancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
                 guard error.kind != .tls, attempt < retry.maxAttempts else {
