@@ -123,8 +123,10 @@ public final class GraphClient: Sendable {
     // MARK: Delta rounds
 
     /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.
-    public func userRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
-        try round(.users, from: deltaLink, cancel: cancel) { (body: [UInt8]) throws -> ([UserDelta], String?, String?) in
+    /// - Parameter resyncHere: false: a resync Graph demands is thrown (`.resyncRequired`), for the
+    ///   caller to read the full round another way (`ParallelFullSync`).
+    public func userRound(from deltaLink: String?, resyncHere: Bool = true, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
+        try round(.users, from: deltaLink, resyncHere: resyncHere, cancel: cancel) { (body: [UInt8]) throws -> ([UserDelta], String?, String?) in
             if let page = body.withUnsafeBytes({ DeltaPageParser.users($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
             let page = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: Data(body))
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
@@ -132,8 +134,8 @@ public final class GraphClient: Sendable {
     }
 
     /// Runs a `/groups/delta` round (with `members@delta`) from `deltaLink`, or a full one.
-    public func groupRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
-        try round(.groups, from: deltaLink, cancel: cancel) { (body: [UInt8]) throws -> ([GroupDelta], String?, String?) in
+    public func groupRound(from deltaLink: String?, resyncHere: Bool = true, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
+        try round(.groups, from: deltaLink, resyncHere: resyncHere, cancel: cancel) { (body: [UInt8]) throws -> ([GroupDelta], String?, String?) in
             if let page = body.withUnsafeBytes({ DeltaPageParser.groups($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
             let page = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: Data(body))
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
@@ -147,7 +149,7 @@ public final class GraphClient: Sendable {
 
     /// Runs a round whose pages `decode` turns into entries and links (internal for tests).
     func round<Entry: Sendable>(
-        _ kind: DeltaKind, from deltaLink: String?, cancel: CancellationFlag,
+        _ kind: DeltaKind, from deltaLink: String?, resyncHere: Bool = true, cancel: CancellationFlag,
         decode: ([UInt8]) throws -> ([Entry], String?, String?)
     ) throws(GraphError) -> DeltaRound<Entry> {
         var start = deltaLink
@@ -162,6 +164,7 @@ public final class GraphClient: Sendable {
             } catch let error where error.kind == .resyncRequired && restarts < 3 {
                 restarts += 1
                 if start != nil {
+                    guard resyncHere else { throw error }
                     logger.warning("Graph asked for a full resync of \(kind.rawValue): \(error.message)")
                     resyncReason = error.message
                     start = nil

@@ -368,7 +368,10 @@ public final class ProfileRunner: Sendable {
         do {
             let graph = try graphClient(for: profile)
             let parallel = isFull ? try readInParallel(profile, graph: graph, cancel: cancel, logger: logger) : nil
-            var users = profile.syncUsers ? try parallel?.users ?? graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
+            let usersLink = full ? nil : before.usersDeltaLink, groupsLink = full ? nil : before.groupsDeltaLink
+            var users = profile.syncUsers ? try parallel?.users ?? roundOrResync(.users, from: usersLink, profile, graph: graph, cancel: cancel, logger: logger,
+                                                                                 round: { link, here throws(GraphError) in try graph.userRound(from: link, resyncHere: here, cancel: cancel) },
+                                                                                 pick: \.users) : nil
             phases.mark("users")
             // The users are planned on a second thread while the groups round downloads and decodes.
             let (state, usersRound, grace) = (before, users, profile.softDeleteGrace)
@@ -377,7 +380,9 @@ public final class ProfileRunner: Sendable {
             }
             var groups: DeltaRound<GroupDelta>?
             do {
-                groups = profile.syncGroups ? try parallel?.groups ?? graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+                groups = profile.syncGroups ? try parallel?.groups ?? roundOrResync(.groups, from: groupsLink, profile, graph: graph, cancel: cancel, logger: logger,
+                                                                                   round: { link, here throws(GraphError) in try graph.groupRound(from: link, resyncHere: here, cancel: cancel) },
+                                                                                   pick: \.groups) : nil
             } catch {
                 _ = usersPlan.wait()
                 throw error
