@@ -169,4 +169,23 @@ struct ParallelSyncEndToEndTests {
         #expect(exported.users.values.contains { $0.displayName == "Ørsted" })
         #expect(exported == (try sim.expectedMirror()))
     }
+
+    @Test("a daemon killed in the middle of a parallel full sync starts cleanly and reads everything again")
+    func killedMidSync() throws {
+        let sim = try Simulator(users: 80, groups: 6, memberships: 150)
+        try sim.addFault(["path": "/v1.0/$batch", "method": "POST", "delayMs": 3000, "count": 1])
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, parallel: "auto")
+        try daemon.launch()
+        try Harness.waitUntil("a member listing to be held") { (try Self.stats(sim))["delayedRequests"] == 1 }
+        try daemon.stop(SIGKILL)
+        #expect(!FileManager.default.fileExists(atPath: daemon.exportDirectory("contoso") + "/users.json"), "nothing was committed")
+
+        try daemon.start()
+        #expect((try daemon.status()["contoso"]?["lastRun"] as? [String: Any])?["result"] as? String == "succeeded")
+        #expect(daemon.log.components(separatedBy: "parallel full sync read").count == 2, "one parallel read, after the restart")
+        let exported = try Mirror.fromExports(daemon.exportDirectory("contoso"))
+        let expected = try sim.expectedMirror()
+        #expect(exported == expected, "\(exported.difference(from: expected))")
+    }
 }
