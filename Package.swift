@@ -19,6 +19,7 @@ let package = Package(
         // C system libraries: a module map and a header, nothing else.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap-dev"])]),
         // glibc's malloc.h (malloc_trim: a full sync gives its freed heap back).
         .systemLibrary(name: "CMalloc"),
         // epoll, timerfd and signalfd for the event loop.
@@ -38,6 +39,8 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "EntraJournal"),
+        // The LDAP client over libldap (connect with StartTLS/TLS/ldapi, bind, add/modify/modrdn/delete, paged search).
+        .target(name: "EntraLDAP", dependencies: ["CLDAP"]),
         // The pure core: the mirror, its mutations and journal records, plans, scopes, SCIM plans. No I/O.
         .target(name: "EntraMirror", dependencies: ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"]),
         .target(name: "EntraSystemd", dependencies: [
@@ -48,7 +51,7 @@ let package = Package(
         .target(name: "EntraEvents", dependencies: ["CEpoll"]),
         .target(name: "EntraControl", dependencies: ["EntraEvents"]),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
@@ -83,7 +86,8 @@ let package = Package(
         .testTarget(name: "EntraEventsTests", dependencies: ["EntraEvents"]),
         .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
-        .testTarget(name: "EntraSyncTests", dependencies: ["EntraSync", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraLDAPTests", dependencies: ["EntraLDAP", "TestSupport"]),
+        .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraLDAP", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
     ]
 )

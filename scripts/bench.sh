@@ -9,10 +9,22 @@
 # sequential delta chain (Parallel=off) and in parallel (Parallel=auto), side by side, for each median
 # page latency in BENCH_LATENCIES (default "100 500"), with the RU floor: the RU the parallel sync
 # spent divided by the bucket's refill rate (800 RU/s).
+# scripts/bench.sh tenants [N ...] (default 100 1000 3000): many small profiles on one daemon instead,
+# release build, each count with the machine's open-file limit and under 1024:1024
+# (scripts/many-profiles.sh, one line each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-sizes.sh
 if [ "${BENCH_MODE:-}" = parallel ]; then exec scripts/bench-parallel.sh "$@"; fi
+if [ "${1:-}" = tenants ]; then
+    shift
+    counts=("$@")
+    [ ${#counts[@]} -eq 0 ] && counts=(100 1000 3000)
+    swift build -c release >&2
+    export MANY_PROFILES_BIN="$(swift build -c release --show-bin-path)"
+    for n in "${counts[@]}"; do scripts/many-profiles.sh "$n"; scripts/many-profiles.sh "$n" 1024; done
+    exit 0
+fi
 latency="${BENCH_PAGE_LATENCY_MS:-0}"
 [[ "$latency" =~ ^[0-9]+$ ]] || { echo "BENCH_PAGE_LATENCY_MS must be a number of milliseconds" >&2; exit 2; }
 sizes=("$@")

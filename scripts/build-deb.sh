@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds entra-sync_<version>_<arch>.deb: release binaries linked with Swift's static standard library
-# (only libc, libcurl and libsystemd stay shared), stripped; man pages and shell completions generated
+# (only libc, libcurl, libldap and libsystemd stay shared), stripped; man pages and shell completions generated
 # from the argument parser; the files under packaging/. Needs dpkg-dev (dpkg-shlibdeps) and binutils.
 #
 # Usage: scripts/build-deb.sh [OUTPUT-DIR]   (prints the path of the .deb)
@@ -84,6 +84,7 @@ install -m 0644 packaging/debian/changelog "$doc/changelog.Debian"
 install -m 0644 README.md "$doc/README.md"
 gzip -9n "$doc/changelog.Debian" "$doc/README.md"
 install -m 0644 etc/entra-sync/example.conf.sample "$doc/example.conf.sample"
+install -m 0644 packaging/ldap/entra-sync.ldif "$doc/entra-sync.ldif"
 for package in swift-crypto swift-log swift-asn1; do
     install -m 0644 ".build/checkouts/$package/NOTICE.txt" "$doc/NOTICE.$package"
 done

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # dpkg-dev (dpkg-shlibdeps) and binutils (strip) build the .deb; lintian checks it in the system tests.
-packages=(libcurl4-openssl-dev libsystemd-dev pkg-config curl dpkg-dev binutils lintian)
+# libldap-dev builds the LDAP client; slapd and ldap-utils run the LDAP provisioning tests against a real server.
+packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,11 +25,14 @@ options="log_path=$reports/report"
 export "${prefix}_OPTIONS=$options"
 # The SCIM server's venv lives in the main build directory.
 export ENTRA_SCIM_SERVER="${ENTRA_SCIM_SERVER:-$PWD/.build/scim-venv/bin/scim2-server}"
+status=0
 swift test --skip-build --scratch-path "$scratch" --sanitize="$sanitizer" \
-    --filter EndToEndTests --skip 'TortureEndToEndTests|ControlAbuseEndToEndTests|largeGroupDeltas'
+    --filter EndToEndTests --skip 'TortureEndToEndTests|ControlAbuseEndToEndTests|largeGroupDeltas' || status=$?
+# The reports also when a test failed: a process that reported exits with the sanitizer's code.
 if compgen -G "$reports/report*" >/dev/null; then
     echo "$sanitizer sanitizer reports:" >&2
     cat "$reports"/report* >&2
     exit 1
 fi
+[ "$status" -eq 0 ] || exit "$status"
 echo "$sanitizer sanitizer: no reports"

@@ -100,7 +100,8 @@ check "Documentation= and catalog Support: name installed files" R sh -c '
         man:*) p="${1#man:}"; n="${p%%(*}"; s="${p#*(}"; s="${s%)}"; ls /usr/share/man/man"$s"/"$n"."$s"* >/dev/null 2>&1 ;;
         *) false ;;
     esac; }
-    links="$(systemctl show -p Documentation --value entra-sync) $(sed -n "s/^Support: //p" /usr/lib/systemd/catalog/entra-sync.catalog | sort -u)"
+    # systemd 252 quotes each Documentation= entry ("man:entra-syncd(8)" "file:...").
+    links="$(systemctl show -p Documentation --value entra-sync | tr -d "\"") $(sed -n "s/^Support: //p" /usr/lib/systemd/catalog/entra-sync.catalog | sort -u)"
     [ -n "$links" ] && for l in $links; do exists "$l" || { echo "nothing at $l"; exit 1; }; done'
 check "sample profile is not a profile" R sh -c '[ -f /usr/share/doc/entra-sync/example.conf.sample ] && [ ! -e /etc/entra-sync/example.conf ]'
 

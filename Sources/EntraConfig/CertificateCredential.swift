@@ -50,11 +50,7 @@ public struct CertificateCredential: Sendable, Equatable {
         func number(_ from: Int, _ count: Int) -> Int? { Int(String(digits[from..<(from + count)])) }
         guard let y = number(0, 4), let mo = number(4, 2), let d = number(6, 2), let h = number(8, 2), let mi = number(10, 2), let s = number(12, 2)
         else { return nil }
-        var components = DateComponents()
-        (components.year, components.month, components.day, components.hour, components.minute, components.second) = (y, mo, d, h, mi, s)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: components)?.timeIntervalSince1970
+        return CivilTime.utc(year: y, month: mo, day: d, hour: h, minute: mi, second: s)
     }
 }
 

@@ -7,20 +7,36 @@ extension ProfileLoader {
     /// Validates the `[SCIM]` and `[SCIM:NAME]` sections, in file order; adds what is wrong to `problems`.
     static func scimTargets(_ entries: [INIDocument.Entry], file: String, environment: [String: String], serviceGroup: String,
                             warnings: inout [ConfigWarning], problems: inout [ConfigError]) -> [ScimTarget] {
+        var targets: [ScimTarget] = []
+        for section in targetSections(entries, kind: "SCIM", keys: scimKeys, file: file, problems: &problems) {
+            do {
+                targets.append(try scimTarget(name: section.name, section.values, sectionLine: section.line, file: file,
+                                              environment: environment, serviceGroup: serviceGroup, warnings: &warnings))
+            } catch let error {
+                problems.append(error)
+            }
+        }
+        return targets
+    }
+
+    /// The `[KIND]` (named `default`) and `[KIND:NAME]` sections of a push target kind, in file order,
+    /// with their keys checked against `keys`.
+    static func targetSections(_ entries: [INIDocument.Entry], kind: String, keys: [String], file: String,
+                               problems: inout [ConfigError]) -> [(name: String, values: [String: (value: String, line: Int)], line: Int)] {
         var order: [String] = []
         var sections: [String: [String: (value: String, line: Int)]] = [:]
         var firstLine: [String: Int] = [:]
         var badSections: Set<String> = []
         for entry in entries {
-            let name = entry.section == "SCIM" ? "default" : String(entry.section.dropFirst(5))
+            let name = entry.section == kind ? "default" : String(entry.section.dropFirst(kind.count + 1))
             guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 if badSections.insert(name).inserted {
                     problems.append(ConfigError(file: file, line: entry.line, message: "section [\(entry.section)]: a target name may only use letters, digits, '-' and '_'"))
                 }
                 continue
             }
-            guard scimKeys.contains(entry.key) else {
-                problems.append(ConfigError(file: file, line: entry.line, key: entry.key, message: "unknown key in [\(entry.section)]\(suggest(entry.key, scimKeys))"))
+            guard keys.contains(entry.key) else {
+                problems.append(ConfigError(file: file, line: entry.line, key: entry.key, message: "unknown key in [\(entry.section)]\(suggest(entry.key, keys))"))
                 continue
             }
             if sections[name] == nil {
@@ -29,16 +45,7 @@ extension ProfileLoader {
             }
             sections[name, default: [:]][entry.key] = (entry.value, entry.line)
         }
-        var targets: [ScimTarget] = []
-        for name in order {
-            do {
-                targets.append(try scimTarget(name: name, sections[name]!, sectionLine: firstLine[name]!, file: file,
-                                              environment: environment, serviceGroup: serviceGroup, warnings: &warnings))
-            } catch let error {
-                problems.append(error)
-            }
-        }
-        return targets
+        return order.map { ($0, sections[$0]!, firstLine[$0]!) }
     }
 
     /// One target; throws all of its problems at once.

@@ -58,10 +58,15 @@ public enum ProfileLoader {
         let document = INIDocument(text: text, file: file, problems: &problems)
         var values: [String: (value: String, line: Int)] = [:]
         var scimEntries: [INIDocument.Entry] = []
+        var ldapEntries: [INIDocument.Entry] = []
         var reportedSections: Set<String> = []
         for entry in document.entries {
             if entry.section == "SCIM" || entry.section.hasPrefix("SCIM:") {
                 scimEntries.append(entry)
+                continue
+            }
+            if entry.section == "LDAP" || entry.section.hasPrefix("LDAP:") {
+                ldapEntries.append(entry)
                 continue
             }
             guard let keys = known[entry.section] else {
@@ -257,22 +262,13 @@ public enum ProfileLoader {
         scope.excludeDisabled = bool("ExcludeDisabled", false)
         var maxDeletions: DeletionLimit?
         if let v = string("MaxDeletions") {
-            if v.hasSuffix("%"), let p = Double(v.dropLast()), p >= 0, p <= 100 {
-                maxDeletions = .percent(p)
-            } else if let n = Int(v), n >= 0 {
-                maxDeletions = .count(n)
-            } else {
-                problems.append(error("MaxDeletions", "expected a count like 500 or a percentage like 10%, found '\(v)'"))
-            }
+            maxDeletions = DeletionLimit(parsing: v)
+            if maxDeletions == nil { problems.append(error("MaxDeletions", DeletionLimit.expected(v))) }
         }
 
         var secretExpires: Double?
         if let v = string("ClientSecretExpires") {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyy-MM-dd"
-            secretExpires = formatter.date(from: v)?.timeIntervalSince1970
+            secretExpires = CivilTime.utc(date: v)
             require(secretExpires != nil, "ClientSecretExpires", "expected a date like 2027-03-31, found '\(v)'")
         }
         var exportFormats: Set<ExportFormat>?
@@ -302,6 +298,7 @@ public enum ProfileLoader {
         }
         let onChangeTimeout = span("OnChangeTimeout", 60)
         let targets = scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
+        let ldapTargets = ldapTargets(ldapEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
 
         // A missing or invalid value always recorded a problem, so the fallback error is never seen.
         guard problems.isEmpty, let tenantId, let clientId, let cloud else {
@@ -324,6 +321,7 @@ public enum ProfileLoader {
         profile.onChange = onChange
         profile.onChangeTimeout = onChangeTimeout
         profile.scimTargets = targets
+        profile.ldapTargets = ldapTargets
         return (profile, warnings)
     }
 

@@ -86,6 +86,8 @@ public struct Profile: Sendable, Equatable {
     public var onChangeTimeout: Double = 60
     /// `[SCIM]` / `[SCIM:NAME]` sections: applications the mirror is pushed to.
     public var scimTargets: [ScimTarget] = []
+    /// `[LDAP]` / `[LDAP:NAME]` sections: directories the mirror is provisioned into.
+    public var ldapTargets: [LdapTarget] = []
     /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
     public var softDeleteGrace: Double = 0
     /// `[Sync] Parallel=`: how a full sync reads the tenant (`ParallelSync`).
@@ -126,6 +128,19 @@ public enum ExportFormat: String, Sendable, CaseIterable {
 public enum DeletionLimit: Sendable, Equatable, CustomStringConvertible {
     case count(Int)
     case percent(Double)
+
+    /// `500` or `10%`; nil when `text` is neither.
+    public init?(parsing text: String) {
+        if text.hasSuffix("%"), let p = Double(text.dropLast()), p >= 0, p <= 100 {
+            self = .percent(p)
+        } else if let n = Int(text), n >= 0 {
+            self = .count(n)
+        } else {
+            return nil
+        }
+    }
+
+    static func expected(_ found: String) -> String { "expected a count like 500 or a percentage like 10%, found '\(found)'" }
 
     /// The most removals allowed when `total` objects are mirrored.
     public func limit(total: Int) -> Int {

@@ -59,7 +59,8 @@ public enum ManagerProtocol {
           nextRun: ?string,
           error: ?string,
           credentialExpires: ?string,
-          warnings: ?[]string
+          warnings: ?[]string,
+          ldapTargets: ?[]ScimTargetStatus
         )
 
         # Per-profile state; all profiles when profile is null.
@@ -185,7 +186,8 @@ public struct RunInfo: Codable, Sendable, Equatable {
 /// A profile's state as `Status` reports it.
 public struct ProfileStatus: Codable, Sendable, Equatable {
     public var name: String
-    /// `idle`, `syncing`, `failed`, `blocked` (waiting for `--allow-deletions`), `config-error` or `stopping` (`ProfileState`).
+    /// `idle`, `queued` (due, waiting for a run slot), `syncing`, `failed`, `blocked` (waiting for `--allow-deletions`),
+    /// `config-error` or `stopping` (`ProfileState`).
     public var state: String
     public var users: Int
     public var groups: Int
@@ -199,6 +201,8 @@ public struct ProfileStatus: Codable, Sendable, Equatable {
     public var credentialExpires: String?
     /// Things to fix soon, e.g. a credential that expires within 30 days.
     public var warnings: [String]?
+    /// The profile's LDAP targets (`pending` is -1: not computed for status).
+    public var ldapTargets: [ScimTargetStatus]?
 
     public init(name: String, state: String, users: Int = 0, groups: Int = 0, memberships: Int = 0,
                 lastRun: RunInfo? = nil, lastSuccess: String? = nil, nextRun: String? = nil, error: String? = nil) {

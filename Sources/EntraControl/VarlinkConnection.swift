@@ -38,6 +38,9 @@ final class VarlinkConnection: @unchecked Sendable {
     /// No call in progress and nothing left to send: closing it loses nothing the client asked for.
     var isIdle: Bool { nextToSend == nextCall && output.count == outputSent }
 
+    /// Input received and not yet parsed into calls (counted in the server's overall budget).
+    var inputBytes: Int { input.count }
+
     /// For log lines; never the client's bytes.
     var who: String { "pid \(peer.pid) uid \(peer.uid)" }
 
@@ -78,6 +81,8 @@ final class VarlinkConnection: @unchecked Sendable {
             }
             lastActivity = .now()
             input.append(contentsOf: buffer[0..<n])
+            server.inputChanged(by: n)
+            if closed { return }
             handleBufferedCalls()
             if closed { return }
             // Unless reading paused, every complete message was taken: what is left is one unfinished message.
@@ -99,6 +104,7 @@ final class VarlinkConnection: @unchecked Sendable {
         while !closed && !overloaded, let end = input.firstIndex(of: 0) {
             let message = Array(input[..<end])
             input.removeSubrange(...end)
+            server.inputChanged(by: -(end + 1))
             handle(message)
         }
     }
@@ -212,6 +218,8 @@ final class VarlinkConnection: @unchecked Sendable {
             writeSource.cancel()
         }
         Glibc.close(fd)
+        server.inputChanged(by: -input.count)
+        input = []
         output = []
         outputSent = 0
         pending = [:]

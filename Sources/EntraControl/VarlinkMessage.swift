@@ -121,6 +121,9 @@ public struct VarlinkLimits: Sendable {
     public var maxCallsInFlight = 16
     public var outputHighWater = 1 << 20
     public var maxPendingOutputBytes = 64 << 20
+    /// Unparsed input held across all connections (unfinished messages and calls waiting to be
+    /// read): above it, the connection holding the most is closed.
+    public var maxTotalInputBytes = 16 << 20
     public init() {}
 }
 

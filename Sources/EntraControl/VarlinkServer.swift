@@ -58,6 +58,8 @@ public final class VarlinkServer: Sendable {
         var reserveFDs: [Int32] = []
         /// Accepting waits (out of descriptors and no reserve): the listener would fire without end.
         var acceptPaused = false
+        /// Input bytes all connections hold unparsed (`VarlinkLimits.maxTotalInputBytes`).
+        var inputBytes = 0
     }
 
     /// How long accepting waits when descriptors ran out and the reserve is in use.
@@ -165,6 +167,23 @@ public final class VarlinkServer: Sendable {
             if !s.stopped { Self.refill(&s.reserveFDs) }
         }
     }
+
+    /// A connection's unparsed input grew (positive) or shrank. Over the overall budget, the
+    /// connection holding the most input is closed: many clients each sending a large unfinished
+    /// message cannot make the daemon hold more than the budget. Called on `queue`.
+    func inputChanged(by delta: Int) {
+        let (total, open) = state.withLock { s -> (Int, [VarlinkConnection]) in
+            s.inputBytes += delta
+            return (s.inputBytes, s.inputBytes > limits.maxTotalInputBytes ? Array(s.connections.values) : [])
+        }
+        guard delta > 0, total > limits.maxTotalInputBytes,
+              let largest = open.max(by: { $0.inputBytes < $1.inputBytes }) else { return }
+        log("closing control client \(largest.who): it holds \(largest.inputBytes) bytes of unread input, and all clients together more than \(limits.maxTotalInputBytes)")
+        largest.close()
+    }
+
+    /// Input held unparsed across all connections (tests).
+    var bufferedInputBytes: Int { state.withLock { $0.inputBytes } }
 
     private static let reserveCount = 2
 

@@ -23,6 +23,8 @@ public struct MirrorState: Sendable {
     public var recentlyDeleted: [String: (user: DirectoryUser, at: Double)] = [:]
     /// What each SCIM target acknowledged, by target name.
     public var scim: [String: ScimTargetState] = [:]
+    /// What each LDAP target acknowledged, by target name.
+    public var ldap: [String: LdapTargetState] = [:]
 
     public static let historyLimit = 100
 
@@ -74,8 +76,12 @@ public struct MirrorState: Sendable {
         case .recordRun(let summary):
             history.append(summary)
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        case .runEnded(let runId, let at):
+            if let index = history.lastIndex(where: { $0.runId == runId }) { history[index].finished = at }
         case .scim(let change):
             scim[change.target, default: ScimTargetState()].apply(change)
+        case .ldap(let change):
+            ldap[change.target, default: LdapTargetState()].apply(change)
         case .addMemberRefs:
             assertionFailure("snapshot member references are resolved by MirrorReplay")
         case .capacity(let userCount, let groupCount, let memberGroups):
@@ -161,6 +167,7 @@ public struct MirrorState: Sendable {
         for run in history { try emit(.recordRun(run)) }
         for pending in pendingChanges { try emit(.hookPending(runId: pending.runId, lines: pending.lines)) }
         for (target, state) in scim { try state.snapshot(target: target) { try emit(.scim($0)) } }
+        for (target, state) in ldap { try state.snapshot(target: target) { try emit(.ldap($0)) } }
     }
 }
 

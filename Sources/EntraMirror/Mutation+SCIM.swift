@@ -56,27 +56,14 @@ extension ScimMutation {
             type = .failure
             w.string(id)
             w.byte(failure == nil ? 0 : 1)
-            if let f = failure {
-                w.byte(f.isGroup ? 1 : 0)
-                w.string(f.name)
-                w.string(f.operation)
-                w.int(f.status)
-                w.string(f.detail)
-                w.int(f.attempts)
-                w.double(f.at)
-                w.double(f.nextAttempt)
-            }
+            if let failure { w.pushFailure(failure) }
         case .sending(_, let ids):
             type = .sending
             w.varint(UInt64(ids.count))
             for id in ids { w.string(id) }
         case .pushed(_, let s):
             type = .pushed
-            w.string(s.result.rawValue)
-            w.double(s.started)
-            w.double(s.finished)
-            for n in [s.created, s.updated, s.deprovisioned, s.memberAdds, s.memberRemoves, s.requests, s.bytesSent, s.failed] { w.int(n) }
-            w.optional(s.error)
+            w.pushSummary(s)
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
     }
@@ -121,10 +108,7 @@ extension ScimMutation {
                 self = .failure(target: target, id: id, nil)
                 return
             }
-            let isGroup = try r.byte() == 1
-            self = .failure(target: target, id: id, ScimFailure(
-                objectId: id, isGroup: isGroup, name: try r.string(), operation: try r.string(), status: try r.int(),
-                detail: try r.string(), attempts: try r.int(), at: try r.double(), nextAttempt: try r.double()))
+            self = .failure(target: target, id: id, try r.pushFailure(objectId: id))
         case .sending:
             let count = try r.varint()
             guard count <= UInt64(payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "id count \(count)") }
@@ -132,21 +116,7 @@ extension ScimMutation {
             for _ in 0..<count { ids.append(try r.string()) }
             self = .sending(target: target, ids: ids)
         case .pushed:
-            let resultText = try r.string()
-            guard let result = ScimPushSummary.Result(rawValue: resultText) else {
-                throw ByteReader.Malformed(offset: r.offset, what: "push result '\(resultText)'")
-            }
-            var s = ScimPushSummary(result: result, started: try r.double(), finished: try r.double())
-            s.created = try r.int()
-            s.updated = try r.int()
-            s.deprovisioned = try r.int()
-            s.memberAdds = try r.int()
-            s.memberRemoves = try r.int()
-            s.requests = try r.int()
-            s.bytesSent = try r.int()
-            s.failed = try r.int()
-            s.error = try r.optional()
-            self = .pushed(target: target, s)
+            self = .pushed(target: target, try r.pushSummary())
         }
     }
 }

@@ -22,6 +22,8 @@ public enum Mutation: Sendable, Equatable {
     case removeMember(group: String, member: ObjectID)
     case setDeltaLink(DeltaKind, String?)
     indirect case recordRun(RunSummary)
+    /// When a recorded run ended: after its exports, later than the commit its record is part of.
+    case runEnded(runId: String, at: Double)
     /// A change set waiting for the OnChange program (JSON lines), journaled with its run.
     case hookPending(runId: String, lines: [UInt8])
     /// The OnChange program accepted every change set up to and including this run.
@@ -30,6 +32,8 @@ public enum Mutation: Sendable, Equatable {
     indirect case keepDeleted(DirectoryUser, at: Double)
     /// A SCIM target acknowledged something (record types 13–19).
     indirect case scim(ScimMutation)
+    /// An LDAP target acknowledged something (record types 60–65).
+    indirect case ldap(LdapMutation)
     /// How many users, groups and groups with members the mirror holds: the first record of a
     /// snapshot, so replay sizes its dictionaries once instead of growing (and rehashing) them.
     /// Changes nothing the mirror shows.
@@ -62,7 +66,8 @@ enum MirrorRecordType: UInt8, CaseIterable {
     case hookPending = 10
     case hookDelivered = 11
     case keepDeleted = 12
-    // 13–19 are SCIM's (`ScimRecordType`).
+    // 13–20 are SCIM's (`ScimRecordType`), 60–69 LDAP's (`LdapRecordType`).
+    case runEnded = 28
     case addMembers = 30
     case capacity = 31
     case addMemberRefs = 32
@@ -71,6 +76,7 @@ enum MirrorRecordType: UInt8, CaseIterable {
 extension Mutation {
     public var record: JournalRecord {
         if case .scim(let scim) = self { return scim.record }
+        if case .ldap(let ldap) = self { return ldap.record }
         var w = ByteWriter()
         let type: MirrorRecordType
         switch self {
@@ -121,6 +127,10 @@ extension Mutation {
         case .hookDelivered(let runId):
             type = .hookDelivered
             w.string(runId)
+        case .runEnded(let runId, let at):
+            type = .runEnded
+            w.string(runId)
+            w.double(at)
         case .keepDeleted(let user, let at):
             type = .keepDeleted
             user.encode(into: &w)
@@ -141,7 +151,7 @@ extension Mutation {
                 }
                 w.byte(kind.rawValue)
             }
-        case .scim:
+        case .scim, .ldap:
             preconditionFailure("encoded above")
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
@@ -151,6 +161,10 @@ extension Mutation {
     init(record: JournalRecord) throws(ByteReader.Malformed) {
         if let scimType = ScimRecordType(rawValue: record.type) {
             self = .scim(try ScimMutation(type: scimType, payload: record.payload))
+            return
+        }
+        if let ldapType = LdapRecordType(rawValue: record.type) {
+            self = .ldap(try LdapMutation(type: ldapType, payload: record.payload))
             return
         }
         guard let type = MirrorRecordType(rawValue: record.type) else {
@@ -192,9 +206,15 @@ extension Mutation {
             self = .recordRun(try RunSummary.decode(from: &r))
         case .hookPending:
             let runId = try r.string()
-            self = .hookPending(runId: runId, lines: try r.bytes(count: Int(try r.varint())))
+            let length = try r.varint()
+            // A length beyond the record is damage; converting it to Int would trap.
+            guard length <= UInt64(record.payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "change set length \(length)") }
+            self = .hookPending(runId: runId, lines: try r.bytes(count: Int(length)))
         case .hookDelivered:
             self = .hookDelivered(runId: try r.string())
+        case .runEnded:
+            let runId = try r.string()
+            self = .runEnded(runId: runId, at: try r.double())
         case .keepDeleted:
             let user = try DirectoryUser.decode(from: &r)
             self = .keepDeleted(user, at: try r.double())

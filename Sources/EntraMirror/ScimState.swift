@@ -46,69 +46,9 @@ public struct ScimGroupLink: Sendable, Equatable {
     }
 }
 
-/// An object the target refused; retried with backoff without blocking the others.
-public struct ScimFailure: Sendable, Equatable {
-    public var objectId: String
-    public var isGroup: Bool
-    /// userName or displayName, for operators.
-    public var name: String
-    /// What was tried, e.g. "POST /Users".
-    public var operation: String
-    /// HTTP status (0 when the object was never sent, e.g. it lacks a userName).
-    public var status: Int
-    /// The server's `detail`, or why it was not sent.
-    public var detail: String
-    public var attempts: Int
-    public var at: Double
-    public var nextAttempt: Double
-
-    public init(objectId: String, isGroup: Bool, name: String, operation: String, status: Int, detail: String, attempts: Int,
-                at: Double, nextAttempt: Double) {
-        self.objectId = objectId
-        self.isGroup = isGroup
-        self.name = name
-        self.operation = operation
-        self.status = status
-        self.detail = detail
-        self.attempts = attempts
-        self.at = at
-        self.nextAttempt = nextAttempt
-    }
-}
-
-/// What one push did.
-public struct ScimPushSummary: Sendable, Equatable {
-    public enum Result: String, Sendable, CaseIterable {
-        /// Every object is in sync.
-        case succeeded
-        /// Some objects failed or wait for approval; the rest went through.
-        case partial
-        /// The target could not be used (down, token refused); what was acknowledged is kept.
-        case failed
-    }
-
-    public var result: Result
-    public var started: Double
-    public var finished: Double
-    public var created = 0
-    public var updated = 0
-    public var deprovisioned = 0
-    public var memberAdds = 0
-    public var memberRemoves = 0
-    public var requests = 0
-    public var bytesSent = 0
-    public var failed = 0
-    public var error: String?
-
-    public init(result: Result, started: Double, finished: Double) {
-        self.result = result
-        self.started = started
-        self.finished = finished
-    }
-
-    public var durationMsec: Int { Int(((finished - started) * 1000).rounded()) }
-    public var operations: Int { created + updated + deprovisioned + memberAdds + memberRemoves }
-}
+/// SCIM's names for the push types every target shares.
+public typealias ScimFailure = PushFailure
+public typealias ScimPushSummary = PushSummary
 
 /// Everything the journal knows about one SCIM target.
 public struct ScimTargetState: Sendable, Equatable {

@@ -23,6 +23,7 @@ extension ProfileStatus {
                   error: snapshot.error)
         credentialExpires = snapshot.credentialExpires.map(Timestamp.format)
         warnings = snapshot.warnings.isEmpty ? nil : snapshot.warnings
+        ldapTargets = snapshot.ldapTargets.isEmpty ? nil : snapshot.ldapTargets.map(ScimTargetStatus.init)
     }
 }
 

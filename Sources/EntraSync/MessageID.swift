@@ -11,5 +11,8 @@ public enum MessageID {
     public static let scimPushed = "96c054b9a9e94c84bf1306e2129a1d8f"
     public static let scimPushFailed = "96d3b12b1fe745718279798268c527f0"
     public static let scimObjectFailed = "9368194dc23541dabf3ecdc9984f7a2f"
+    public static let ldapPushed = "5ee353b38a7448d59c4e8000fcfffbcd"
+    public static let ldapPushFailed = "e5a535fe94be4b9b8340e37e7323d1f4"
+    public static let ldapObjectFailed = "e417d1ffe69743b49b3e14783dd9f075"
     public static let journalCorrupt = "c029ca9702a040079088261f754dee50"
 }

@@ -5,20 +5,6 @@ import EntraMirror
 import Foundation
 import Logging
 
-/// Per-runner SCIM bookkeeping that lives only in memory.
-struct ScimRuntime: Sendable {
-    /// The target being pushed, if any.
-    var pushing: String?
-    /// Pushes in a row that could not reach each target (backoff).
-    var unavailableInARow: [String: Int] = [:]
-    /// Deletions approved for the next push of each target.
-    var allowedDeletions: [String: Int] = [:]
-    var nextAttempt: Double?
-    /// Pushes by target and result since the daemon started (Prometheus counters).
-    var pushesByResult: [String: [String: Int]] = [:]
-    var operations: [String: Int] = [:]
-}
-
 extension ProfileRunner {
     // MARK: Pushing
 
@@ -49,13 +35,8 @@ extension ProfileRunner {
                 failed.error = "\(error)"
                 summary = failed
             }
-            shared.withLock { s in
-                s.scim.pushing = nil
-                s.scim.unavailableInARow[target.name] = summary.result == .failed ? (s.scim.unavailableInARow[target.name] ?? 0) + 1 : 0
-                s.scim.pushesByResult[target.name, default: [:]][summary.result.rawValue, default: 0] += 1
-                s.scim.operations[target.name, default: 0] += summary.operations
-            }
-            log(summary, target: target, logger: targetLogger)
+            shared.withLock { $0.scim.finished(target.name, summary) }
+            log(summary, kind: .scim, target: target.name, logger: targetLogger)
             if stopFlag.isCancelled { return }
         }
         scheduleScimRetry(profile: profile)
@@ -68,38 +49,13 @@ extension ProfileRunner {
         try commit(mutations.map(Mutation.scim))
     }
 
-    private func log(_ summary: ScimPushSummary, target: ScimTarget, logger: Logger) {
-        let counts = "+\(summary.created) ~\(summary.updated) -\(summary.deprovisioned), members +\(summary.memberAdds) -\(summary.memberRemoves)"
-        let fields: Logger.Metadata = ["ENTRA_SCIM_OPERATIONS": "\(summary.operations)", "ENTRA_SCIM_RESULT": "\(summary.result.rawValue)",
-                                       "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"]
-        switch summary.result {
-        case .succeeded where summary.operations == 0:
-            logger.debug("SCIM target \(target.name) is in sync")
-        case .succeeded:
-            logger.info("pushed to SCIM target \(target.name): \(counts) in \(summary.durationMsec) ms, \(summary.requests) requests",
-                        metadata: fields.merging(["MESSAGE_ID": "\(MessageID.scimPushed)"]) { $1 })
-        case .partial:
-            logger.warning("pushed to SCIM target \(target.name) in part: \(counts); \(summary.error ?? "")",
-                           metadata: fields.merging(["MESSAGE_ID": "\(MessageID.scimPushed)"]) { $1 })
-        case .failed where stopFlag.isCancelled:
-            logger.notice("push to SCIM target \(target.name) stopped: the daemon is stopping; it resumes at the next start")
-        case .failed:
-            logger.error("push to SCIM target \(target.name) failed: \(summary.error ?? "unknown error"); done so far: \(counts)",
-                         metadata: fields.merging(["MESSAGE_ID": "\(MessageID.scimPushFailed)"]) { $1 })
-        }
-    }
-
     // MARK: Retries
 
     /// True when a push did not finish after the last committed run (a crash or stop cut it
     /// short, or it failed): at start the daemon resumes it without waiting for the next run.
     func scimPushInterrupted(profile: Profile) -> Bool {
         let mirror = self.mirror
-        guard let synced = mirror.lastSuccess?.finished else { return false }
-        return profile.scimTargets.contains { target in
-            guard let last = mirror.scim[target.name]?.lastPush else { return true }
-            return last.result != .succeeded || last.started < synced
-        }
+        return pushInterrupted(profile.scimTargets.map { mirror.scim[$0.name]?.lastPush }, lastSync: mirror.lastSuccess?.finished)
     }
 
     func scheduleScimPush(in seconds: Double) {
@@ -119,23 +75,11 @@ extension ProfileRunner {
     /// sync interval, jittered); refused objects when their own backoff ends.
     private func scheduleScimRetry(profile: Profile) {
         let now = Date().timeIntervalSince1970
-        let (mirror, inARow) = shared.withLock { ($0.state, $0.scim.unavailableInARow) }
-        var next: Double?
-        for target in profile.scimTargets {
-            guard let state = mirror.scim[target.name], let last = state.lastPush else { continue }
-            var due: Double?
-            switch last.result {
-            case .failed:
-                let n = max(1, inARow[target.name] ?? 1)
-                due = now + Backoff.run(interval: profile.interval).delay(afterFailures: n)
-            case .partial:
-                due = state.failures.values.map(\.nextAttempt).filter(\.isFinite).min().map { max($0, now + 5) }
-            case .succeeded:
-                break
-            }
-            if let due { next = min(next ?? due, due) }
+        let (mirror, runtime) = shared.withLock { ($0.state, $0.scim) }
+        let targets = profile.scimTargets.map { t in
+            (name: t.name, lastPush: mirror.scim[t.name]?.lastPush, failures: mirror.scim[t.name].map { Array($0.failures.values) } ?? [])
         }
-        if let next {
+        if let next = runtime.nextPush(targets, interval: profile.interval, now: now) {
             scheduleScimPush(in: next - now)
         } else {
             shared.withLock { $0.scim.nextAttempt = nil }
@@ -166,18 +110,8 @@ extension ProfileRunner {
             let desired = ScimDesired(view: view, target: t)
             let operations = ScimPlan(desired: desired, state: state, mode: t.deprovisionMode).operations
             let failures = state.failures.values.sorted { $0.at < $1.at }
-            let phase: ScimTargetSnapshot.Phase
-            if runtime.pushing == t.name {
-                phase = .pushing
-            } else if state.lastPush == nil {
-                phase = .neverPushed
-            } else if state.lastPush?.result == .failed {
-                phase = .unavailable
-            } else if !failures.isEmpty {
-                phase = .failing
-            } else {
-                phase = operations.isEmpty ? .inSync : .pending
-            }
+            let phase = ScimTargetSnapshot.Phase.of(pushing: runtime.pushing == t.name, lastPush: state.lastPush, failures: failures.count,
+                                                    pending: operations.count)
             var snapshot = ScimTargetSnapshot(name: t.name, endpoint: t.endpoint, phase: phase, users: state.users.count,
                                               groups: state.groups.count, pending: operations.count, failures: failures)
             snapshot.lastPush = state.lastPush
@@ -218,50 +152,35 @@ extension ProfileRunner {
     /// Prometheus lines of the SCIM targets.
     func scimMetrics(profile: Profile) -> String {
         let (mirror, runtime) = shared.withLock { ($0.state, $0.scim) }
+        return Self.pushMetrics(kind: "scim", what: "SCIM target", profile: profile.name, runtime: runtime, targets: profile.scimTargets.map { t in
+            let state = mirror.scim[t.name] ?? ScimTargetState()
+            return (t.name, state.users.count, state.groups.count, state.failures.count, state.lastSuccess)
+        })
+    }
+
+    /// Prometheus lines of one kind of push target (`entra_sync_KIND_*`), labelled profile and target.
+    static func pushMetrics(kind: String, what: String, profile: String, runtime: PushRuntime,
+                            targets: [(name: String, users: Int, groups: Int, failures: Int, lastSuccess: Double?)]) -> String {
         var text = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
-            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for (labels, value) in samples { text += "\(name){\(labels)} \(value == value.rounded() ? String(Int(value)) : String(value))\n" }
+            text += "# HELP entra_sync_\(kind)_\(name) \(help)\n# TYPE entra_sync_\(kind)_\(name) \(type)\n"
+            for (labels, value) in samples {
+                text += "entra_sync_\(kind)_\(name){\(labels)} \(value == value.rounded() ? String(Int(value)) : String(value))\n"
+            }
         }
-        let targets = profile.scimTargets.map { (t: $0, label: "profile=\"\(profile.name)\",target=\"\($0.name)\"", state: mirror.scim[$0.name] ?? ScimTargetState()) }
-        metric("entra_sync_scim_last_success_timestamp_seconds", "gauge", "When the last complete push to the SCIM target finished.",
-               targets.map { ($0.label, $0.state.lastSuccess ?? 0) })
-        metric("entra_sync_scim_objects", "gauge", "Objects the SCIM target holds for the profile.",
-               targets.flatMap { [("\($0.label),kind=\"users\"", Double($0.state.users.count)), ("\($0.label),kind=\"groups\"", Double($0.state.groups.count))] })
-        metric("entra_sync_scim_failed_objects", "gauge", "Objects the SCIM target refused, waiting for a retry.",
-               targets.map { ($0.label, Double($0.state.failures.count)) })
-        metric("entra_sync_scim_pushes_total", "counter", "Pushes since the daemon started, by result.",
-               targets.flatMap { t in ScimPushSummary.Result.allCases.map { ("\(t.label),result=\"\($0.rawValue)\"", Double(runtime.pushesByResult[t.t.name]?[$0.rawValue] ?? 0)) } })
-        metric("entra_sync_scim_operations_total", "counter", "SCIM operations acknowledged since the daemon started.",
-               targets.map { ($0.label, Double(runtime.operations[$0.t.name] ?? 0)) })
+        let labelled = targets.map { (t: $0, label: "profile=\"\(profile)\",target=\"\($0.name)\"") }
+        metric("last_success_timestamp_seconds", "gauge", "When the last complete push to the \(what) finished.",
+               labelled.map { ($0.label, $0.t.lastSuccess ?? 0) })
+        metric("objects", "gauge", "Objects the \(what) holds for the profile.",
+               labelled.flatMap { [("\($0.label),kind=\"users\"", Double($0.t.users)), ("\($0.label),kind=\"groups\"", Double($0.t.groups))] })
+        metric("failed_objects", "gauge", "Objects the \(what) refused, waiting for a retry.", labelled.map { ($0.label, Double($0.t.failures)) })
+        metric("pushes_total", "counter", "Pushes since the daemon started, by result.",
+               labelled.flatMap { t in PushSummary.Result.allCases.map { ("\(t.label),result=\"\($0.rawValue)\"", Double(runtime.pushesByResult[t.t.name]?[$0.rawValue] ?? 0)) } })
+        metric("operations_total", "counter", "\(kind == "scim" ? "SCIM" : "LDAP") operations acknowledged since the daemon started.",
+               labelled.map { ($0.label, Double(runtime.operations[$0.t.name] ?? 0)) })
         return text
     }
 }
 
-/// A SCIM target's state in domain terms; the control service maps it to the wire.
-public struct ScimTargetSnapshot: Sendable, Equatable {
-    public enum Phase: String, Sendable, CaseIterable {
-        case neverPushed = "never-pushed", inSync = "in-sync", pending
-        /// Some objects were refused and wait for their retry.
-        case failing
-        /// The last push could not reach the target.
-        case unavailable
-        case pushing
-    }
-    public var name: String
-    public var endpoint: String
-    public var phase: Phase
-    /// Users and groups the target holds for this profile.
-    public var users: Int
-    public var groups: Int
-    /// Operations the next push would send.
-    public var pending: Int
-    public var failures: [ScimFailure]
-    public var lastPush: ScimPushSummary?
-    public var lastSuccess: Double?
-    public var nextAttempt: Double?
-    /// Pushes since the daemon started (lets a client wait for the next one).
-    public var pushes = 0
-    /// With `plan`: one line per operation the next push would send.
-    public var plan: [String]?
-}
+/// SCIM's name for a push target's status.
+public typealias ScimTargetSnapshot = PushTargetSnapshot

@@ -23,6 +23,8 @@ public final class ProfileRunner: Sendable {
         /// The journal cannot be opened: the profile never runs (the reason says why).
         case broken(String)
         case idle
+        /// A run is due but waits for one of the daemon's run slots (`RunSlots`).
+        case queued(RunningRun)
         case syncing(RunningRun)
         case stopping
     }
@@ -48,7 +50,8 @@ public final class ProfileRunner: Sendable {
         /// Why the last full sync could not be read in parallel (`Parallel=`) and fell back to the
         /// delta chain; nil after one that was.
         var parallelFallback: String?
-        var scim = ScimRuntime()
+        var scim = PushRuntime()
+        var ldap = PushRuntime()
 
         init(profile: Profile) {
             self.profile = profile
@@ -61,6 +64,8 @@ public final class ProfileRunner: Sendable {
     let runQueue: DispatchQueue
     /// Where SCIM pushes run: they read the committed mirror and journal their acknowledgements.
     let scimQueue: DispatchQueue
+    /// Where LDAP pushes run (their own queue: a slow directory delays neither runs nor SCIM).
+    let ldapQueue: DispatchQueue
     /// One writer of the metrics file at a time (runs and pushes both update it).
     private let metricsLock = Mutex(())
     private let timer: TimerSource
@@ -72,8 +77,12 @@ public final class ProfileRunner: Sendable {
     private let compaction: CompactionPolicy
     /// Fires SCIM push retries (on the scheduler queue; the push itself runs on `scimQueue`).
     let scimTimer: TimerSource
+    /// Fires LDAP push retries (on the scheduler queue; the push itself runs on `ldapQueue`).
+    let ldapTimer: TimerSource
     /// Cancelled when the runner stops: aborts SCIM pushes.
     let stopFlag = CancellationFlag()
+    /// The daemon's run slots: every run takes one (`--max-concurrent-runs`).
+    private let slots: RunSlots
 
     struct Worker: ~Copyable {
         var journal: Journal?
@@ -97,7 +106,7 @@ public final class ProfileRunner: Sendable {
     /// Opens the profile's journal and replays it. A journal that cannot be read leaves the runner
     /// in a failed state that says why; it never runs on a partial mirror.
     public init(profile: Profile, stateRoot: String, schedulerQueue: DispatchQueue, logger: Logger,
-                compaction: CompactionPolicy = .init(),
+                compaction: CompactionPolicy = .init(), slots: RunSlots = RunSlots(limit: .max),
                 onRunFinished: @escaping @Sendable (ProfileRunner, RunSummary) -> Void) {
         self.name = profile.name
         self.directory = stateRoot + "/" + profile.name
@@ -106,10 +115,13 @@ public final class ProfileRunner: Sendable {
         self.logger = logger
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
         self.scimQueue = DispatchQueue(label: "entra-sync.scim.\(profile.name)")
+        self.ldapQueue = DispatchQueue(label: "entra-sync.ldap.\(profile.name)")
         self.timer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.scimTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
+        self.ldapTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.compaction = compaction
+        self.slots = slots
         var shared = Shared(profile: profile)
         var worker = Worker()
         do {
@@ -147,6 +159,8 @@ public final class ProfileRunner: Sendable {
         timer.source.activate()
         scimTimer.source.setEventHandler { [weak self] in self?.scimTimerFired() }
         scimTimer.source.activate()
+        ldapTimer.source.setEventHandler { [weak self] in self?.ldapTimerFired() }
+        ldapTimer.source.activate()
     }
 
     struct ReplayError: Error, CustomStringConvertible {
@@ -162,7 +176,9 @@ public final class ProfileRunner: Sendable {
     public var mirror: MirrorState { shared.withLock { $0.state } }
 
     public func status() -> ProfileSnapshot {
-        shared.withLock { snapshotLocked($0) }
+        var snapshot = shared.withLock { snapshotLocked($0) }
+        snapshot.ldapTargets = ldapStatus(plan: false)
+        return snapshot
     }
 
     private func snapshotLocked(_ s: Shared) -> ProfileSnapshot {
@@ -174,6 +190,8 @@ public final class ProfileRunner: Sendable {
             snapshot.error = reason
         case .stopping:
             snapshot.state = .stopping
+        case .queued:
+            snapshot.state = .queued
         case .syncing(let run):
             snapshot.state = .syncing
             snapshot.running = run
@@ -219,14 +237,16 @@ public final class ProfileRunner: Sendable {
     // MARK: Scheduling
 
     /// Arms the timer for the first run (see `RunScheduler.start`); resumes an interrupted SCIM push.
-    public func start() {
+    /// - Parameter spread: a first run due at once starts this much later (`RunScheduler.startOffset`).
+    public func start(spread: Double = 0) {
         let (profile, actions) = shared.withLock { s -> (Profile, [RunScheduler.Action]) in
             if case .broken = s.lifecycle { return (s.profile, []) }
             var rng = SystemRandomNumberGenerator()
-            return (s.profile, s.scheduler.start(now: Date().timeIntervalSince1970, lastRun: s.state.history.last, using: &rng))
+            return (s.profile, s.scheduler.start(now: Date().timeIntervalSince1970, lastRun: s.state.history.last, spread: spread, using: &rng))
         }
         arm(actions)
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
+        if ldapPushInterrupted(profile: profile) { scheduleLdapPush(in: 1) }
     }
 
     /// Carries out the scheduler's timer actions (`startRun` is handled under the lock by `begin`).
@@ -244,36 +264,53 @@ public final class ProfileRunner: Sendable {
         }
     }
 
-    /// Carries out a `startRun` action, under the lock: the run gets its id and a fresh cancel flag.
+    /// Carries out a `startRun` action, under the lock: the run gets its id and a fresh cancel flag,
+    /// and waits for a run slot (`launch`).
     private static func begin(_ actions: [RunScheduler.Action], _ s: inout Shared) -> (RunningRun, CancellationFlag)? {
         for case .startRun(let full) in actions {
             let run = RunningRun(runId: makeRunId(), full: full, started: Date().timeIntervalSince1970)
-            s.lifecycle = .syncing(run)
+            s.lifecycle = .queued(run)
             s.cancel = CancellationFlag()
             return (run, s.cancel)
         }
         return nil
     }
 
+    /// Starts a begun run on `runQueue` once it has one of the daemon's run slots; until then
+    /// status shows it `queued`. Its time starts when it does.
+    private func launch(_ run: RunningRun, cancel: CancellationFlag) {
+        slots.enter(name) { [self] in
+            let started = shared.withLock { s -> RunningRun in
+                var started = run
+                started.started = Date().timeIntervalSince1970
+                if case .queued = s.lifecycle { s.lifecycle = .syncing(started) }
+                return started
+            }
+            runQueue.async { self.performRun(started, cancel: cancel) }
+        }
+    }
+
     private func timerFired() {
         let begun = shared.withLock { s in Self.begin(s.scheduler.timerFired(), &s) }
-        if let (run, cancel) = begun { runQueue.async { self.performRun(run, cancel: cancel) } }
+        if let (run, cancel) = begun { launch(run, cancel: cancel) }
     }
 
     /// Replaces the profile's configuration (reload). A run in progress finishes with the old one.
     public func update(profile: Profile) {
-        let (actions, scimChanged) = shared.withLock { s -> ([RunScheduler.Action], Bool) in
+        let (actions, scimChanged, ldapChanged) = shared.withLock { s -> ([RunScheduler.Action], Bool, Bool) in
             let scimChanged = s.profile.scimTargets != profile.scimTargets
+            let ldapChanged = s.profile.ldapTargets != profile.ldapTargets
             s.profile = profile
             s.configError = nil
-            if case .broken = s.lifecycle { return ([], scimChanged) }
+            if case .broken = s.lifecycle { return ([], scimChanged, ldapChanged) }
             var rng = SystemRandomNumberGenerator()
             let actions = s.scheduler.reload(.init(profile), now: Date().timeIntervalSince1970, lastRun: s.state.history.last, using: &rng)
-            return (actions, scimChanged)
+            return (actions, scimChanged, ldapChanged)
         }
         arm(actions)
         // A new or changed target (endpoint, token, mapping) is pushed to now, not at the next run.
         if scimChanged && !profile.scimTargets.isEmpty { scheduleScimPush(in: 1) }
+        if ldapChanged && !profile.ldapTargets.isEmpty { scheduleLdapPush(in: 1) }
     }
 
     public func markConfigError(_ message: String?) {
@@ -288,7 +325,7 @@ public final class ProfileRunner: Sendable {
             switch s.lifecycle {
             case .broken(let reason): return .failure(NotRunnable(.broken, reason: reason))
             case .stopping: return .failure(NotRunnable(.stopping, reason: "the daemon is stopping"))
-            case .syncing, .idle: break
+            case .syncing, .queued, .idle: break
             }
             let (request, actions) = s.scheduler.runRequested(full: full)
             guard request != .refused else { return .failure(NotRunnable(.stopping, reason: "the daemon is stopping")) }
@@ -300,7 +337,7 @@ public final class ProfileRunner: Sendable {
         case .failure(let reason):
             return .failure(reason)
         case .success((let started, let begun)):
-            if let (run, cancel) = begun { runQueue.async { self.performRun(run, cancel: cancel) } }
+            if let (run, cancel) = begun { launch(run, cancel: cancel) }
             return .success(started)
         }
     }
@@ -332,9 +369,12 @@ public final class ProfileRunner: Sendable {
         stopFlag.cancel()
         timer.source.cancel()
         scimTimer.source.cancel()
+        ldapTimer.source.cancel()
+        // A run waiting for a slot gives it up and ends at once as cancelled (its waiters hear so).
+        slots.withdraw(name)?()
         // The run and any push finish (both were cancelled) before the journal closes.
         let idle = DispatchGroup()
-        for queue in [runQueue, scimQueue] { queue.async(group: idle) {} }
+        for queue in [runQueue, scimQueue, ldapQueue] { queue.async(group: idle) {} }
         let done = DispatchSemaphore(value: 0)
         idle.notify(queue: runQueue) {
             self.worker.withLock { w in w.journal?.close(); w.journal = nil }
@@ -366,6 +406,8 @@ public final class ProfileRunner: Sendable {
         var largeRun = false
         var phases = PhaseClock()
         do {
+            // Stopped while it waited for a run slot.
+            if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             let graph = try graphClient(for: profile)
             let parallel = isFull ? try readInParallel(profile, graph: graph, cancel: cancel, logger: logger) : nil
             let usersLink = full ? nil : before.usersDeltaLink, groupsLink = full ? nil : before.groupsDeltaLink
@@ -478,9 +520,14 @@ public final class ProfileRunner: Sendable {
                         phases: &phases, logger: logger)
             if largeRun { Heap.returnFreed() }
             logger.debug("run phases: \(phases)")
-            // The run ends when its exports are written: status, metrics and waiters report all of it.
-            // (The journaled history keeps the time of the commit, which the record is part of.)
+            // The run ends when its exports are written: status, metrics, waiters and the journaled
+            // history (after a restart) report all of it, not only up to the commit.
             summary.finished = Date().timeIntervalSince1970
+            do {
+                try commit([.runEnded(runId: runId, at: summary.finished)])
+            } catch {
+                logger.warning("cannot journal the end of run \(runId): \(error)")
+            }
             logger.info(
                 "run succeeded: +\(summary.added) ~\(summary.updated) -\(summary.removed) in \(summary.durationMsec) ms",
                 metadata: ["MESSAGE_ID": "\(MessageID.runSucceeded)", "ENTRA_ADDED": "\(summary.added)",
@@ -508,12 +555,14 @@ public final class ProfileRunner: Sendable {
             return (w, actions)
         }
         arm(actions)
+        slots.leave(name)
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
         onRunFinished(self, summary)
         // On the push queue: a slow SCIM target delays neither this run's waiters nor the next run.
         if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
+        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile] in self.pushLdap(profile: profile) } }
     }
 
     /// Commits the first sync of an empty mirror as the journal's first snapshot: the new mirror is
@@ -533,7 +582,7 @@ public final class ProfileRunner: Sendable {
         try worker.withLock { w throws in
             guard let journal = w.journal else { throw ReplayError(message: "journal is closed") }
             // SCIM acknowledgements journaled since the run began (under this lock) stay in the snapshot.
-            next.scim = shared.withLock { $0.state.scim }
+            (next.scim, next.ldap) = shared.withLock { ($0.state.scim, $0.state.ldap) }
             try journal.writeSnapshot { emit in try next.snapshotMutations { try emit($0.record) } }
             shared.withLock { s in
                 s.state = next
@@ -684,6 +733,7 @@ public final class ProfileRunner: Sendable {
         metric("entra_sync_graph_throttled_total", "counter", "Graph answers 429.", [(label, Double(counters.throttled))])
         metric("entra_sync_graph_retries_total", "counter", "Graph requests retried.", [(label, Double(counters.retries))])
         if !profile.scimTargets.isEmpty { text += scimMetrics(profile: profile) }
+        if !profile.ldapTargets.isEmpty { text += ldapMetrics(profile: profile) }
         let (dir, file): (String, String)
         if let path = profile.metricsPath {
             var isDirectory: ObjCBool = false

@@ -3,6 +3,8 @@ import EntraMirror
 public enum ProfileState: String, Sendable, Equatable, CaseIterable {
     /// Waiting for its next run; the last run succeeded (or there was none yet).
     case idle
+    /// A run is due but waits for one of the daemon's run slots (`--max-concurrent-runs`).
+    case queued
     /// A run is in progress.
     case syncing
     /// The last run failed, or the journal cannot be opened (the profile cannot run).
@@ -41,6 +43,8 @@ public struct ProfileSnapshot: Sendable, Equatable {
     public var error: String?
     public var credentialExpires: Double?
     public var warnings: [String] = []
+    /// The profile's LDAP targets (`pending` not computed: -1).
+    public var ldapTargets: [PushTargetSnapshot] = []
 
     public init(name: String, state: ProfileState, error: String? = nil) {
         self.name = name

@@ -8,6 +8,8 @@ import EntraMirror
 ///
 /// - The first run after start is due one `Interval=` after the last successful run (at once when
 ///   there was none, or it is overdue), plus up to `RandomizedDelay=` (at most 2 s when due at once).
+///   A run due at once also waits its profile's `startOffset`: the first runs of many profiles that
+///   start together spread over `startWindow` (at most 30 s), each profile at the same place every start.
 /// - After a successful run the next is one interval later; after a failed or blocked one it
 ///   follows `Backoff.run(interval:)`, so a broken tenant is retried soon but never more often than
 ///   the backoff allows and never later than the regular interval. Either way up to
@@ -53,14 +55,43 @@ struct RunScheduler: Sendable, Equatable {
     }
 
     /// The daemon started (or the interval changed while idle): arm the timer for the next due run.
-    mutating func start<R: RandomNumberGenerator>(now: Double, lastRun: RunSummary?, using rng: inout R) -> [Action] {
+    /// - Parameter spread: how much later a run due at once starts (`startOffset`); 0 for one profile.
+    mutating func start<R: RandomNumberGenerator>(now: Double, lastRun: RunSummary?, spread: Double = 0,
+                                                  using rng: inout R) -> [Action] {
         guard !stopped, !running else { return [] }
         var due = 0.0
         if let lastRun, lastRun.result == .succeeded {
             due = max(0, lastRun.finished + settings.interval - now)
         }
-        let spread = due == 0 ? min(settings.randomizedDelay, Self.startSpread) : settings.randomizedDelay
-        return arm(now + due + Self.jitter(spread, &rng))
+        let jitter = due == 0 ? min(settings.randomizedDelay, Self.startSpread) : settings.randomizedDelay
+        let offset = due == 0 ? max(0, spread) : 0
+        return arm(now + due + offset + Self.jitter(jitter, &rng))
+    }
+
+    /// Over how long the first runs of `profiles` profiles that start together are spread:
+    /// `perProfile` each, at most `maxStartWindow` (1,000 profiles: 30 s; 10: 0.3 s).
+    static func startWindow(profiles: Int) -> Double {
+        profiles > 1 ? min(maxStartWindow, Double(profiles) * perProfileStart) : 0
+    }
+
+    /// The first runs of many profiles spread over at most this long after a start or reload.
+    static let maxStartWindow = 30.0
+    static let perProfileStart = 0.03
+
+    /// Where in `window` a profile's first run goes: a hash of its name (FNV-1a, mixed), so a profile
+    /// keeps its place from one start to the next and profiles spread evenly.
+    static func startOffset(profile: String, window: Double) -> Double {
+        guard window > 0 else { return 0 }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in profile.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        // FNV's high bits barely differ between names like tenant-1 and tenant-2: mix them (splitmix64's finalizer).
+        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
+        hash ^= hash >> 31
+        return window * Double(hash >> 11) / Double(1 << 53)
     }
 
     /// The timer fired: run, unless one is already in progress (it will schedule the next).

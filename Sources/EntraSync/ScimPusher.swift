@@ -30,8 +30,9 @@ struct ScimFeatures {
 
 /// Executes one push to one target: first contact (adoption), then the plan, journaling every
 /// acknowledged operation before the next is sent, so a crash or an outage resumes where it stopped.
-final class ScimPusher {
+final class ScimPusher: PushTarget {
     let target: ScimTarget
+    var name: String { target.name }
     private let client: ScimClient
     private(set) var state: ScimTargetState
     private let journal: ([ScimMutation]) throws -> Void
@@ -101,15 +102,8 @@ final class ScimPusher {
         }
         summary.requests = client.requests
         summary.bytesSent = client.bytesSent
-        summary.finished = Date().timeIntervalSince1970
-        summary.failed = state.failures.count
-        if summary.result != .failed {
-            let left = ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
-            if blocked != nil || !state.failures.isEmpty || left > 0 {
-                summary.result = .partial
-                summary.error = blocked ?? (state.failures.isEmpty ? "\(left) operations still pending" : "\(state.failures.count) objects failed")
-            }
-        }
+        let left = summary.result == .failed ? 0 : ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        summary.finish(blocked: blocked, failures: state.failures.count, left: left)
         if summary.result != .failed || state.endpoint == target.endpoint {
             try? commit([.pushed(target: target.name, summary)])
         }
@@ -507,11 +501,9 @@ final class ScimPusher {
 
     /// Records a refused object; it is tried again after a `Backoff.refusedObject` (1 min doubling to 1 h, jittered).
     private func failed(_ id: String, isGroup: Bool, name: String, operation: String, status: Int, detail: String) throws {
-        let attempts = (state.failures[id]?.attempts ?? 0) + 1
-        let now = Date().timeIntervalSince1970
-        let backoff = Backoff.refusedObject.delay(afterFailures: attempts)
-        let failure = ScimFailure(objectId: id, isGroup: isGroup, name: name, operation: operation, status: status,
-                                  detail: String(detail.prefix(500)), attempts: attempts, at: now, nextAttempt: now + backoff)
+        let failure = PushFailure.refused(id, isGroup: isGroup, name: name, operation: operation, status: status, detail: detail,
+                                          previous: state.failures[id])
+        let backoff = failure.nextAttempt - failure.at
         try commit([.failure(target: target.name, id: id, failure)])
         logger.warning("SCIM target \(target.name): \(operation) for \(name) failed: HTTP \(status) \(failure.detail); retrying in \(Int(backoff)) s",
                        metadata: ["MESSAGE_ID": "\(MessageID.scimObjectFailed)", "ENTRA_SCIM_TARGET": "\(target.name)", "ENTRA_OBJECT_ID": "\(id)"])
@@ -520,10 +512,8 @@ final class ScimPusher {
     /// Users that cannot be sent become failures (status 0) so operators see them.
     private func recordUnsendable(_ desired: ScimDesired) throws {
         var mutations: [ScimMutation] = []
-        let now = Date().timeIntervalSince1970
         for (id, why) in desired.unsendable where state.failures[id]?.detail != why {
-            mutations.append(.failure(target: target.name, id: id, ScimFailure(objectId: id, isGroup: false, name: id, operation: "map",
-                                                                               status: 0, detail: why, attempts: 1, at: now, nextAttempt: .infinity)))
+            mutations.append(.failure(target: target.name, id: id, .unsendable(id, why: why)))
         }
         try commit(mutations)
     }

@@ -12,11 +12,20 @@ public final class SyncManager: Sendable {
         public var configDirectory: String
         public var stateDirectory: String
         public var compaction: ProfileRunner.CompactionPolicy
-        public init(configDirectory: String, stateDirectory: String, compaction: ProfileRunner.CompactionPolicy = .init()) {
+        /// Runs at once across every profile (`--max-concurrent-runs`); more wait their turn.
+        public var maxConcurrentRuns: Int
+        public init(configDirectory: String, stateDirectory: String, compaction: ProfileRunner.CompactionPolicy = .init(),
+                    maxConcurrentRuns: Int = SyncManager.defaultMaxConcurrentRuns) {
             self.configDirectory = configDirectory
             self.stateDirectory = stateDirectory
             self.compaction = compaction
+            self.maxConcurrentRuns = maxConcurrentRuns
         }
+    }
+
+    /// Twice the cores, at least 4: runs mostly wait for Graph, not for a CPU.
+    public static var defaultMaxConcurrentRuns: Int {
+        RunGate.defaultLimit(cores: ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// What the engine knows of a profile name.
@@ -49,6 +58,8 @@ public final class SyncManager: Sendable {
     private let options: Options
     private let logger: Logger
     private let profiles = Mutex(Profiles())
+    /// Every profile's runs take one of these (`Options.maxConcurrentRuns`).
+    public let runSlots: RunSlots
     /// One reload at a time; held while journals replay, which the profiles lock never is.
     private let reloading = Mutex(())
     /// Called after every finished run (the executable updates systemd's STATUS= line).
@@ -58,6 +69,7 @@ public final class SyncManager: Sendable {
 
     public init(options: Options, logger: Logger, onRunFinished: @escaping @Sendable (SyncManager) -> Void = { _ in }) {
         self.options = options
+        self.runSlots = RunSlots(limit: options.maxConcurrentRuns)
         self.logger = logger
         self.onRunFinished = onRunFinished
     }
@@ -131,7 +143,7 @@ public final class SyncManager: Sendable {
         var opened: [ProfileRunner] = []
         for profile in toOpen {
             let runner = ProfileRunner(profile: profile, stateRoot: options.stateDirectory, schedulerQueue: schedulerQueue,
-                                       logger: logger, compaction: options.compaction) { [weak self] _, _ in
+                                       logger: logger, compaction: options.compaction, slots: runSlots) { [weak self] _, _ in
                 if let self { self.onRunFinished(self) }
             }
             runner.refreshExportsIfStale()
@@ -142,13 +154,15 @@ public final class SyncManager: Sendable {
             for runner in opened { p.runners[runner.name] = runner }
             return true
         }
+        // First runs due at once spread over a short window instead of all starting together.
+        let window = RunScheduler.startWindow(profiles: opened.count)
         for runner in opened {
             guard added else {
                 _ = runner.stop(deadline: .now() + 5)
                 continue
             }
             outcome.added.append(runner.name)
-            runner.start()
+            runner.start(spread: RunScheduler.startOffset(profile: runner.name, window: window))
         }
         outcome.added.sort()
         outcome.removed.sort()

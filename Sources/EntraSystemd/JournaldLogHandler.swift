@@ -105,8 +105,19 @@ public struct StderrLogHandler: LogHandler {
         }
     }
 
+    /// `2026-11-30T20:52:01Z` (what ISO8601DateFormatter wrote), from `gmtime_r`. Not a Foundation
+    /// formatter: making one loads time zone data, and when no descriptor is left for that it traps
+    /// (SIGILL) — exactly when runs fail with "Too many open files" and log it.
+    static func utc(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var p = tm()
+        gmtime_r(&t, &p)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(p.tm_year + 1900)-\(two(p.tm_mon + 1))-\(two(p.tm_mday))T\(two(p.tm_hour)):\(two(p.tm_min)):\(two(p.tm_sec))Z"
+    }
+
     public static func format(date: Date, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        var text = ISO8601DateFormatter().string(from: date) + " \(level)"
+        var text = utc(date) + " \(level)"
         if let profile = metadata["profile"] { text += " [\(profile)]" }
         text += " \(message)"
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != "profile" {

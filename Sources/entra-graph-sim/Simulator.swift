@@ -99,6 +99,9 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         }
         // Faults first; delays happen outside the lock, so other connections are served meanwhile.
         lock.lock()
+        // Requests being answered at once (tests of the daemon's concurrency limit).
+        stats["inFlight", default: 0] += 1
+        stats["maxInFlight"] = max(stats["maxInFlight"] ?? 0, stats["inFlight"]!)
         let fault = matchFault(request) ?? chaosFault(request)
         if let fault, fault.delayMs > 0 { stats["delayedRequests", default: 0] += 1 }  // tests wait for a request to be held
         // The RU bucket and the time per page (a batch: its slowest request); a 429 is not held.
@@ -122,6 +125,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
         lock.lock()
         defer { lock.unlock() }
+        stats["inFlight", default: 1] -= 1
         var response: Response
         if let fault, fault.status > 0 {
             var headers = fault.headers.map { ($0.key, $0.value) }

@@ -23,9 +23,9 @@ struct Resync: ParsableCommand {
     }
 
     func run() throws {
-        let client = try socket.connect(timeout: wait ? 86_400 : 30)
-        let reply = call(client, ManagerProtocol.Method.resync, ResyncRequest(profile: profile, discardState: true, wait: wait ? true : nil),
-                         as: ResyncReply.self, timeout: wait ? 86_400 : nil)
+        let client = socket.connect(timeout: wait ? 86_400 : 30)
+        let request = ResyncRequest(profile: profile, discardState: true, wait: wait ? true : nil)
+        let reply = attempt { () throws(ManagerError) in try client.resync(request) }
         print("\(reply.profile): state discarded\(reply.keptJournal.map { "; the old journal is kept as \($0)" } ?? ""); full sync started")
         guard let run = reply.run else { return }
         print("\(reply.profile): \(describe(run: run))")

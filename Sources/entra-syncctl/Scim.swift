@@ -18,11 +18,11 @@ struct Scim: ParsableCommand {
     func run() throws {
         let push = retry || allowDeletions != nil
         let request = ScimRequest(profile: profile, target: target, plan: plan ? true : nil, retry: retry ? true : nil, allowDeletions: allowDeletions)
-        let client = try socket.connect()
-        var reply = call(client, push ? ManagerProtocol.Method.scimPush : ManagerProtocol.Method.scim, request, as: ScimReply.self,
-                         timeout: push ? 86_400 : 300)
+        let client = socket.connect()
+        var reply = attempt { () throws(ManagerError) in try push ? client.scimPush(request) : client.scim(request) }
         if push && plan {
-            reply = call(client, ManagerProtocol.Method.scim, ScimRequest(profile: profile, target: target, plan: true), as: ScimReply.self, timeout: 300)
+            let planRequest = ScimRequest(profile: profile, target: target, plan: true)
+            reply = attempt { () throws(ManagerError) in try client.scim(planRequest) }
         }
         if json { return printJSON(reply) }
         if reply.targets.isEmpty { print("profile \(profile) has no [SCIM] target") }

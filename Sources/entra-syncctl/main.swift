@@ -25,12 +25,9 @@ struct SocketOptions: ParsableArguments {
         socket ?? ProcessInfo.processInfo.environment["ENTRA_SYNC_SOCKET"] ?? "/run/entra-sync/control.sock"
     }
 
-    func connect(timeout: Double = 30) throws -> VarlinkClient {
-        do {
-            return try VarlinkClient(path: path, timeout: timeout)
-        } catch {
-            fail("\(error)")
-        }
+    /// The daemon's client; a failed connection ends the command with its message.
+    func connect(timeout: Double = 30) -> ManagerClient {
+        attempt { () throws(ManagerError) in try ManagerClient(path: path, timeout: timeout) }
     }
 }
 
@@ -39,38 +36,38 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
     Foundation.exit(code)
 }
 
-/// Calls a method; a remote error becomes a one-line message and exit code 1.
-func call<R: Decodable>(_ client: VarlinkClient, _ method: String, _ parameters: some Encodable, as type: R.Type,
-                        timeout: Double? = nil) -> R {
+/// Runs a call; an error becomes a one-line message and exit code 1.
+func attempt<R>(_ body: () throws(ManagerError) -> R) -> R {
     do {
-        return try client.call(method, parameters: parameters, as: type, timeout: timeout)
-    } catch let error as VarlinkClientError {
-        fail(describe(error))
+        return try body()
     } catch {
-        fail("\(error)")
+        fail(describe(error))
     }
 }
 
-func describe(_ error: VarlinkClientError) -> String {
-    if case .remote(let name, let parameters) = error {
-        let details = (try? JSONDecoder().decode(ProfileErrorParameters.self, from: Data(parameters)))
-        switch name {
-        case ManagerProtocol.ErrorName.noSuchProfile:
-            return "no such profile: \(details?.profile ?? "?")"
-        case ManagerProtocol.ErrorName.profileNotRunnable:
-            return "profile \(details?.profile ?? "?") cannot run: \(details?.reason ?? "unknown reason")"
-        case ManagerProtocol.ErrorName.permissionDenied:
-            let group = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any])?["adminGroup"] as? String ?? "entra-sync-admin"
-            return "permission denied: changing things (run-now, reload, resync) needs root or membership of group \(group)"
-        case "org.varlink.service.InvalidParameter":
-            let parameter = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any])?["parameter"] as? String
-            if parameter == "profile" { return "more than one profile is configured: name one, or use --all" }
-            return "invalid parameter \(parameter ?? "")"
-        default:
-            return "\(name): \(String(decoding: parameters, as: UTF8.self))"
-        }
+func describe(_ error: ManagerError) -> String {
+    switch error {
+    case .noSuchProfile(let profile):
+        return "no such profile: \(profile)"
+    case .profileNotRunnable(let profile, let reason):
+        return "profile \(profile) cannot run: \(reason.isEmpty ? "unknown reason" : reason)"
+    case .permissionDenied(let group):
+        return "permission denied: changing things (run-now, reload, resync) needs root or membership of group \(group.isEmpty ? "entra-sync-admin" : group)"
+    case .shuttingDown:
+        return "entra-syncd is stopping; try again once it has started again"
+    case .invalidFilter(let message):
+        return "invalid filter: \(message)"
+    case .notFound(let key):
+        return "not found: \(key)"
+    case .invalidParameter("profile"):
+        return "more than one profile is configured: name one, or use --all"
+    case .invalidParameter(let parameter):
+        return "invalid parameter \(parameter)"
+    case .other(let name, let parameters):
+        return "\(name): \(parameters)"
+    case .transport(let text):
+        return text
     }
-    return "\(error)"
 }
 
 func printJSON(_ value: some Encodable) {
@@ -107,8 +104,8 @@ struct Status: ParsableCommand {
     @Flag(name: .long, help: "Print JSON: {\"profiles\":[{name,state,users,groups,memberships,lastRun,nextRun}]}.") var json = false
 
     func run() throws {
-        let client = try socket.connect()
-        let reply = call(client, ManagerProtocol.Method.status, StatusRequest(profile: profile), as: StatusReply.self)
+        let client = socket.connect()
+        let reply = attempt { () throws(ManagerError) in try client.status(profile: profile) }
         if json {
             printJSON(reply)
             return
@@ -132,6 +129,13 @@ struct Status: ParsableCommand {
             if let error = p.error { print("  problem:  \(error.replacingOccurrences(of: "\n", with: "\n            "))") }
             if let expires = p.credentialExpires { print("  credential expires: \(expires)") }
             for warning in p.warnings ?? [] { print("  warning:  \(warning)") }
+            for t in p.ldapTargets ?? [] {
+                var line = "  ldap \(t.name): \(t.state), \(t.users) users, \(t.groups) groups"
+                if t.failed > 0 { line += ", \(t.failed) refused" }
+                if let last = t.lastPush { line += "; last push \(last.finished) \(last.result)" }
+                print(line)
+                if let error = t.lastPush?.error, t.state == "unavailable" { print("    error: \(error)") }
+            }
         }
     }
 }
@@ -153,10 +157,10 @@ struct RunNow: ParsableCommand {
     }
 
     func run() throws {
-        let client = try socket.connect(timeout: wait ? 86_400 : 30)
+        let client = socket.connect(timeout: wait ? 86_400 : 30)
         let request = RunNowRequest(profile: profile, all: all ? true : nil, full: full ? true : nil, wait: wait ? true : nil,
                                     allowDeletions: allowDeletions)
-        let reply = call(client, ManagerProtocol.Method.runNow, request, as: RunNowReply.self, timeout: wait ? 86_400 : nil)
+        let reply = attempt { () throws(ManagerError) in try client.runNow(request) }
         var failed = false
         for result in reply.runs {
             guard wait, let run = result.run else {
@@ -179,8 +183,8 @@ struct Reload: ParsableCommand {
     @OptionGroup var socket: SocketOptions
 
     func run() throws {
-        let client = try socket.connect()
-        let reply = call(client, ManagerProtocol.Method.reload, ReloadRequest(), as: ReloadReply.self)
+        let client = socket.connect()
+        let reply = attempt { () throws(ManagerError) in try client.reload() }
         print("added: \(reply.added.joined(separator: ", ")); removed: \(reply.removed.joined(separator: ", ")); changed: \(reply.changed.joined(separator: ", "))")
         for error in reply.errors { print("error: \(error)") }
         if !reply.errors.isEmpty { throw ExitCode(1) }
@@ -196,7 +200,8 @@ struct History: ParsableCommand {
     @Flag(name: .long) var json = false
 
     func run() throws {
-        let reply = call(try socket.connect(), ManagerProtocol.Method.history, HistoryRequest(profile: profile, limit: n), as: HistoryReply.self)
+        let client = socket.connect()
+        let reply = attempt { () throws(ManagerError) in try client.history(profile: profile, limit: n) }
         if json { return printJSON(reply) }
         for run in reply.runs {
             var line = "\(run.started)  \(run.result.padding(toLength: 9, withPad: " ", startingAt: 0)) \(formatDuration(run.durationMsec).padding(toLength: 9, withPad: " ", startingAt: 0))"
@@ -239,8 +244,8 @@ func printObjects(_ objects: [[String: Any]], columns: [String], json: Bool, csv
     for row in rows { print(line(row)) }
 }
 
-func query(_ socket: SocketOptions, _ method: String, _ request: QueryRequest) -> [String: Any] {
-    let bytes = rawQuery(socket, method, request)
+func query(_ socket: SocketOptions, _ query: ManagerClient.Query, _ request: QueryRequest) -> [String: Any] {
+    let bytes = rawQuery(socket, query, request)
     return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
 }
 
@@ -253,20 +258,9 @@ func printRawArray(_ reply: [UInt8]) {
     FileHandle.standardOutput.write(Data("\n".utf8))
 }
 
-func rawQuery(_ socket: SocketOptions, _ method: String, _ request: QueryRequest) -> [UInt8] {
-    let client = (try? socket.connect()) ?? { fail("cannot connect") }()
-    do {
-        return try client.call(method, parameters: request, timeout: 300)
-    } catch let error as VarlinkClientError {
-        if case .remote(let name, let parameters) = error {
-            let details = (try? JSONSerialization.jsonObject(with: Data(parameters)) as? [String: Any]) ?? [:]
-            if name == ManagerProtocol.ErrorName.invalidFilter { fail("invalid filter: \(details["message"] ?? "")") }
-            if name == ManagerProtocol.ErrorName.notFound { fail("not found: \(details["key"] ?? "")") }
-        }
-        fail(describe(error))
-    } catch {
-        fail("\(error)")
-    }
+func rawQuery(_ socket: SocketOptions, _ query: ManagerClient.Query, _ request: QueryRequest) -> [UInt8] {
+    let client = socket.connect()
+    return attempt { () throws(ManagerError) in try client.query(query, request) }
 }
 
 let userColumns = ["id", "userPrincipalName", "displayName", "mail", "accountEnabled"]
@@ -281,8 +275,8 @@ struct Users: ParsableCommand {
     @Flag(name: .long) var csv = false
 
     func run() throws {
-        if json { return printRawArray(rawQuery(socket, ManagerProtocol.Method.users, QueryRequest(profile: profile, filter: filter))) }
-        let reply = query(socket, ManagerProtocol.Method.users, QueryRequest(profile: profile, filter: filter))
+        if json { return printRawArray(rawQuery(socket, .users, QueryRequest(profile: profile, filter: filter))) }
+        let reply = query(socket, .users, QueryRequest(profile: profile, filter: filter))
         printObjects(reply["users"] as? [[String: Any]] ?? [], columns: userColumns, json: json, csv: csv)
     }
 }
@@ -296,8 +290,8 @@ struct Groups: ParsableCommand {
     @Flag(name: .long) var csv = false
 
     func run() throws {
-        if json { return printRawArray(rawQuery(socket, ManagerProtocol.Method.groups, QueryRequest(profile: profile, filter: filter))) }
-        let reply = query(socket, ManagerProtocol.Method.groups, QueryRequest(profile: profile, filter: filter))
+        if json { return printRawArray(rawQuery(socket, .groups, QueryRequest(profile: profile, filter: filter))) }
+        let reply = query(socket, .groups, QueryRequest(profile: profile, filter: filter))
         var groups = reply["groups"] as? [[String: Any]] ?? []
         if !json { groups = groups.map { var g = $0; g["members"] = (g["members"] as? [Any])?.count ?? 0; return g } }
         printObjects(groups, columns: groupColumns, json: json, csv: csv)
@@ -317,11 +311,11 @@ struct Members: ParsableCommand {
         if json {
             // The daemon's answer is already JSON: printed as it is, not parsed and written again
             // (for a group with a hundred thousand members that took most of the time).
-            FileHandle.standardOutput.write(Data(rawQuery(socket, ManagerProtocol.Method.members, request)))
+            FileHandle.standardOutput.write(Data(rawQuery(socket, .members, request)))
             FileHandle.standardOutput.write(Data("\n".utf8))
             return
         }
-        let reply = query(socket, ManagerProtocol.Method.members, request)
+        let reply = query(socket, .members, request)
         let users = reply["users"] as? [[String: Any]] ?? []
         let groups = reply["groups"] as? [[String: Any]] ?? []
         let others = reply["others"] as? [String] ?? []
@@ -338,7 +332,7 @@ struct Show: ParsableCommand {
     @Argument var key: String
 
     func run() throws {
-        let reply = query(socket, ManagerProtocol.Method.show, QueryRequest(profile: profile, key: key))
+        let reply = query(socket, .show, QueryRequest(profile: profile, key: key))
         let data = (try? JSONSerialization.data(withJSONObject: reply, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         print(String(decoding: data, as: UTF8.self))
     }

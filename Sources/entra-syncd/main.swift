@@ -36,6 +36,10 @@ struct Daemon: ParsableCommand {
     @Option(name: .customLong("admin-group"), help: "Group whose members may run-now and reload over the socket (besides root).")
     var adminGroup = "entra-sync-admin"
 
+    @Option(name: .customLong("max-concurrent-runs"),
+            help: "Runs at once across every profile; more wait their turn (status shows them queued). Default: twice the cores, at least 4.")
+    var maxConcurrentRuns: Int?
+
     @Option(name: .customLong("compact-min-bytes"), help: .hidden)
     var compactMinBytes: Int?
 
@@ -84,7 +88,11 @@ struct Daemon: ParsableCommand {
         var compaction = ProfileRunner.CompactionPolicy()
         if let compactMinBytes { compaction.minBytes = compactMinBytes }
         if let compactFactor { compaction.factor = max(0, compactFactor) }
-        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction),
+        if let maxConcurrentRuns, maxConcurrentRuns < 1 {
+            throw ValidationError("--max-concurrent-runs must be at least 1, not \(maxConcurrentRuns)")
+        }
+        let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
+                                                 maxConcurrentRuns: maxConcurrentRuns ?? SyncManager.defaultMaxConcurrentRuns),
                                   logger: logger) { manager in SystemdNotifier.status(manager.statusLine()) }
         let service = ManagerService(engine: manager, access: AccessPolicy(adminGroup: adminGroup), logger: logger)
         // Listening before the profiles load (their first runs may use every descriptor); clients
@@ -95,7 +103,7 @@ struct Daemon: ParsableCommand {
             try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
         let info = VarlinkServiceInfo(vendor: "entra-sync", product: "entra-syncd", version: ManagerProtocol.version,
-                                      url: "file:///usr/share/doc/entra-sync/README.md",
+                                      url: "file:///usr/share/doc/entra-sync/README.md.gz",
                                       interfaces: [ManagerProtocol.interface: ManagerProtocol.description])
         let server: VarlinkServer
         do {
@@ -130,7 +138,10 @@ struct Daemon: ParsableCommand {
             manager.stop(deadline: .now() + 20)
             server.stop()
             logger.info("stopped")
-            Foundation.exit(0)
+            // _exit, not exit: the state is closed, and exit's static destructors would run while
+            // other threads (the event loop, curl, pools) still exist.
+            fflush(nil)
+            _exit(0)
         }
         let term = signalSources[SIGTERM]!
         term.setEventHandler { stop(SIGTERM) }

@@ -341,7 +341,7 @@ final class DaemonHarness {
             guard let all = try? status() else { return false }
             return all.values.allSatisfy { profile in
                 let state = profile["state"] as? String
-                return state == "config-error" || (state != "syncing" && (profile["lastRun"] != nil || profile["error"] != nil))
+                return state == "config-error" || (state != "syncing" && state != "queued" && (profile["lastRun"] != nil || profile["error"] != nil))
             }
         }
     }

@@ -111,6 +111,15 @@ struct OperatorEndToEndTests {
         #expect(runs.first?["added"] as? Int == 0)
         #expect(runs.last?["full"] as? Bool == true)
         #expect(try daemon.ctl(["history", "contoso"]).stdout.contains("succeeded"))
+
+        // The whole run, exports included, is what the history keeps: the same after a restart.
+        let before = try daemon.status()["contoso"]?["lastRun"] as? [String: Any]
+        #expect(try daemon.stop(SIGTERM) == 0)
+        try daemon.start()
+        let after = try daemon.status()["contoso"]?["lastRun"] as? [String: Any]
+        #expect(after?["runId"] as? String == before?["runId"] as? String)
+        #expect(after?["finished"] as? String == before?["finished"] as? String)
+        #expect(after?["durationMsec"] as? Int == before?["durationMsec"] as? Int)
     }
 }
 

@@ -1,6 +1,7 @@
 import EntraHTTP
 import Foundation
 import Testing
+import TestSupport
 
 /// A running `scim2-server` (PyPI, pinned by scripts/install-deps.sh): a real SCIM 2.0 application
 /// that keeps its resources in memory and serves them under `http://127.0.0.1:PORT/v2`.
@@ -70,17 +71,8 @@ final class ScimServer {
     }
 
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw HarnessError("bind failed: errno \(errno)") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = LoopbackPort.free() else { throw HarnessError("no free loopback port: errno \(errno)") }
+        return port
     }
 
     struct Answer {

@@ -31,6 +31,7 @@ struct ManualPageTests {
         #expect(!Self.page.isEmpty, "packaging/man/entra-sync.conf.5 not found")
         var sections = ProfileLoader.known
         sections["SCIM"] = ProfileLoader.scimKeys
+        sections["LDAP"] = ProfileLoader.ldapKeys
         for (section, keys) in sections {
             let documented = Self.documented[section.uppercased()] ?? []
             for key in keys {
@@ -42,6 +43,7 @@ struct ManualPageTests {
     @Test func everyDocumentedKeyIsAccepted() {
         var sections = ProfileLoader.known
         sections["SCIM"] = ProfileLoader.scimKeys
+        sections["LDAP"] = ProfileLoader.ldapKeys
         #expect(Set(Self.documented.keys) == Set(sections.keys.map { $0.uppercased() }))
         for (section, keys) in Self.documented {
             let accepted = Set(sections.first { $0.key.uppercased() == section }?.value ?? [])

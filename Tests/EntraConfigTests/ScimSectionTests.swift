@@ -4,37 +4,15 @@ import Testing
 
 @Suite("[SCIM] sections")
 struct ScimSectionTests {
-    let dir: String
+    let fixture: TargetSectionFixture
 
     init() throws {
-        dir = NSTemporaryDirectory() + "scim-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        fixture = try TargetSectionFixture("scim", secrets: ["TOKEN": ("vault.token", "tok-123\n")])
     }
 
-    func load(_ scim: String) throws(ConfigError) -> Profile {
-        let secret = dir + "/c.secret"
-        let token = dir + "/vault.token"
-        try? "s3cr3t".write(toFile: secret, atomically: true, encoding: .utf8)
-        try? "tok-123\n".write(toFile: token, atomically: true, encoding: .utf8)
-        chmod(secret, 0o600)
-        chmod(token, 0o600)
-        let path = dir + "/contoso.conf"
-        let text = """
-            [Tenant]
-            TenantId=contoso.onmicrosoft.com
-            ClientId=11111111-2222-3333-4444-555555555555
-            ClientSecretFile=\(secret)
+    func load(_ scim: String) throws(ConfigError) -> Profile { try fixture.load(scim) }
 
-            """ + scim.replacingOccurrences(of: "TOKEN", with: token)
-        try? text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o600)
-        return try ProfileLoader.load(file: path, environment: [:]).0
-    }
-
-    func error(_ scim: String) -> ConfigError? {
-        do { _ = try load(scim) } catch { return error }
-        return nil
-    }
+    func error(_ scim: String) -> ConfigError? { fixture.error(scim) }
 
     @Test func defaultsAndNamedTargets() throws {
         let profile = try load("""

@@ -11,8 +11,13 @@ struct VarlinkTests {
     var path: String { dir + "/s.sock" }
 
     init() {
-        var template = Array("/tmp/vlt-XXXXXX".utf8CString)
-        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        dir = Self.temporaryDirectory("vlt")
+    }
+
+    /// A new directory under /tmp, short enough for a socket path.
+    static func temporaryDirectory(_ prefix: String) -> String {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
 
     func server(limits: VarlinkLimits = .init(), log: @escaping @Sendable (String) -> Void = { _ in },
@@ -178,6 +183,38 @@ struct VarlinkTests {
         #expect(handled.load(ordering: .relaxed) < 100, "\(handled.load(ordering: .relaxed)) calls handled for a client that reads nothing")
         let client = try VarlinkClient(path: path, timeout: 5)
         #expect(try client.call("io.test.Echo", parameters: Echo(text: "others"), as: Echo.self).text == "others")
+    }
+
+    @Test("unfinished messages of many clients stay within the overall input budget; the budget frees again")
+    func overallInputBudget() throws {
+        var limits = VarlinkLimits()
+        limits.maxTotalInputBytes = 256 << 10
+        let log = LogLines()
+        let s = try server(limits: limits, log: log.append)
+        defer { s.stop() }
+        // Four clients each send 100 KiB of one message and never finish it: 400 KiB held.
+        let fds = try (0..<4).map { _ in try connectIdle() }
+        let partial = Array(#"{"method":"io.test.Echo","parameters":{"text":""#.utf8) + [UInt8](repeating: 120, count: 100 << 10)
+        for fd in fds {
+            #expect(partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == partial.count)
+        }
+        #expect(log.waitFor("all clients together more than 262144", timeout: 10))
+        // At least one of them was closed (reads end of file), not all four.
+        let closedCount = fds.filter { fd in
+            var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0) == 0
+        }.count
+        #expect((1..<4).contains(closedCount), "\(closedCount) of 4 clients closed")
+        for fd in fds { close(fd) }
+        // Closed connections give their bytes back: a 200 KiB call (under the budget alone) is answered.
+        let deadline = Date().addingTimeInterval(10)
+        while s.bufferedInputBytes > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(s.bufferedInputBytes == 0)
+        let client = try VarlinkClient(path: path, timeout: 5)
+        let text = String(repeating: "z", count: 200 << 10)
+        #expect(try client.call("io.test.Echo", parameters: Echo(text: text), as: Echo.self).text == text)
     }
 
     /// Log lines a server writes, for tests to wait on.

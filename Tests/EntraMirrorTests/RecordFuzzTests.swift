@@ -7,11 +7,11 @@ import TestSupport
 /// refused as malformed or decodes to a mutation that encodes back to the same bytes.
 @Suite("record fuzz")
 struct RecordFuzzTests {
-    static let types = MirrorRecordType.allCases.map(\.rawValue) + ScimRecordType.allCases.map(\.rawValue)
+    static let types = MirrorRecordType.allCases.map(\.rawValue) + ScimRecordType.allCases.map(\.rawValue) + LdapRecordType.allCases.map(\.rawValue)
 
     @Test("the fuzz draws every known record type, and unknown ones")
     func typesCovered() {
-        #expect(Set(Self.types).isSuperset(of: [1, 12, 13, 19, 30, 31, 32]))
+        #expect(Set(Self.types).isSuperset(of: [1, 12, 13, 19, 30, 31, 32, 60, 65]))
     }
 
     @Test("decoded records re-encode to the same bytes; replay never traps")

@@ -33,6 +33,22 @@ struct SnapshotTests {
         #expect(replayed.usersDeltaLink == "https://d/users")
     }
 
+    @Test("a run's end, journaled after its exports, updates its history entry and survives a snapshot")
+    func runEndedRecord() throws {
+        let ended = Mutation.runEnded(runId: "r2", at: 9.5)
+        #expect(try Mutation(record: ended.record) == ended)
+        var state = MirrorState()
+        state.apply(.recordRun(RunSummary(runId: "r1", result: .succeeded, full: true, started: 1, finished: 2)))
+        state.apply(.recordRun(RunSummary(runId: "r2", result: .succeeded, full: false, started: 5, finished: 6)))
+        state.apply(ended)
+        state.apply(.runEnded(runId: "gone", at: 99))  // a run no longer in the history: nothing changes
+        #expect(state.history.map(\.finished) == [2, 9.5])
+        #expect(state.history.last?.durationMsec == 4500)
+        var replay = MirrorReplay()
+        try state.snapshotMutations { try replay.apply($0.record) }
+        #expect(replay.state.history.map(\.finished) == [2, 9.5])
+    }
+
     @Test func addMembersRecordRoundTripsAndRejectsDamage() throws {
         let mutation = Mutation.addMembers(group: "g", members: ["a", "Zoë", ""], kinds: [.user, .group, .servicePrincipal])
         #expect(try Mutation(record: mutation.record) == mutation)

@@ -67,4 +67,18 @@ struct SystemdTests {
                                            metadata: ["profile": "contoso", "run_id": "abc", "error": "two words"])
         #expect(line == "1970-01-01T00:00:00Z warning [contoso] run failed error=\"two words\" run_id=abc")
     }
+
+    /// The time of a stderr log line comes from gmtime_r, not a Foundation formatter (which traps when
+    /// it is made with no descriptor left); it reads as ISO8601DateFormatter's did.
+    @Test func stderrTimestamps() {
+        let iso = ISO8601DateFormatter()
+        for seconds in [0.0, 59.9, 3_600, 86_399, 951_782_400, 1_800_000_000.5, 4_102_444_799] {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(StderrLogHandler.utc(date) == iso.string(from: date), "\(seconds)")
+        }
+        for day in stride(from: 0.0, to: 40_000, by: 37) {
+            let date = Date(timeIntervalSince1970: day * 86_400 + day * 61)
+            #expect(StderrLogHandler.utc(date) == iso.string(from: date))
+        }
+    }
 }

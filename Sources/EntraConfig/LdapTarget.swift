@@ -1,0 +1,63 @@
+/// One `[LDAP]` or `[LDAP:NAME]` section of a profile: a directory entra-sync provisions users and groups into.
+///
+/// Keys (type, default):
+/// - `URI=` `ldaps://HOST[:PORT]`, `ldap://HOST[:PORT]` (StartTLS, required unless the host is loopback)
+///   or `ldapi://PATH` (percent-encoded socket path), required
+/// - `BindDN=` DN for a simple bind; with `BindPasswordFile=` (path) or `BindPasswordCredential=` (systemd
+///   credential name), one of them required with BindDN=
+///   Without `BindDN=`, an `ldapi://` URI binds with SASL EXTERNAL (the daemon's uid); other URIs need one
+/// - `CAFile=` extra PEM trust anchor (certificates are always verified)
+/// - `BaseDN=` DN, required; `UsersDN=` default `ou=people,BASEDN`; `GroupsDN=` default `ou=groups,BASEDN`
+///   (both created as organizationalUnit when missing and their RDN is `ou=`)
+/// - `Schema=` inetorgperson (the only one in this version; activedirectory is refused as not yet supported)
+/// - `DeprovisionMode=` disable | delete, default disable (entraAccountEnabled=FALSE, out of every group)
+/// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
+/// - `Users=`, `Groups=` booleans, default yes
+/// - `RequestTimeout=` time span, default 30s
+public struct LdapTarget: Sendable, Equatable {
+    public enum Schema: String, Sendable, CaseIterable {
+        case inetorgperson
+        case activedirectory
+    }
+
+    public enum DeprovisionMode: String, Sendable, CaseIterable {
+        /// Keep the entry with entraAccountEnabled=FALSE, out of every group.
+        case disable
+        /// Delete the entry.
+        case delete
+    }
+
+    public enum Bind: Sendable, Equatable {
+        /// `file`: where the password was read (a credential's path under $CREDENTIALS_DIRECTORY).
+        case simple(dn: String, password: Secret, file: String)
+        /// SASL EXTERNAL over `ldapi://`.
+        case external
+    }
+
+    /// `default` for `[LDAP]`, else the NAME of `[LDAP:NAME]`.
+    public var name: String
+    public var uri: String
+    public var bind: Bind
+    public var caFile: String?
+    public var baseDN: String
+    public var usersDN: String
+    public var groupsDN: String
+    public var schema = Schema.inetorgperson
+    public var deprovisionMode = DeprovisionMode.disable
+    public var maxDeletions: DeletionLimit?
+    public var users = true
+    public var groups = true
+    public var requestTimeout: Double = 30
+
+    public init(name: String, uri: String, bind: Bind, baseDN: String) {
+        self.name = name
+        self.uri = uri
+        self.bind = bind
+        self.baseDN = baseDN
+        usersDN = "ou=people," + baseDN
+        groupsDN = "ou=groups," + baseDN
+    }
+
+    /// What the acknowledged state belongs to: pointing a target at another server or subtree starts over.
+    public var location: String { "\(uri) \(usersDN) \(groupsDN)" }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import EntraConfig
+import EntraDirectory
+
+/// What an LDAP target should hold: the profile's scoped mirror mapped to `inetOrgPerson` users and
+/// `groupOfNames` groups (Schema=inetorgperson).
+///
+/// | Entra | LDAP |
+/// |---|---|
+/// | user id / group id | `entraObjectId` (auxiliary class `entraSyncObject`, packaging/ldap/entra-sync.ldif) |
+/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`) |
+/// | displayName | `cn` (else the UPN), `displayName` |
+/// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) |
+/// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` |
+/// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) |
+/// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` |
+/// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) |
+public struct LdapDesired: Sendable {
+    public var users: [String: LdapEntryLink] = [:]
+    /// Users in scope that cannot be provisioned, with why.
+    public var unsendable: [String: String] = [:]
+    public var groups: [String: LdapEntryLink] = [:]
+
+    public init() {}
+
+    public init(view: ScopedView, target: LdapTarget) {
+        if target.users {
+            for user in view.users {
+                guard let upn = user.userPrincipalName, !upn.isEmpty else {
+                    unsendable[user.id] = "the user has no userPrincipalName"
+                    continue
+                }
+                users[user.id] = LdapEntryLink(dn: "uid=\(LdapDN.value(upn)),\(target.usersDN)", attributes: Self.attributes(user, uid: upn))
+            }
+        }
+        guard target.groups else { return }
+        let groupIds = Set(view.groups.map(\.id))
+        for group in view.groups {
+            let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
+            var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
+            if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
+            let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
+            groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: attributes, members: Set(members))
+        }
+    }
+
+    public static func attributes(_ user: DirectoryUser, uid: String) -> [String: [String]] {
+        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
+        var a: [String: [String]] = [
+            "uid": [uid],
+            "cn": [nonEmpty(user.displayName) ?? uid],
+            "sn": [nonEmpty(user.surname) ?? nonEmpty(user.displayName) ?? uid],
+            "entraobjectid": [user.id],
+            "entraaccountenabled": [user.accountEnabled == false ? "FALSE" : "TRUE"],
+        ]
+        for (name, value) in [("givenname", user.givenName), ("displayname", user.displayName), ("mail", user.mail),
+                              ("title", user.jobTitle), ("employeenumber", user.employeeId)] {
+            if let v = nonEmpty(value) { a[name] = [v] }
+        }
+        return a
+    }
+
+    /// The object classes an entry is created with.
+    public static let userClasses = ["inetOrgPerson", "entraSyncObject"]
+    public static let groupClasses = ["groupOfNames", "entraSyncObject"]
+}
+
+/// One operation a push sends, in Entra ids; the executor resolves DNs from the state as it goes.
+public enum LdapOperation: Sendable, Equatable {
+    case add(id: String, isGroup: Bool, LdapEntryLink)
+    /// modrdn (deleteoldrdn) to `dn`; the entry keeps its id, its members and its memberships.
+    case rename(id: String, isGroup: Bool, dn: String)
+    /// Replace the managed attributes that differ from what the directory acknowledged.
+    case modify(id: String, isGroup: Bool, attributes: [String: [String]])
+    case changeMembers(group: String, add: [String], remove: [String])
+    case deleteGroup(id: String)
+    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; delete: the entry goes.
+    case deprovisionUser(id: String)
+
+    public var objectId: String {
+        switch self {
+        case .add(let id, _, _), .rename(let id, _, _), .modify(let id, _, _), .deleteGroup(let id), .deprovisionUser(let id): id
+        case .changeMembers(let group, _, _): group
+        }
+    }
+
+    public var isDeletion: Bool {
+        switch self {
+        case .deprovisionUser, .deleteGroup: true
+        default: false
+        }
+    }
+}
+
+/// The minimal operations that bring an LDAP target from what it acknowledged to what it should hold.
+///
+/// Order: users added, renamed, modified; then groups; then membership changes; then group
+/// deletions; then users deprovisioned (members exist before they are added and leave groups
+/// before they go).
+public struct LdapPlan: Sendable {
+    public var operations: [LdapOperation] = []
+
+    public init(desired: LdapDesired, state: LdapTargetState, mode: LdapTarget.DeprovisionMode) {
+        func entries(_ want: [String: LdapEntryLink], _ have: [String: LdapEntryLink], isGroup: Bool) -> [LdapOperation] {
+            var ops: [LdapOperation] = []
+            for id in want.keys.sorted() {
+                let entry = want[id]!
+                guard let link = have[id] else {
+                    ops.append(.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry)))
+                    continue
+                }
+                var acknowledged = link.attributes
+                if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
+                    ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
+                    acknowledged = LdapEntry.renamed(acknowledged, to: entry.dn)
+                }
+                if acknowledged != entry.attributes { ops.append(.modify(id: id, isGroup: isGroup, attributes: entry.attributes)) }
+            }
+            return ops
+        }
+        let users = entries(desired.users, state.users, isGroup: false)
+        let groups = entries(desired.groups, state.groups, isGroup: true)
+        var members: [LdapOperation] = []
+        for id in desired.groups.keys.sorted() {
+            let acknowledged = state.groups[id]?.members ?? []
+            let wanted = desired.groups[id]!.members
+            let add = wanted.subtracting(acknowledged).sorted()
+            let remove = acknowledged.subtracting(wanted).sorted()
+            if !add.isEmpty || !remove.isEmpty { members.append(.changeMembers(group: id, add: add, remove: remove)) }
+        }
+        let deletes = state.groups.keys.filter { desired.groups[$0] == nil }.sorted().map { LdapOperation.deleteGroup(id: $0) }
+        let deprovision = state.users.filter { id, link in
+            desired.users[id] == nil && (mode == .delete || link.attributes["entraaccountenabled"] != ["FALSE"])
+        }.keys.sorted().map { LdapOperation.deprovisionUser(id: $0) }
+        operations = users + groups + members + deletes + deprovision
+    }
+
+    public var deletions: Int { operations.reduce(0) { $0 + ($1.isDeletion ? 1 : 0) } }
+}
+
+/// Attribute-level differences: what a modify must replace.
+public enum LdapEntry {
+    /// The attributes of `to` that differ from `from`, and those `from` has that `to` lacks (as an
+    /// empty list: remove), sorted by name.
+    public static func changes(from: [String: [String]], to: [String: [String]]) -> [(name: String, values: [String])] {
+        var changes: [(String, [String])] = []
+        for name in Set(from.keys).union(to.keys).sorted() where from[name] != to[name] {
+            changes.append((name, to[name] ?? []))
+        }
+        return changes
+    }
+
+    /// The attributes after a modrdn to `dn` (deleteoldrdn): the RDN attribute holds the new value.
+    public static func renamed(_ attributes: [String: [String]], to dn: String) -> [String: [String]] {
+        guard let rdn = LdapDN.rdn(of: dn) else { return attributes }
+        var result = attributes
+        result[rdn.0] = [rdn.1]
+        return result
+    }
+
+    static func withoutMembers(_ entry: LdapEntryLink) -> LdapEntryLink {
+        LdapEntryLink(dn: entry.dn, attributes: entry.attributes)
+    }
+}
+
+/// DN text (RFC 4514), enough for the DNs entra-sync builds.
+public enum LdapDN {
+    /// An attribute value inside a DN: special characters escaped with a backslash.
+    public static func value(_ value: String) -> String {
+        var out = ""
+        let characters = Array(value)
+        for (i, ch) in characters.enumerated() {
+            switch ch {
+            case ",", "+", "\"", "\\", "<", ">", ";", "=":
+                out += "\\\(ch)"
+            case "#" where i == 0, " " where i == 0 || i == characters.count - 1:
+                out += "\\\(ch)"
+            default:
+                out.append(ch)
+            }
+        }
+        return out
+    }
+
+    /// The first RDN's attribute (lowercased) and unescaped value.
+    public static func rdn(of dn: String) -> (String, String)? {
+        guard let equals = dn.firstIndex(of: "=") else { return nil }
+        let name = dn[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+        var value = ""
+        var escaped = false
+        for ch in dn[dn.index(after: equals)...] {
+            if escaped {
+                value.append(ch)
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else if ch == "," || ch == "+" {
+                break
+            } else {
+                value.append(ch)
+            }
+        }
+        return (name, value)
+    }
+
+    /// The first RDN as written in `dn` (escapes kept), and the parent DN.
+    public static func split(_ dn: String) -> (rdn: String, parent: String) {
+        var escaped = false
+        for index in dn.indices {
+            let ch = dn[index]
+            if escaped { escaped = false } else if ch == "\\" { escaped = true } else if ch == "," {
+                return (String(dn[..<index]), String(dn[dn.index(after: index)...]).trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return (dn, "")
+    }
+
+    /// For comparing DNs entra-sync wrote: attribute names and values compared without case (the
+    /// matching rules of uid and cn ignore case), spaces after commas ignored.
+    public static func normalized(_ dn: String) -> String {
+        dn.lowercased().replacingOccurrences(of: ", ", with: ",")
+    }
+}

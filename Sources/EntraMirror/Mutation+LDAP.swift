@@ -1,0 +1,111 @@
+import EntraJournal
+
+/// Journal record types of LDAP target state (60–69); part of the on-disk format, next to `MirrorRecordType`.
+enum LdapRecordType: UInt8, CaseIterable {
+    case reset = 60
+    case adopted = 61
+    case entry = 62
+    case members = 63
+    case failure = 64
+    case pushed = 65
+}
+
+extension LdapMutation {
+    public var record: JournalRecord {
+        var w = ByteWriter()
+        let type: LdapRecordType
+        w.string(target)
+        switch self {
+        case .reset(_, let location):
+            type = .reset
+            w.string(location)
+        case .adopted:
+            type = .adopted
+        case .entry(_, let id, let isGroup, let link):
+            type = .entry
+            w.string(id)
+            w.byte((isGroup ? 2 : 0) | (link == nil ? 0 : 1))
+            if let link {
+                w.string(link.dn)
+                w.varint(UInt64(link.attributes.count))
+                for (name, values) in link.attributes.sorted(by: { $0.key < $1.key }) {
+                    w.string(name)
+                    w.strings(values)
+                }
+            }
+        case .members(_, let group, let added, let removed):
+            type = .members
+            w.string(group)
+            w.strings(added)
+            w.strings(removed)
+        case .failure(_, let id, let failure):
+            type = .failure
+            w.string(id)
+            w.byte(failure == nil ? 0 : 1)
+            if let failure { w.pushFailure(failure) }
+        case .pushed(_, let summary):
+            type = .pushed
+            w.pushSummary(summary)
+        }
+        return JournalRecord(type: type.rawValue, payload: w.bytes)
+    }
+
+    init(type: LdapRecordType, payload: [UInt8]) throws(ByteReader.Malformed) {
+        var r = ByteReader(payload)
+        let target = try r.string()
+        switch type {
+        case .reset:
+            self = .reset(target: target, location: try r.string())
+        case .adopted:
+            self = .adopted(target: target)
+        case .entry:
+            let id = try r.string()
+            let flags = try r.byte()
+            guard flags & 1 == 1 else {
+                self = .entry(target: target, id: id, isGroup: flags & 2 != 0, link: nil)
+                return
+            }
+            let dn = try r.string()
+            let count = try r.varint()
+            guard count <= UInt64(payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "attribute count \(count)") }
+            var attributes: [String: [String]] = [:]
+            for _ in 0..<count {
+                let name = try r.string()
+                attributes[name] = try r.strings(limit: payload.count)
+            }
+            self = .entry(target: target, id: id, isGroup: flags & 2 != 0, link: LdapEntryLink(dn: dn, attributes: attributes))
+        case .members:
+            let group = try r.string()
+            let added = try r.strings(limit: payload.count)
+            self = .members(target: target, group: group, added: added, removed: try r.strings(limit: payload.count))
+        case .failure:
+            let id = try r.string()
+            guard try r.byte() == 1 else {
+                self = .failure(target: target, id: id, nil)
+                return
+            }
+            self = .failure(target: target, id: id, try r.pushFailure(objectId: id))
+        case .pushed:
+            self = .pushed(target: target, try r.pushSummary())
+        }
+    }
+}
+
+extension ByteWriter {
+    mutating func strings(_ values: [String]) {
+        varint(UInt64(values.count))
+        for value in values { string(value) }
+    }
+}
+
+extension ByteReader {
+    /// A counted list of strings; a count beyond `limit` (the payload's size) is damage, not a reason to allocate.
+    mutating func strings(limit: Int) throws(Malformed) -> [String] {
+        let count = try varint()
+        guard count <= UInt64(limit) else { throw Malformed(offset: offset, what: "string count \(count)") }
+        var values: [String] = []
+        values.reserveCapacity(Int(count))
+        for _ in 0..<count { values.append(try string()) }
+        return values
+    }
+}

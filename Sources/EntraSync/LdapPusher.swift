@@ -1,0 +1,432 @@
+import EntraConfig
+import EntraHTTP
+import EntraLDAP
+import EntraMirror
+import Foundation
+import Logging
+
+/// Executes one push to one LDAP directory: connect and bind, first contact (containers and
+/// adoption), then the plan, journaling every acknowledged operation before the next is sent.
+///
+/// Crash safety without a "sending" record: DNs are deterministic and every entry carries its
+/// `entraObjectId`, so an add the directory already holds answers alreadyExists and is looked up
+/// by the id; a membership value sent twice answers attributeOrValueExists / noSuchAttribute and
+/// is taken as done; a rename or modify of an entry that moved answers noSuchObject and the entry
+/// is found again by its id.
+final class LdapPusher: PushTarget {
+    let target: LdapTarget
+    var name: String { target.name }
+    private(set) var state: LdapTargetState
+    private let journal: ([LdapMutation]) throws -> Void
+    private let logger: Logger
+    /// Set when the daemon stops: the push ends before its next operation (what was acknowledged is kept).
+    private let cancel: CancellationFlag
+    private var summary: PushSummary
+    private var ldap: LDAPConnection!
+    /// Maximum member values in one modify request.
+    static let memberChunk = 1000
+    /// Adds sent before their answers are read: a first load is not one round trip per entry.
+    static let addWindow = 32
+    /// The most adds that were unanswered at once (for tests).
+    private(set) var mostInFlight = 0
+    static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled"]
+    static let groupAttributes = ["cn", "description", "entraobjectid"]
+
+    /// A failure of the whole push that is not an LDAP result (a managed container cannot be created).
+    struct Abort: Error {
+        var message: String
+    }
+
+    init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
+         journal: @escaping ([LdapMutation]) throws -> Void) {
+        self.target = target
+        self.cancel = cancel
+        self.state = state
+        self.logger = logger
+        self.journal = journal
+        summary = PushSummary(result: .succeeded, started: Date().timeIntervalSince1970, finished: 0)
+    }
+
+    private func commit(_ mutations: [LdapMutation]) throws {
+        guard !mutations.isEmpty else { return }
+        try journal(mutations)
+        for m in mutations { state.apply(m) }
+    }
+
+    func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
+        var blocked: String?
+        do {
+            if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
+            ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
+            switch target.bind {
+            case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
+            case .external: try ldap.bindExternal()
+            }
+            if !state.adopted {
+                try ensureContainers()
+                try adopt(desired)
+            }
+            try recordUnsendable(desired)
+            let plan = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode)
+            var operations = plan.operations
+            if let limit = deletionLimit, plan.deletions > limit {
+                operations.removeAll(where: \.isDeletion)
+                blocked = "\(plan.deletions) deprovisions/deletions held back: more than MaxDeletions= allows (\(limit)); they wait for approval"
+                logger.warning("LDAP target \(target.name): \(blocked!)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
+            }
+            let now = Date().timeIntervalSince1970
+            operations.removeAll { op in
+                guard !retryAll, let failure = state.failures[op.objectId] else { return false }
+                return failure.nextAttempt > now
+            }
+            try addPipelined(operations, desired: desired)
+            for op in operations {
+                if case .add = op { continue }
+                try stopIfCancelled()
+                try execute(op, desired: desired)
+            }
+            try clearStaleFailures(desired: desired)
+        } catch let error as LDAPError {
+            summary.result = .failed
+            summary.error = "LDAP target \(target.name): \(error)"
+        } catch let error as Abort {
+            summary.result = .failed
+            summary.error = error.message
+        } catch {
+            summary.result = .failed
+            summary.error = "cannot record the push in the journal: \(error)"
+        }
+        summary.requests = ldap?.operations ?? 0
+        ldap = nil  // unbinds
+        let left = summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        summary.finish(blocked: blocked, failures: state.failures.count, left: left)
+        if summary.result != .failed || state.location == target.location {
+            try? commit([.pushed(target: target.name, summary)])
+        }
+        return summary
+    }
+
+    // MARK: First contact
+
+    /// UsersDN= and GroupsDN= exist, or are created when their RDN is `ou=`.
+    private func ensureContainers() throws {
+        for dn in Set([target.usersDN, target.groupsDN]) {
+            guard try !exists(dn) else { continue }
+            guard let rdn = LdapDN.rdn(of: dn), rdn.0 == "ou" else {
+                throw Abort(message: "LDAP target \(target.name): \(dn) does not exist; create it (only ou= containers are created)")
+            }
+            try ldap.add(dn: dn, attributes: [("objectClass", ["organizationalUnit"]), ("ou", [rdn.1])])
+            logger.info("LDAP target \(target.name): created \(dn)", metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+        }
+    }
+
+    private func exists(_ dn: String) throws -> Bool {
+        do {
+            _ = try ldap.search(base: dn, scope: .base, filter: "(objectClass=*)", attributes: ["1.1"])
+            return true
+        } catch {
+            if error.code == LDAPError.noSuchObject { return false }
+            throw error
+        }
+    }
+
+    /// Runs `body`, taking the listed result codes as success (the operation had been done already).
+    private func tolerating(_ codes: [Int32], _ body: () throws(LDAPError) -> Void) throws {
+        do {
+            try body()
+        } catch {
+            if !codes.contains(error.code) { throw error }
+        }
+    }
+
+    /// Matches the directory's entries by entraObjectId, then `uid` (users) or `cn` (groups) when the
+    /// entry has no entraObjectId, stamps the id on those, and links them: a populated directory is
+    /// adopted instead of duplicated. Entries with someone else's id are never touched.
+    private func adopt(_ desired: LdapDesired) throws {
+        var mutations: [LdapMutation] = []
+        var idByDN: [String: String] = [:]
+        var adoptedGroups: [(String, LDAPConnection.Entry)] = []
+        for isGroup in [false, true] where isGroup ? target.groups : target.users {
+            let want = isGroup ? desired.groups : desired.users
+            let base = isGroup ? target.groupsDN : target.usersDN
+            let naming = isGroup ? "cn" : "uid"
+            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(objectClass=groupOfNames)" : "(objectClass=inetOrgPerson)",
+                                           attributes: ["objectClass", "member"] + (isGroup ? Self.groupAttributes : Self.userAttributes))
+            var byId: [String: LDAPConnection.Entry] = [:]
+            var byName: [String: LDAPConnection.Entry] = [:]
+            for entry in existing {
+                if let id = entry.first("entraObjectId") { byId[id.lowercased()] = entry } else if let n = entry.first(naming) { byName[n.lowercased()] = entry }
+            }
+            guard !existing.isEmpty else { continue }
+            for (id, entry) in want {
+                let name = entry.attributes[naming]?.first?.lowercased() ?? ""
+                guard let found = byId[id.lowercased()] ?? byName[name] else { continue }
+                if found.first("entraObjectId") == nil {
+                    var stamp: [LDAPConnection.Change] = [.add("entraObjectId", [id])]
+                    let classes = (found.attributes["objectclass"] ?? []).map { $0.lowercased() }
+                    if !classes.contains("entrasyncobject") { stamp.insert(.add("objectClass", ["entraSyncObject"]), at: 0) }
+                    do {
+                        try ldap.modify(dn: found.dn, stamp)
+                    } catch {
+                        if error.isTargetFailure { throw error }
+                        logger.warning("LDAP target \(target.name): cannot stamp entraObjectId on \(found.dn): \(error); left alone")
+                        continue
+                    }
+                }
+                var link = Self.link(found, isGroup: isGroup)
+                link.attributes["entraobjectid"] = [id]
+                idByDN[LdapDN.normalized(found.dn)] = id
+                mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: link))
+                if isGroup { adoptedGroups.append((id, found)) }
+            }
+        }
+        for (id, entry) in adoptedGroups {
+            let members = (entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id }
+            if !members.isEmpty { mutations.append(.members(target: target.name, group: id, added: members.sorted(), removed: [])) }
+        }
+        mutations.append(.adopted(target: target.name))
+        try commit(mutations)
+        let adopted = mutations.filter { if case .entry = $0 { true } else { false } }.count
+        logger.info("LDAP target \(target.name): first contact, adopted \(adopted) existing entries",
+                    metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+    }
+
+    /// A link from an entry as the directory holds it (managed attributes only, members not included).
+    static func link(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
+        let names = isGroup ? groupAttributes : userAttributes
+        return LdapEntryLink(dn: entry.dn, attributes: entry.attributes.filter { names.contains($0.key) })
+    }
+
+    /// The entry carrying `id`, wherever it is under the managed DNs.
+    private func find(_ id: String, isGroup: Bool) throws -> LDAPConnection.Entry? {
+        try ldap.search(base: isGroup ? target.groupsDN : target.usersDN, scope: .subtree,
+                        filter: "(entraObjectId=\(LDAPConnection.filterValue(id)))",
+                        attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)).first
+    }
+
+    // MARK: Operations
+
+    private func execute(_ op: LdapOperation, desired: LdapDesired) throws {
+        let isGroup: Bool
+        switch op {
+        case .add(_, let g, _), .rename(_, let g, _), .modify(_, let g, _): isGroup = g
+        case .changeMembers, .deleteGroup: isGroup = true
+        case .deprovisionUser: isGroup = false
+        }
+        let id = op.objectId
+        let entry = (isGroup ? desired.groups[id] : desired.users[id]) ?? (isGroup ? state.groups[id] : state.users[id])
+        do {
+            switch op {
+            case .add(_, _, let link): try add(id, isGroup: isGroup, link)
+            case .rename(_, _, let dn): try rename(id, isGroup: isGroup, to: dn)
+            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes)
+            case .changeMembers(_, let add, let remove): try changeMembers(group: id, add: add, remove: remove)
+            case .deleteGroup: try delete(id, isGroup: true)
+            case .deprovisionUser: try deprovision(id)
+            }
+            if state.failures[id] != nil { try commit([.failure(target: target.name, id: id, nil)]) }
+        } catch let error as LDAPError where !error.isTargetFailure {
+            let failure = PushFailure.refused(id, isGroup: isGroup, name: entry?.dn ?? id, operation: error.operation, status: Int(error.code),
+                                              detail: error.diagnostic, previous: state.failures[id])
+            try commit([.failure(target: target.name, id: id, failure)])
+            logger.warning("LDAP target \(target.name): \(error); retrying in \(Int(failure.nextAttempt - failure.at)) s",
+                           metadata: ["MESSAGE_ID": "\(MessageID.ldapObjectFailed)", "ENTRA_LDAP_TARGET": "\(target.name)", "ENTRA_OBJECT_ID": "\(id)"])
+        }
+    }
+
+    /// The plan's adds, up to `addWindow` of them sent before the first answer is read; each
+    /// acknowledged add is journaled as its answer arrives (adds do not depend on one another: a
+    /// group is created with itself as its only member). A refused add, or one the directory
+    /// already holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    ///
+    /// The server may carry out pipelined operations in any order, so two adds of the same DN (two
+    /// groups of one name) are never in flight together: the later ones go one by one afterwards,
+    /// and the first in plan order (the smaller object id) always gets the DN.
+    private func addPipelined(_ operations: [LdapOperation], desired: LdapDesired) throws {
+        var waiting: [(id: String, isGroup: Bool, link: LdapEntryLink)] = []
+        var again: [LdapOperation] = []
+        var dns = Set<String>()
+        for case .add(let id, let isGroup, let link) in operations {
+            if dns.insert(LdapDN.normalized(link.dn)).inserted {
+                waiting.append((id, isGroup, link))
+            } else {
+                again.append(.add(id: id, isGroup: isGroup, link))
+            }
+        }
+        waiting.reverse()
+        var inFlight: [Int32: (id: String, isGroup: Bool, link: LdapEntryLink)] = [:]
+        while !waiting.isEmpty || !inFlight.isEmpty {
+            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
+                inFlight[try ldap.sendAdd(dn: next.link.dn, attributes: Self.addition(next.link, isGroup: next.isGroup))] = next
+                mostInFlight = max(mostInFlight, inFlight.count)
+            }
+            if inFlight.isEmpty { try stopIfCancelled() }
+            let (messageId, refusal) = try ldap.nextAnswer()
+            guard let done = inFlight.removeValue(forKey: messageId) else { continue }
+            if var refusal {
+                refusal.operation = "add \(done.link.dn)"
+                if refusal.isTargetFailure { throw refusal }
+                again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
+                continue
+            }
+            try commit([.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))]
+                       + (state.failures[done.id] != nil ? [.failure(target: target.name, id: done.id, nil)] : []))
+            summary.created += 1
+        }
+        for op in again { try execute(op, desired: desired) }
+    }
+
+    private func stopIfCancelled() throws {
+        if cancel.isCancelled { throw Abort(message: "LDAP target \(target.name): stopped, the daemon is stopping") }
+    }
+
+    /// The attributes an entry is added with.
+    static func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
+        var attributes: [(String, [String])] = [("objectClass", isGroup ? LdapDesired.groupClasses : LdapDesired.userClasses)]
+        attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
+        if isGroup { attributes.append(("member", [link.dn])) }
+        return attributes
+    }
+
+    private func add(_ id: String, isGroup: Bool, _ link: LdapEntryLink) throws {
+        let attributes = Self.addition(link, isGroup: isGroup)
+        do {
+            try ldap.add(dn: link.dn, attributes: attributes)
+        } catch {
+            guard error.code == LDAPError.alreadyExists else { throw error }
+            // Perhaps added by a push that crashed before journaling it: then it carries our id.
+            guard let found = try find(id, isGroup: isGroup), LdapDN.normalized(found.dn) == LdapDN.normalized(link.dn) else { throw error }
+            try relink(id, isGroup: isGroup, found)
+            return try modify(id, isGroup: isGroup, to: link.attributes)
+        }
+        try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: link.attributes))])
+        summary.created += 1
+    }
+
+    /// Takes the entry as the directory holds it (after a crash or a change behind our back).
+    private func relink(_ id: String, isGroup: Bool, _ found: LDAPConnection.Entry) throws {
+        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: Self.link(found, isGroup: isGroup))]
+        if isGroup {
+            let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
+                                  uniquingKeysWith: { a, _ in a })
+            let held = Set((found.attributes["member"] ?? []).compactMap { byDN[LdapDN.normalized($0)] }.filter { $0 != id })
+            let acknowledged = state.groups[id]?.members ?? []
+            mutations.append(.members(target: target.name, group: id, added: held.subtracting(acknowledged).sorted(),
+                                      removed: acknowledged.subtracting(held).sorted()))
+        }
+        try commit(mutations)
+    }
+
+    /// Runs `body`; when the entry is not where the state says, finds it by its id and runs it once more.
+    private func located(_ id: String, isGroup: Bool, _ body: (LdapEntryLink) throws -> Void) throws {
+        guard let link = isGroup ? state.groups[id] : state.users[id] else { return }
+        do {
+            try body(link)
+        } catch let error as LDAPError where error.code == LDAPError.noSuchObject {
+            guard let found = try find(id, isGroup: isGroup) else {
+                // Deleted behind our back: forgotten, so the next plan adds it again.
+                return try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: nil)])
+            }
+            try relink(id, isGroup: isGroup, found)
+            try body(isGroup ? state.groups[id]! : state.users[id]!)
+        }
+    }
+
+    /// modrdn, with the groups that list the entry updated: the old DN is removed from each (journaled)
+    /// before the rename and the new one added after it, so a crash in between leaves the state
+    /// matching the directory and the next plan adds what is missing.
+    private func rename(_ id: String, isGroup: Bool, to dn: String) throws {
+        try located(id, isGroup: isGroup) { link in
+            if LdapDN.normalized(link.dn) == LdapDN.normalized(dn) { return }
+            let holders = state.groups.filter { $0.value.members.contains(id) }.keys.sorted()
+            for group in holders { try changeMembers(group: group, add: [], remove: [id]) }
+            let (rdn, parent) = LdapDN.split(dn)
+            let oldParent = LdapDN.split(link.dn).parent
+            try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: LdapDN.normalized(parent) == LdapDN.normalized(oldParent) ? nil : parent)
+            let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, to: dn))
+            try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: renamed)])
+            summary.updated += 1
+            for group in holders { try changeMembers(group: group, add: [id], remove: []) }
+        }
+    }
+
+    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]]) throws {
+        try located(id, isGroup: isGroup) { link in
+            let changes = LdapEntry.changes(from: link.attributes, to: attributes)
+            guard !changes.isEmpty else { return }
+            try ldap.modify(dn: link.dn, changes.map { .replace($0.name, $0.values) })
+            try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
+            summary.updated += 1
+        }
+    }
+
+    /// Membership deltas as modify add/delete of `member` values, at most `memberChunk` values a
+    /// request. Members not yet in the directory wait for the next push.
+    private func changeMembers(group: String, add: [String], remove: [String]) throws {
+        guard let link = state.groups[group] else { return }
+        var adds = add.filter { !link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } }
+        var removes = remove.filter { link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } }
+        while !adds.isEmpty || !removes.isEmpty {
+            let members = state.groups[group]?.members ?? []
+            let addChunk = Array(adds.prefix(Self.memberChunk))
+            adds.removeFirst(addChunk.count)
+            let removeChunk = Array(removes.prefix(Self.memberChunk - addChunk.count))
+            removes.removeFirst(removeChunk.count)
+            var addValues = addChunk.map(\.1)
+            var removeValues = removeChunk.map(\.1)
+            let after = members.count + addChunk.count - removeChunk.count
+            if members.isEmpty && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
+            if !members.isEmpty && after == 0 { addValues.append(link.dn) }    // the group would be empty
+            var changes: [LDAPConnection.Change] = []
+            if !addValues.isEmpty { changes.append(.add("member", addValues)) }
+            if !removeValues.isEmpty { changes.append(.delete("member", removeValues)) }
+            do {
+                try ldap.modify(dn: link.dn, changes)
+            } catch {
+                guard error.code == LDAPError.attributeOrValueExists || error.code == LDAPError.noSuchAttribute else { throw error }
+                // Partly done by a push that crashed before journaling it: value by value, taking "already so" as done.
+                let singles = addValues.map { LDAPConnection.Change.add("member", [$0]) } + removeValues.map { LDAPConnection.Change.delete("member", [$0]) }
+                for single in singles {
+                    try tolerating([LDAPError.attributeOrValueExists, LDAPError.noSuchAttribute]) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [single]) }
+                }
+            }
+            try commit([.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0))])
+            summary.memberAdds += addChunk.count
+            summary.memberRemoves += removeChunk.count
+        }
+    }
+
+    private func delete(_ id: String, isGroup: Bool) throws {
+        guard let link = isGroup ? state.groups[id] : state.users[id] else { return }
+        try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
+        try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: nil)])
+        summary.deprovisioned += 1
+    }
+
+    private func deprovision(_ id: String) throws {
+        guard target.deprovisionMode == .disable else { return try delete(id, isGroup: false) }
+        try located(id, isGroup: false) { link in
+            var attributes = link.attributes
+            attributes["entraaccountenabled"] = ["FALSE"]
+            try ldap.modify(dn: link.dn, [.replace("entraAccountEnabled", ["FALSE"])])
+            try commit([.entry(target: target.name, id: id, isGroup: false, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
+            summary.deprovisioned += 1
+        }
+    }
+
+    // MARK: Failures
+
+    /// Users that cannot be provisioned become failures (status 0) so operators see them.
+    private func recordUnsendable(_ desired: LdapDesired) throws {
+        try commit(desired.unsendable.filter { state.failures[$0.key]?.detail != $0.value }
+            .map { LdapMutation.failure(target: target.name, id: $0.key, PushFailure.unsendable($0.key, why: $0.value)) })
+    }
+
+    /// Failures of objects that left the scope, or are in sync again, are dropped.
+    private func clearStaleFailures(desired: LdapDesired) throws {
+        let pending = Set(LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.map(\.objectId))
+        let stale = state.failures.keys.filter { !pending.contains($0) && desired.unsendable[$0] == nil }
+        try commit(stale.map { .failure(target: target.name, id: $0, nil) })
+    }
+}

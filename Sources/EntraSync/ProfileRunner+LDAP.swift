@@ -1,0 +1,105 @@
+import EntraConfig
+import EntraMirror
+import Foundation
+import Logging
+
+extension ProfileRunner {
+    // MARK: Pushing
+
+    /// Provisions the committed mirror into the profile's LDAP targets, one after the other (on `ldapQueue`).
+    /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
+    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false) {
+        let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
+        guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
+        for target in targets {
+            let mirror = self.mirror
+            let desired = LdapDesired(view: ScopedView(state: mirror, scope: profile.scope), target: target)
+            let state = mirror.ldap[target.name] ?? LdapTargetState()
+            let allowed = shared.withLock { s -> Int in
+                s.ldap.pushing = target.name
+                return s.ldap.allowedDeletions.removeValue(forKey: target.name) ?? 0
+            }
+            let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
+            var targetLogger = logger
+            targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
+            let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
+            let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
+            shared.withLock { $0.ldap.finished(target.name, summary) }
+            log(summary, kind: .ldap, target: target.name, logger: targetLogger)
+            if stopFlag.isCancelled { return }
+        }
+        scheduleLdapRetry(profile: profile)
+        writeMetrics(profile: profile, logger: logger)
+        compactIfNeeded(logger: logger)
+    }
+
+    // MARK: Retries
+
+    /// True when a push did not finish after the last committed run (a crash or stop cut it short, or
+    /// it failed): at start the daemon resumes it without waiting for the next run.
+    func ldapPushInterrupted(profile: Profile) -> Bool {
+        let mirror = self.mirror
+        return pushInterrupted(profile.ldapTargets.map { mirror.ldap[$0.name]?.lastPush }, lastSync: mirror.lastSuccess?.finished)
+    }
+
+    func scheduleLdapPush(in seconds: Double) {
+        let seconds = max(0, seconds)
+        shared.withLock { $0.ldap.nextAttempt = Date().timeIntervalSince1970 + seconds }
+        ldapTimer.source.schedule(deadline: .now() + seconds, repeating: .never, leeway: .milliseconds(100))
+    }
+
+    func ldapTimerFired() {
+        ldapQueue.async { [self] in
+            shared.withLock { $0.ldap.nextAttempt = nil }
+            pushLdap(profile: profile)
+        }
+    }
+
+    private func scheduleLdapRetry(profile: Profile) {
+        let now = Date().timeIntervalSince1970
+        let (mirror, runtime) = shared.withLock { ($0.state, $0.ldap) }
+        let targets = profile.ldapTargets.map { t in
+            (name: t.name, lastPush: mirror.ldap[t.name]?.lastPush, failures: mirror.ldap[t.name].map { Array($0.failures.values) } ?? [])
+        }
+        if let next = runtime.nextPush(targets, interval: profile.interval, now: now) {
+            scheduleLdapPush(in: next - now)
+        } else {
+            shared.withLock { $0.ldap.nextAttempt = nil }
+        }
+    }
+
+    // MARK: Status
+
+    /// The targets' state. With `plan`, `pending` is what the next push would send, computed from the
+    /// mirror now; without (cheap enough for every `status`), -1, and a push that started before the
+    /// last successful run counts as pending.
+    public func ldapStatus(plan: Bool) -> [PushTargetSnapshot] {
+        let (profile, mirror, runtime) = shared.withLock { ($0.profile, $0.state, $0.ldap) }
+        guard !profile.ldapTargets.isEmpty else { return [] }
+        let view = plan ? ScopedView(state: mirror, scope: profile.scope) : nil
+        return profile.ldapTargets.map { t in
+            let state = mirror.ldap[t.name].flatMap { $0.location == t.location ? $0 : nil } ?? LdapTargetState()
+            let behind = (state.lastPush?.started ?? 0) < (mirror.lastSuccess?.finished ?? 0)
+            let pending = view.map { LdapPlan(desired: LdapDesired(view: $0, target: t), state: state, mode: t.deprovisionMode).operations.count }
+                ?? (behind ? -1 : 0)
+            var snapshot = PushTargetSnapshot(name: t.name, endpoint: t.uri, phase: .neverPushed, users: state.users.count,
+                                              groups: state.groups.count, pending: pending, failures: state.failures.values.sorted { $0.at < $1.at })
+            snapshot.phase = .of(pushing: runtime.pushing == t.name, lastPush: state.lastPush, failures: state.failures.count, pending: pending)
+            if !plan { snapshot.pending = -1 }
+            snapshot.lastPush = state.lastPush
+            snapshot.lastSuccess = state.lastSuccess
+            snapshot.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
+            snapshot.nextAttempt = pending == 0 && state.failures.isEmpty ? nil : runtime.nextAttempt
+            return snapshot
+        }
+    }
+
+    /// Prometheus lines of the LDAP targets (`entra_sync_ldap_*`).
+    func ldapMetrics(profile: Profile) -> String {
+        let (mirror, runtime) = shared.withLock { ($0.state, $0.ldap) }
+        return Self.pushMetrics(kind: "ldap", what: "LDAP target", profile: profile.name, runtime: runtime, targets: profile.ldapTargets.map { t in
+            let state = mirror.ldap[t.name] ?? LdapTargetState()
+            return (t.name, state.users.count, state.groups.count, state.failures.count, state.lastSuccess)
+        })
+    }
+}

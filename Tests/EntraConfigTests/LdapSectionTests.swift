@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import EntraConfig
+
+@Suite("[LDAP] sections")
+struct LdapSectionTests {
+    let fixture: TargetSectionFixture
+
+    init() throws {
+        fixture = try TargetSectionFixture("ldap", secrets: ["PASSWORD": ("bind.pw", "bind-pass-123\n")])
+    }
+
+    func load(_ ldap: String) throws(ConfigError) -> Profile { try fixture.load(ldap) }
+
+    func error(_ ldap: String) -> ConfigError? { fixture.error(ldap) }
+
+    @Test func defaultsAndNamedTargets() throws {
+        let profile = try load("""
+            [LDAP]
+            URI=ldaps://ldap.example.com
+            BindDN=cn=entra-sync,dc=example,dc=com
+            BindPasswordFile=PASSWORD
+            BaseDN=dc=example,dc=com
+
+            [LDAP:local]
+            URI=ldapi://%2Frun%2Fslapd%2Fldapi
+            BaseDN=dc=example,dc=com
+            UsersDN=ou=staff,dc=example,dc=com
+            DeprovisionMode=delete
+            MaxDeletions=5%
+            Groups=no
+            RequestTimeout=5s
+            """)
+        #expect(profile.ldapTargets.map(\.name) == ["default", "local"])
+        let first = profile.ldapTargets[0]
+        #expect(first.bind == .simple(dn: "cn=entra-sync,dc=example,dc=com", password: Secret("bind-pass-123"), file: fixture.path("PASSWORD")))
+        #expect(first.usersDN == "ou=people,dc=example,dc=com" && first.groupsDN == "ou=groups,dc=example,dc=com")
+        #expect(first.deprovisionMode == .disable && first.schema == .inetorgperson && first.users && first.groups)
+        #expect(first.requestTimeout == 30 && first.maxDeletions == nil)
+        let local = profile.ldapTargets[1]
+        #expect(local.bind == .external)
+        #expect(local.usersDN == "ou=staff,dc=example,dc=com")
+        #expect(local.deprovisionMode == .delete && local.maxDeletions == .percent(5) && !local.groups && local.requestTimeout == 5)
+        #expect("\(first.bind)".contains("bind-pass-123") == false, "the password never shows in a description")
+    }
+
+    @Test func passwordFromASystemdCredential() throws {
+        let credentials = fixture.dir + "/credentials"
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        try "from-credential\n".write(toFile: credentials + "/ldap", atomically: true, encoding: .utf8)
+        let profile = try fixture.load("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n",
+                                       environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(profile.ldapTargets.first?.bind == .simple(dn: "cn=x,dc=example,dc=com", password: Secret("from-credential"), file: credentials + "/ldap"))
+    }
+
+    @Test func problemsNameFileLineAndKey() {
+        // The [LDAP] section starts on line 5.
+        let plain = error("[LDAP]\nURI=http://ldap.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBaseDN=dc=example,dc=com\n")
+        #expect(plain?.line == 6 && plain?.key == "URI")
+        #expect(plain?.file.hasSuffix("contoso.conf") == true)
+        #expect(plain?.message.contains("ldaps://") == true)
+        let ad = error("[LDAP]\nURI=ldaps://dc.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBaseDN=dc=example,dc=com\nSchema=activedirectory\n")
+        #expect(ad?.line == 10 && ad?.message.contains("not yet supported") == true)
+        let noBind = error("[LDAP]\nURI=ldap://ldap.example.com\nBaseDN=dc=example,dc=com\n")
+        #expect(noBind?.key == "BindDN" && noBind?.message.contains("SASL EXTERNAL") == true)
+        let noPassword = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBaseDN=dc=example,dc=com\n")
+        #expect(noPassword?.key == "BindPasswordFile")
+        let outside = error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nGroupsDN=ou=groups,dc=other,dc=com\n")
+        #expect(outside?.key == "GroupsDN" && outside?.message.contains("not under BaseDN") == true)
+        let typo = error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMod=delete\n")
+        #expect(typo?.line == 8 && typo?.message.contains("DeprovisionMode") == true)
+        #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMode=move\n")?.message.contains("disable or delete") == true)
+        #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nMaxDeletions=lots\n")?.key == "MaxDeletions")
+        #expect(error("[LDAP]\nURI=ldapi:///\n")?.key == "BaseDN")
+        let both = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
+        #expect(both?.message.contains("only one") == true)
+        let noCredentials = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
+        #expect(noCredentials?.key == "BindPasswordCredential" && noCredentials?.message.contains("CREDENTIALS_DIRECTORY") == true)
+        #expect(error("[LDAP:bad.name]\nURI=ldapi:///\nBaseDN=dc=x\n")?.message.contains("target name") == true)
+    }
+}

@@ -1,0 +1,193 @@
+import EntraConfig
+import EntraDirectory
+import EntraJournal
+import Testing
+@testable import EntraMirror
+
+@Suite("LDAP plan and state")
+struct LdapPlanTests {
+    static let target = LdapTarget(name: "corp", uri: "ldap://127.0.0.1", bind: .external, baseDN: "dc=example,dc=test")
+
+    /// u1 (Ada, in g1), u2 (disabled, in g1 and g2), u3 (no UPN); g1 ⊃ {u1, u2, g2}; g2 ⊃ {u2}; g3 empty.
+    func mirror() -> MirrorState {
+        var s = MirrorState()
+        s.apply(.upsertUser(DirectoryUser(id: "u1", userPrincipalName: "ada@contoso.com", displayName: "Ada Lovelace", givenName: "Ada",
+                                          surname: "Lovelace", mail: "ada@contoso.com", accountEnabled: true, jobTitle: "Engineer")))
+        s.apply(.upsertUser(DirectoryUser(id: "u2", userPrincipalName: "bob@contoso.com", accountEnabled: false)))
+        s.apply(.upsertUser(DirectoryUser(id: "u3", userPrincipalName: nil)))
+        s.apply(.upsertGroup(DirectoryGroup(id: "g1", displayName: "Engineering, Core", description: "core team")))
+        s.apply(.upsertGroup(DirectoryGroup(id: "g2", displayName: "Ops")))
+        s.apply(.upsertGroup(DirectoryGroup(id: "g3", displayName: "Empty")))
+        for (g, m, k) in [("g1", "u1", MemberKind.user), ("g1", "u2", .user), ("g1", "g2", .group), ("g2", "u2", .user), ("g2", "u3", .user)] {
+            s.apply(.addMember(group: g, member: ObjectID(m), kind: k))
+        }
+        return s
+    }
+
+    func desired(_ target: LdapTarget = target) -> LdapDesired {
+        LdapDesired(view: ScopedView(state: mirror(), scope: Scope()), target: target)
+    }
+
+    /// The state a push of `desired` leaves behind.
+    func acknowledged(_ d: LdapDesired) -> LdapTargetState {
+        var state = LdapTargetState()
+        for (id, e) in d.users { state.apply(.entry(target: "corp", id: id, isGroup: false, link: LdapEntryLink(dn: e.dn, attributes: e.attributes))) }
+        for (id, e) in d.groups {
+            state.apply(.entry(target: "corp", id: id, isGroup: true, link: LdapEntryLink(dn: e.dn, attributes: e.attributes)))
+            state.apply(.members(target: "corp", group: id, added: e.members.sorted(), removed: []))
+        }
+        return state
+    }
+
+    @Test("users map to inetOrgPerson attributes, groups to groupOfNames with member ids, DNs escaped")
+    func mapping() {
+        let d = desired()
+        #expect(d.users["u1"]?.dn == "uid=ada@contoso.com,ou=people,dc=example,dc=test")
+        #expect(d.users["u1"]?.attributes == [
+            "uid": ["ada@contoso.com"], "cn": ["Ada Lovelace"], "sn": ["Lovelace"], "givenname": ["Ada"], "displayname": ["Ada Lovelace"],
+            "mail": ["ada@contoso.com"], "title": ["Engineer"], "entraobjectid": ["u1"], "entraaccountenabled": ["TRUE"],
+        ])
+        // sn and cn are required by inetOrgPerson: the UPN stands in.
+        #expect(d.users["u2"]?.attributes["sn"] == ["bob@contoso.com"])
+        #expect(d.users["u2"]?.attributes["entraaccountenabled"] == ["FALSE"])
+        #expect(d.users["u3"] == nil)
+        #expect(d.unsendable["u3"] != nil)
+        #expect(d.groups["g1"]?.dn == "cn=Engineering\\, Core,ou=groups,dc=example,dc=test")
+        #expect(d.groups["g1"]?.members == ["u1", "u2", "g2"])
+        #expect(d.groups["g2"]?.members == ["u2"], "a member that is not provisioned is left out")
+        #expect(d.groups["g3"]?.members == [])
+    }
+
+    @Test("from nothing: users, then groups, then members; nothing more")
+    func firstLoad() {
+        let plan = LdapPlan(desired: desired(), state: LdapTargetState(), mode: .disable)
+        let kinds = plan.operations.map { op -> String in
+            switch op {
+            case .add(let id, _, _): "add \(id)"
+            case .changeMembers(let g, let add, let remove): "members \(g) +\(add.joined(separator: ",")) -\(remove.count)"
+            default: "other"
+            }
+        }
+        #expect(kinds == ["add u1", "add u2", "add g1", "add g2", "add g3", "members g1 +g2,u1,u2 -0", "members g2 +u2 -0"])
+        #expect(plan.deletions == 0)
+    }
+
+    @Test("an acknowledged, unchanged target needs no operation")
+    func inSync() {
+        let d = desired()
+        #expect(LdapPlan(desired: d, state: acknowledged(d), mode: .disable).operations.isEmpty)
+    }
+
+    @Test("a rename is modrdn (plus a modify only when other attributes changed); a changed attribute is one modify")
+    func renameAndModify() {
+        let before = desired()
+        var state = acknowledged(before)
+        var m = mirror()
+        m.apply(.upsertUser(DirectoryUser(id: "u1", userPrincipalName: "ada.king@contoso.com", displayName: "Ada Lovelace", givenName: "Ada",
+                                          surname: "Lovelace", mail: "ada@contoso.com", accountEnabled: true, jobTitle: "Engineer")))
+        m.apply(.upsertGroup(DirectoryGroup(id: "g2", displayName: "Operations")))
+        m.apply(.upsertUser(DirectoryUser(id: "u2", userPrincipalName: "bob@contoso.com", mail: "bob@contoso.com", accountEnabled: false)))
+        let after = LdapDesired(view: ScopedView(state: m, scope: Scope()), target: Self.target)
+        let plan = LdapPlan(desired: after, state: state, mode: .disable)
+        #expect(plan.operations == [
+            .rename(id: "u1", isGroup: false, dn: "uid=ada.king@contoso.com,ou=people,dc=example,dc=test"),
+            .modify(id: "u2", isGroup: false, attributes: after.users["u2"]!.attributes),
+            .rename(id: "g2", isGroup: true, dn: "cn=Operations,ou=groups,dc=example,dc=test"),
+        ])
+        // After the renames are acknowledged (RDN attribute included), the target is in sync.
+        state.apply(.entry(target: "corp", id: "u1", isGroup: false, link: LdapEntryLink(
+            dn: after.users["u1"]!.dn, attributes: LdapEntry.renamed(state.users["u1"]!.attributes, to: after.users["u1"]!.dn))))
+        state.apply(.entry(target: "corp", id: "g2", isGroup: true, link: LdapEntryLink(
+            dn: after.groups["g2"]!.dn, attributes: LdapEntry.renamed(state.groups["g2"]!.attributes, to: after.groups["g2"]!.dn))))
+        state.apply(.entry(target: "corp", id: "u2", isGroup: false, link: after.users["u2"]!))
+        #expect(LdapPlan(desired: after, state: state, mode: .disable).operations.isEmpty)
+        #expect(state.groups["g2"]?.members == ["u2"], "an entry update keeps the group's members")
+        #expect(LdapEntry.changes(from: before.users["u2"]!.attributes, to: after.users["u2"]!.attributes).map(\.name) == ["mail"])
+        #expect(LdapEntry.changes(from: ["mail": ["a"], "title": ["t"]], to: ["mail": ["a"]]).map(\.values) == [[]], "a cleared attribute is removed")
+    }
+
+    @Test("a user who leaves: removed from groups first, then disabled once (disable) or deleted (delete); a group that leaves is deleted")
+    func deprovision() {
+        let d = desired()
+        var state = acknowledged(d)
+        var m = mirror()
+        m.apply(.removeUser("u1"))
+        m.apply(.removeGroup("g3"))
+        let after = LdapDesired(view: ScopedView(state: m, scope: Scope()), target: Self.target)
+        let disable = LdapPlan(desired: after, state: state, mode: .disable)
+        #expect(disable.operations == [.changeMembers(group: "g1", add: [], remove: ["u1"]), .deleteGroup(id: "g3"), .deprovisionUser(id: "u1")])
+        #expect(disable.deletions == 2)
+        #expect(LdapPlan(desired: after, state: state, mode: .delete).operations == disable.operations)
+        // Disabled and out of its groups: nothing more to do in disable mode, still a delete in delete mode.
+        var disabled = state.users["u1"]!
+        disabled.attributes["entraaccountenabled"] = ["FALSE"]
+        state.apply(.entry(target: "corp", id: "u1", isGroup: false, link: disabled))
+        state.apply(.members(target: "corp", group: "g1", added: [], removed: ["u1"]))
+        state.apply(.entry(target: "corp", id: "g3", isGroup: true, link: nil))
+        #expect(LdapPlan(desired: after, state: state, mode: .disable).operations.isEmpty)
+        #expect(LdapPlan(desired: after, state: state, mode: .delete).operations == [.deprovisionUser(id: "u1")])
+    }
+
+    @Test("Users=no / Groups=no leave that kind out")
+    func scopeKeys() {
+        var target = Self.target
+        target.groups = false
+        #expect(desired(target).groups.isEmpty)
+        target.groups = true
+        target.users = false
+        let d = desired(target)
+        #expect(d.users.isEmpty)
+        #expect(d.groups["g1"]?.members == ["g2"])
+    }
+
+    @Test("DN values: escaping and the first RDN read back")
+    func dn() {
+        #expect(LdapDN.value("Smith, John") == "Smith\\, John")
+        #expect(LdapDN.value(" lead#") == "\\ lead#")
+        #expect(LdapDN.value("a+b=c ") == "a\\+b\\=c\\ ")
+        #expect(LdapDN.rdn(of: "cn=Engineering\\, Core,ou=groups,dc=x")! == ("cn", "Engineering, Core"))
+        #expect(LdapDN.split("cn=A\\,B,ou=groups,dc=x") == ("cn=A\\,B", "ou=groups,dc=x"))
+    }
+
+    @Test("every LDAP journal record round-trips, and a snapshot rebuilds the same state")
+    func recordsRoundTrip() throws {
+        let failure = PushFailure(objectId: "g9", isGroup: true, name: "cn=Dup,ou=groups", operation: "add cn=Dup,ou=groups", status: 68,
+                                  detail: "Already exists", attempts: 1, at: 5, nextAttempt: 65)
+        var summary = PushSummary(result: .partial, started: 1, finished: 2)
+        summary.memberAdds = 4
+        let mutations: [LdapMutation] = [
+            .reset(target: "corp", location: Self.target.location),
+            .adopted(target: "corp"),
+            .entry(target: "corp", id: "u1", isGroup: false, link: LdapEntryLink(dn: "uid=a,ou=people", attributes: ["uid": ["a"], "cn": ["Ä", "A"]])),
+            .entry(target: "corp", id: "g1", isGroup: true, link: LdapEntryLink(dn: "cn=G,ou=groups", attributes: ["cn": ["G"]])),
+            .members(target: "corp", group: "g1", added: ["u1", "g2"], removed: []),
+            .members(target: "corp", group: "g1", added: [], removed: ["g2"]),
+            .failure(target: "corp", id: "g9", failure),
+            .pushed(target: "corp", summary),
+        ]
+        var state = LdapTargetState()
+        for m in mutations {
+            #expect(try Mutation(record: Mutation.ldap(m).record) == .ldap(m))
+            state.apply(m)
+        }
+        #expect(state.groups["g1"]?.members == ["u1"])
+        var rebuilt = LdapTargetState()
+        state.snapshot(target: "corp") { rebuilt.apply($0) }
+        #expect(rebuilt == state)
+        var mirror = MirrorState()
+        for m in mutations { mirror.apply(.ldap(m)) }
+        var replayed = MirrorState()
+        try mirror.snapshotMutations { replayed.apply($0) }
+        #expect(replayed.ldap == mirror.ldap)
+        // An entry that goes leaves its groups too.
+        state.apply(.entry(target: "corp", id: "u1", isGroup: false, link: nil))
+        #expect(state.groups["g1"]?.members == [])
+    }
+
+    @Test("a malformed LDAP record is an error, not a crash")
+    func malformed() {
+        for type in LdapRecordType.allCases {
+            #expect(throws: ByteReader.Malformed.self) { _ = try Mutation(record: JournalRecord(type: type.rawValue, payload: [0x05, 0x41])) }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+import EntraConfig
+import EntraDirectory
+import EntraHTTP
+import EntraLDAP
+@testable import EntraMirror
+@testable import EntraSync
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// The LDAP push against a real slapd (started per test, see `Slapd`): what the directory holds
+/// afterwards is read back with ldapsearch and compared with the mirror.
+@Suite("LDAP push against slapd", .serialized)
+struct LdapPusherTests {
+    static let logger = Logger(label: "test")
+
+    /// The journal of one target: the acknowledged mutations, optionally failing (a crash) after `limit` commits.
+    final class Journal {
+        var state = LdapTargetState()
+        var records: [LdapMutation] = []
+        var commits = 0
+        var limit = Int.max
+        struct Crash: Error {}
+
+        func write(_ mutations: [LdapMutation]) throws {
+            commits += 1
+            if commits > limit { throw Crash() }
+            for m in mutations {
+                // Every record goes through the journal encoding, as in the daemon.
+                guard case .ldap(let decoded) = try Mutation(record: Mutation.ldap(m).record) else { throw Crash() }
+                records.append(decoded)
+                state.apply(decoded)
+            }
+        }
+    }
+
+    static func target(_ slapd: Slapd, mode: LdapTarget.DeprovisionMode = .disable) -> LdapTarget {
+        var t = LdapTarget(name: "corp", uri: slapd.uri, bind: .simple(dn: Slapd.rootDN, password: Secret(Slapd.rootPassword), file: slapd.passwordFile),
+                           baseDN: Slapd.suffix)
+        t.deprovisionMode = mode
+        t.requestTimeout = 5
+        return t
+    }
+
+    /// Five users and four groups: g1 ⊃ {u1, u2, g2}, g2 ⊃ {u3}, g3 ⊃ {u1}, g4 empty.
+    static func mirror() -> MirrorState {
+        var s = MirrorState()
+        for (id, upn, name) in [("u1", "ada@contoso.com", "Ada Lovelace"), ("u2", "bob@contoso.com", "Bob"), ("u3", "cy@contoso.com", "Cy"),
+                                ("u4", "di@contoso.com", "Di"), ("u5", "ed@contoso.com", "Ed")] {
+            s.apply(.upsertUser(DirectoryUser(id: id, userPrincipalName: upn, displayName: name, surname: name.split(separator: " ").last.map(String.init),
+                                              mail: upn, accountEnabled: true)))
+        }
+        for (id, name) in [("g1", "Engineering"), ("g2", "Ops"), ("g3", "Vault Users"), ("g4", "Nobody Yet")] {
+            s.apply(.upsertGroup(DirectoryGroup(id: id, displayName: name)))
+        }
+        for (g, m, k) in [("g1", "u1", MemberKind.user), ("g1", "u2", .user), ("g1", "g2", .group), ("g2", "u3", .user), ("g3", "u1", .user)] {
+            s.apply(.addMember(group: g, member: ObjectID(m), kind: k))
+        }
+        return s
+    }
+
+    static func desired(_ m: MirrorState, _ target: LdapTarget) -> LdapDesired {
+        LdapDesired(view: ScopedView(state: m, scope: Scope()), target: target)
+    }
+
+    static func push(_ target: LdapTarget, _ journal: Journal, _ desired: LdapDesired, deletionLimit: Int? = nil,
+                     cancel: CancellationFlag = CancellationFlag(), inFlight: ((Int) -> Void)? = nil) -> PushSummary {
+        let pusher = LdapPusher(target: target, state: journal.state, logger: logger, cancel: cancel) { try journal.write($0) }
+        let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: false)
+        inFlight?(pusher.mostInFlight)
+        return summary
+    }
+
+    /// Fails unless the directory holds exactly the desired entries: every entry with an
+    /// entraObjectId, its DN, its managed attributes and (groups) its member DNs.
+    static func expectMatches(_ slapd: Slapd, _ desired: LdapDesired, except: Set<String> = [], disabled: Set<String> = [],
+                              foreignMembers: [String: Set<String>] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let ldap = try LDAPConnection(uri: slapd.uri, caFile: nil, timeout: 5)
+        try ldap.bind(dn: Slapd.rootDN, password: Slapd.rootPassword)
+        let entries = try ldap.search(base: Slapd.suffix, scope: .subtree, filter: "(entraObjectId=*)", attributes: ["*"], pageSize: 2)
+        let byId = Dictionary(grouping: entries) { $0.first("entraObjectId")! }
+        #expect(byId.values.allSatisfy { $0.count == 1 }, "an object id appears on more than one entry", sourceLocation: sourceLocation)
+        let want = desired.users.merging(desired.groups) { a, _ in a }.filter { !except.contains($0.key) }
+        #expect(Set(byId.keys).subtracting(disabled) == Set(want.keys), sourceLocation: sourceLocation)
+        let dnOf = want.mapValues { LdapDN.normalized($0.dn) }
+        for (id, entry) in want {
+            guard let found = byId[id]?.first else { continue }
+            #expect(LdapDN.normalized(found.dn) == dnOf[id], "\(id)", sourceLocation: sourceLocation)
+            let managed = found.attributes.filter { (LdapPusher.userAttributes + LdapPusher.groupAttributes).contains($0.key) }
+            #expect(managed == entry.attributes, "\(id)", sourceLocation: sourceLocation)
+            if desired.groups[id] != nil {
+                let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
+                let foreign = Set((foreignMembers[id] ?? []).map(LdapDN.normalized))
+                let expected = entry.members.isEmpty && foreign.isEmpty ? [LdapDN.normalized(found.dn)]
+                    : Set(entry.members.compactMap { dnOf[$0] }).union(foreign)
+                #expect(members == expected, "members of \(id)", sourceLocation: sourceLocation)
+            }
+        }
+        for id in disabled {
+            #expect(byId[id]?.first?.first("entraAccountEnabled") == "FALSE", "\(id) disabled", sourceLocation: sourceLocation)
+            let memberOf = entries.filter { ($0.attributes["member"] ?? []).contains(byId[id]?.first?.dn ?? "-") }
+            #expect(memberOf.isEmpty, "\(id) left its groups", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("first load creates the containers and every entry; a second push sends nothing; then a change cycle with modrdn")
+    func provisionAndChange() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd)
+        let journal = Journal()
+        var mirror = Self.mirror()
+        var desired = Self.desired(mirror, target)
+        var mostInFlight = 0
+        let first = Self.push(target, journal, desired) { mostInFlight = $0 }
+        #expect(first.result == .succeeded, "\(first.error ?? "")")
+        #expect(first.created == 9)
+        #expect(mostInFlight == 9, "the adds went out before their answers came back")
+        try Self.expectMatches(slapd, desired)
+        #expect(try slapd.entries(base: "ou=groups,\(Slapd.suffix)", filter: "(cn=Nobody Yet)", attributes: ["member"]).values.first
+            == ["member: cn=Nobody Yet,ou=groups,\(Slapd.suffix)"], "an empty group holds its own DN")
+
+        let again = Self.push(target, journal, desired)
+        #expect(again.result == .succeeded && again.operations == 0 && again.requests == 1, "only the bind: \(again)")
+
+        let uuid = try slapd.entries(filter: "(entraObjectId=u2)", attributes: ["entryUUID"]).values.first
+        // Create, update, rename (user and group), disable, delete, membership add and remove.
+        mirror.apply(.upsertUser(DirectoryUser(id: "u6", userPrincipalName: "fay@contoso.com", displayName: "Fay", accountEnabled: true)))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u1", userPrincipalName: "ada@contoso.com", displayName: "Ada Lovelace", surname: "Lovelace",
+                                               mail: nil, accountEnabled: true, jobTitle: "Countess")))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u2", userPrincipalName: "robert@contoso.com", displayName: "Bob", surname: "Bob",
+                                               mail: "bob@contoso.com", accountEnabled: true)))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u3", userPrincipalName: "cy@contoso.com", displayName: "Cy", surname: "Cy",
+                                               mail: "cy@contoso.com", accountEnabled: false)))
+        mirror.apply(.removeUser("u5"))
+        mirror.apply(.upsertGroup(DirectoryGroup(id: "g2", displayName: "Operations")))
+        mirror.apply(.removeGroup("g3"))
+        mirror.apply(.addMember(group: "g4", member: ObjectID("u6"), kind: .user))
+        mirror.apply(.removeMember(group: "g1", member: ObjectID("u2")))
+        desired = Self.desired(mirror, target)
+        let change = Self.push(target, journal, desired)
+        #expect(change.result == .succeeded, "\(change.error ?? "")")
+        #expect(change.created == 1 && change.deprovisioned == 2)  // u5 disabled, g3 deleted
+        try Self.expectMatches(slapd, desired, disabled: ["u5"])
+        #expect(try slapd.entries(filter: "(entraObjectId=u2)", attributes: ["entryUUID"]).values.first == uuid, "renamed by modrdn, not recreated")
+        #expect(try slapd.entries(filter: "(uid=bob@contoso.com)").isEmpty)
+        #expect(try slapd.entries(base: "ou=groups,\(Slapd.suffix)", filter: "(cn=Nobody Yet)", attributes: ["member"]).values.first
+            == ["member: uid=fay@contoso.com,ou=people,\(Slapd.suffix)"], "the placeholder left when a real member came")
+        #expect(Self.push(target, journal, desired).operations == 0)
+    }
+
+    @Test("a crash after any acknowledged operation resumes without duplicates or errors")
+    func crashResumes() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd)
+        let desired = Self.desired(Self.mirror(), target)
+        let journal = Journal()
+        var crashes = 0
+        // Cut the journal after 3 commits of each push: each push dies after the directory acknowledged
+        // an operation the journal never heard of (the worst moment), through adds, member changes and the end.
+        for _ in 0..<40 {
+            journal.limit = journal.commits + 3
+            let summary = Self.push(target, journal, desired)
+            journal.limit = .max
+            if summary.result == .succeeded { break }
+            #expect(summary.result == .failed && summary.error?.contains("journal") == true)
+            #expect(journal.state.failures.isEmpty, "a resumed operation is never refused: \(journal.state.failures.values.map(\.detail))")
+            crashes += 1
+        }
+        #expect(crashes >= 3)
+        let last = Self.push(target, journal, desired)
+        #expect(last.result == .succeeded, "\(last.error ?? "")")
+        try Self.expectMatches(slapd, desired)
+        #expect(try slapd.entries(filter: "(|(objectClass=inetOrgPerson)(objectClass=groupOfNames))").count == 9)
+    }
+
+    @Test("a stopping daemon ends the push before the next operation; the next push finishes it")
+    func stopping() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd)
+        let desired = Self.desired(Self.mirror(), target)
+        let journal = Journal()
+        let stop = CancellationFlag()
+        // Stop once the first group membership change is acknowledged.
+        let cancelling = LdapPusher(target: target, state: journal.state, logger: Self.logger, cancel: stop) { mutations in
+            try journal.write(mutations)
+            if mutations.contains(where: { if case .members = $0 { true } else { false } }) { stop.cancel() }
+        }
+        let stopped = cancelling.push(desired: desired, deletionLimit: nil, retryAll: false)
+        #expect(stopped.result == .failed && stopped.error?.contains("stopping") == true)
+        #expect(stopped.memberAdds > 0 && journal.state.groups.values.filter { !$0.members.isEmpty }.count == 1)
+        #expect(journal.state.lastPush?.result == .failed)
+        let resumed = Self.push(target, journal, desired)
+        #expect(resumed.result == .succeeded && resumed.created == 0)
+        try Self.expectMatches(slapd, desired)
+    }
+
+    @Test("a refused entry is recorded with the server's message and blocks no other; deletions beyond MaxDeletions wait")
+    func refusedAndHeld() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd, mode: .delete)
+        var mirror = Self.mirror()
+        // Same group name twice (the second DN is taken), and a mail that IA5String refuses.
+        mirror.apply(.upsertGroup(DirectoryGroup(id: "g9", displayName: "Ops")))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u7", userPrincipalName: "jo@contoso.com", displayName: "Jö", mail: "jö@contoso.com")))
+        let desired = Self.desired(mirror, target)
+        let journal = Journal()
+        let summary = Self.push(target, journal, desired)
+        #expect(summary.result == .partial)
+        #expect(Set(journal.state.failures.keys) == ["u7", "g9"])
+        #expect(journal.state.failures["g9"]?.status == Int(LDAPError.alreadyExists))
+        #expect(journal.state.failures["u7"]?.detail.isEmpty == false)
+        #expect(journal.state.failures["u7"]?.nextAttempt ?? 0 > Date().timeIntervalSince1970 + 30, "retried with backoff")
+        try Self.expectMatches(slapd, desired, except: ["u7", "g9"])
+        // Within the backoff the refused entries are not sent again.
+        #expect(Self.push(target, journal, desired).requests == 1)
+
+        mirror.apply(.removeUser("u4"))
+        mirror.apply(.removeUser("u5"))
+        mirror.apply(.removeGroup("g4"))
+        let smaller = Self.desired(mirror, target)
+        let held = Self.push(target, journal, smaller, deletionLimit: 2)
+        #expect(held.result == .partial && held.error?.contains("held back") == true)
+        #expect(try slapd.entries(filter: "(entraObjectId=u4)").count == 1)
+        let approved = Self.push(target, journal, smaller, deletionLimit: 3)
+        #expect(approved.deprovisioned == 3)
+        #expect(try slapd.entries(filter: "(|(entraObjectId=u4)(entraObjectId=u5)(entraObjectId=g4))").isEmpty)
+    }
+
+    @Test("first contact adopts entries by uid and cn, stamps the object id, and leaves foreign entries alone")
+    func adoption() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        try slapd.tool("ldapadd", [], input: """
+            dn: ou=people,\(Slapd.suffix)
+            objectClass: organizationalUnit
+            ou: people
+
+            dn: ou=groups,\(Slapd.suffix)
+            objectClass: organizationalUnit
+            ou: groups
+
+            dn: uid=ada@contoso.com,ou=people,\(Slapd.suffix)
+            objectClass: inetOrgPerson
+            uid: ada@contoso.com
+            cn: Ada (old)
+            sn: L
+            telephoneNumber: +1 555 0100
+
+            dn: uid=zed@contoso.com,ou=people,\(Slapd.suffix)
+            objectClass: inetOrgPerson
+            uid: zed@contoso.com
+            cn: Zed
+            sn: Z
+
+            dn: cn=Ops,ou=groups,\(Slapd.suffix)
+            objectClass: groupOfNames
+            cn: Ops
+            member: uid=zed@contoso.com,ou=people,\(Slapd.suffix)
+
+            """)
+        let uuid = try slapd.entries(filter: "(uid=ada@contoso.com)", attributes: ["entryUUID"]).values.first
+        let target = Self.target(slapd)
+        let desired = Self.desired(Self.mirror(), target)
+        let journal = Journal()
+        let summary = Self.push(target, journal, desired)
+        #expect(summary.result == .succeeded, "\(summary.error ?? "")")
+        // zed is not in Entra: its entry and its membership of Ops are left as they were.
+        try Self.expectMatches(slapd, desired, foreignMembers: ["g2": ["uid=zed@contoso.com,ou=people,\(Slapd.suffix)"]])
+        #expect(try slapd.entries(filter: "(uid=ada@contoso.com)", attributes: ["entryUUID"]).values.first == uuid, "adopted, not recreated")
+        #expect(try slapd.entries(filter: "(uid=ada@contoso.com)", attributes: ["telephoneNumber"]).values.first == ["telephoneNumber: +1 555 0100"],
+                "attributes entra-sync does not manage are kept")
+        #expect(summary.created == 7, "ada and Ops were adopted")
+        #expect(try slapd.entries(filter: "(uid=zed@contoso.com)", attributes: ["cn"]).values.first == ["cn: Zed"])
+    }
+
+    @Test("an unreachable directory or a refused bind fails the push without touching the state; the password is never in the error")
+    func targetFailures() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd)
+        target.bind = .simple(dn: Slapd.rootDN, password: Secret("not-the-password"), file: "/dev/null")
+        let journal = Journal()
+        let desired = Self.desired(Self.mirror(), target)
+        let refused = Self.push(target, journal, desired)
+        #expect(refused.result == .failed && refused.error?.contains("Invalid credentials") == true)
+        #expect(refused.error?.contains("not-the-password") == false)
+        #expect(journal.state.users.isEmpty && !journal.state.adopted)
+        slapd.stop()
+        let down = Self.push(Self.target(slapd), journal, desired)
+        #expect(down.result == .failed)
+        #expect(journal.state.lastPush?.result == .failed)
+    }
+}

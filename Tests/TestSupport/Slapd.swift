@@ -1,0 +1,181 @@
+import Foundation
+
+/// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson and
+/// entra-sync's shipped schema from `packaging/ldap/entra-sync.ldif`), an mdb database under
+/// `dc=example,dc=test`, listening on a loopback port and an `ldapi://` socket. Stopped by its PID.
+public final class Slapd: @unchecked Sendable {  // immutable after init; `process` is only touched by stop/deinit
+    public static let suffix = "dc=example,dc=test"
+    public static let rootDN = "cn=admin,dc=example,dc=test"
+    public static let rootPassword = "test-secret-not-logged"
+    public let directory: URL
+    public let port: Int
+    public var uri: String { "ldap://127.0.0.1:\(port)" }
+    public var ldapiURI: String { "ldapi://" + directory.appendingPathComponent("ldapi").path.replacingOccurrences(of: "/", with: "%2F") }
+    /// A file holding `rootPassword` (for BindPasswordFile=).
+    public let passwordFile: String
+    private let process = Process()
+
+    public struct Unavailable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public init() throws {
+        let slapd = "/usr/sbin/slapd"
+        guard FileManager.default.isExecutableFile(atPath: slapd), FileManager.default.isExecutableFile(atPath: "/usr/sbin/slapadd") else {
+            throw Unavailable(description: "slapd is not installed; run scripts/install-deps.sh (Debian packages slapd, ldap-utils)")
+        }
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("entra-slapd-\(UUID().uuidString.prefix(8))")
+        let config = directory.appendingPathComponent("slapd.d")
+        let db = directory.appendingPathComponent("db")
+        try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: db, withIntermediateDirectories: true)
+        passwordFile = directory.appendingPathComponent("bind.pw").path
+        try Data(Self.rootPassword.utf8).write(to: URL(fileURLWithPath: passwordFile))
+        chmod(passwordFile, 0o600)
+        let schema = Self.repository.appendingPathComponent("packaging/ldap/entra-sync.ldif").path
+        let ldif = """
+            dn: cn=config
+            objectClass: olcGlobal
+            cn: config
+
+            dn: cn=module{0},cn=config
+            objectClass: olcModuleList
+            cn: module{0}
+            olcModulePath: /usr/lib/ldap
+            olcModuleLoad: back_mdb
+
+            dn: cn=schema,cn=config
+            objectClass: olcSchemaConfig
+            cn: schema
+
+            include: file:///etc/ldap/schema/core.ldif
+            include: file:///etc/ldap/schema/cosine.ldif
+            include: file:///etc/ldap/schema/inetorgperson.ldif
+            include: file://\(schema)
+
+            dn: olcDatabase={-1}frontend,cn=config
+            objectClass: olcDatabaseConfig
+            objectClass: olcFrontendConfig
+            olcDatabase: {-1}frontend
+            olcSizeLimit: 1000
+
+            dn: olcDatabase={0}config,cn=config
+            objectClass: olcDatabaseConfig
+            olcDatabase: {0}config
+            olcAccess: {0}to * by * none
+
+            dn: olcDatabase={1}mdb,cn=config
+            objectClass: olcDatabaseConfig
+            objectClass: olcMdbConfig
+            olcDatabase: {1}mdb
+            olcDbDirectory: \(db.path)
+            olcSuffix: \(Self.suffix)
+            olcRootDN: \(Self.rootDN)
+            olcRootPW: \(Self.rootPassword)
+            olcDbIndex: objectClass eq
+            olcDbIndex: entraObjectId eq
+            olcDbMaxSize: 67108864
+            olcAccess: {0}to * by dn.exact=gidNumber=\(getegid())+uidNumber=\(geteuid()),cn=peercred,cn=external,cn=auth manage by * break
+
+
+            """
+        try Self.run("/usr/sbin/slapadd", ["-n0", "-F", config.path], input: ldif)
+        try Self.run("/usr/sbin/slapadd", ["-n1", "-F", config.path],
+                     input: "dn: \(Self.suffix)\nobjectClass: dcObject\nobjectClass: organization\no: example\ndc: example\n\n")
+        guard let free = LoopbackPort.free() else { throw Unavailable(description: "no free loopback port") }
+        port = free
+        process.executableURL = URL(fileURLWithPath: slapd)
+        let socket = directory.appendingPathComponent("ldapi").path.replacingOccurrences(of: "/", with: "%2F")
+        // -d 0: stay in the foreground (the test owns the process) and log nothing.
+        process.arguments = ["-F", config.path, "-h", "ldap://127.0.0.1:\(port)/ ldapi://\(socket)", "-d", "0"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Bounded wait for the listener.
+        for _ in 0..<200 {
+            if Self.accepts(port: port) { return }
+            guard process.isRunning else { break }
+            usleep(25_000)
+        }
+        stop()
+        throw Unavailable(description: "slapd did not listen on 127.0.0.1:\(port) within 5 s")
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        // Never signal before `run()`: pid 0 would be this process's whole group.
+        if process.isRunning, process.processIdentifier > 0 {
+            let pid = process.processIdentifier
+            kill(pid, SIGTERM)
+            // Bounded: slapd exits at once on SIGTERM; after 5 s it is killed. (`isRunning` only changes
+            // once Foundation reaps the child, so /proc tells when it has exited.)
+            for _ in 0..<200 where Self.alive(pid) { usleep(10_000) }
+            if Self.alive(pid) { kill(pid, SIGKILL) }
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Runs an ldap-utils command against this server (bound as the root DN) and returns its output.
+    @discardableResult
+    public func tool(_ name: String, _ arguments: [String], input: String? = nil) throws -> String {
+        try Self.run("/usr/bin/\(name)", ["-x", "-H", uri, "-D", Self.rootDN, "-y", passwordFile] + arguments, input: input)
+    }
+
+    /// The entries under `base` as `ldapsearch -LLL` prints them, unwrapped, one string per entry.
+    public func entries(base: String = Slapd.suffix, filter: String = "(objectClass=*)", attributes: [String] = []) throws -> [String: [String]] {
+        let text = try tool("ldapsearch", ["-LLL", "-o", "ldif-wrap=no", "-b", base, filter] + attributes)
+        var result: [String: [String]] = [:]
+        for block in text.components(separatedBy: "\n\n") {
+            let lines = block.split(separator: "\n").map(String.init)
+            guard let first = lines.first, first.hasPrefix("dn: ") else { continue }
+            result[String(first.dropFirst(4))] = Array(lines.dropFirst()).sorted()
+        }
+        return result
+    }
+
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String], input: String? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        let inPipe = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = inPipe
+        try p.run()
+        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+        try inPipe.fileHandleForWriting.close()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw Unavailable(description: "\(path) \(arguments.joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: errors, as: UTF8.self))")
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// The process exists and is not a zombie.
+    static func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+    }
+
+    static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
