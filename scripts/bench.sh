@@ -4,11 +4,18 @@
 # BENCHMARKS.md records them with the machine they ran on.
 # BENCH_PAGE_LATENCY_MS=N (default 0): the simulator holds each delta page N ms, like Graph's server
 # time per page; the floor and the sync both pay it, so their ratio shows what overlapping buys.
+# BENCH_MODE=parallel: instead, each size's first sync under the realistic Graph model (200 objects
+# or 500 member links per delta page, lognormal time per page, the 8,000 RU / 10 s bucket), read as the
+# sequential delta chain (Parallel=off) and in parallel (Parallel=auto), side by side, for each median
+# page latency in BENCH_LATENCIES (default "100 500"), with the RU floor: the RU the parallel sync
+# spent divided by the bucket's refill rate (800 RU/s).
 # scripts/bench.sh tenants [N ...] (default 100 1000 3000): many small profiles on one daemon instead,
 # release build, each count with the machine's open-file limit and under 1024:1024
 # (scripts/many-profiles.sh, one line each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-sizes.sh
+if [ "${BENCH_MODE:-}" = parallel ]; then exec scripts/bench-parallel.sh "$@"; fi
 if [ "${1:-}" = tenants ]; then
     shift
     counts=("$@")
@@ -35,13 +42,7 @@ printf '%-3s %9s %8s %10s | %9s %8s %8s %8s %9s %6s | %8s %8s %9s %9s | %8s %8s 
     size users groups members render_ms floor_ms sync_ms wall_ms cpu_ms ratio rss_MB journal_MB json_MB sim_MB/s incr_ms ready_ms users_ms members_ms \
     "$latency"
 for size in "${sizes[@]}"; do
-    case "$size" in
-        S) u=1000; g=100; m=10000 ;;
-        M) u=10000; g=1000; m=100000 ;;
-        L) u=100000; g=10000; m=1000000 ;;
-        XL) u=1000000; g=50000; m=5000000 ;;
-        *) echo "unknown size $size" >&2; exit 2 ;;
-    esac
+    bench_size "$size" || exit 2
     dir="$work/$size"
     mkdir -p "$dir/etc"
     "$bin/entra-graph-sim" --port 0 --port-file "$dir/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \

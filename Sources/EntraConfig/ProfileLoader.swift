@@ -7,7 +7,7 @@ public enum ProfileLoader {
                    "CertificateFile", "PrivateKeyFile", "CertificateAlgorithm", "Cloud",
                    "LoginEndpoint", "GraphEndpoint", "CAFile", "Proxy"],
         "Sync": ["Interval", "RandomizedDelay", "Users", "Groups", "RequestTimeout", "MaxAttempts", "UserFilter", "GroupFilter",
-                 "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions", "SoftDeleteGrace"],
+                 "IncludeGroups", "ExcludeUnlicensed", "ExcludeDisabled", "MaxDeletions", "SoftDeleteGrace", "Parallel"],
         "Output": ["Export", "MetricsFile", "OnChange", "OnChangeTimeout"],
     ]
 
@@ -292,6 +292,12 @@ public enum ProfileLoader {
             exportFormats = formats
         }
         let softDeleteGrace = span("SoftDeleteGrace", 0)
+        var parallel = ParallelSync.auto
+        if let v = string("Parallel") {
+            if let mode = ParallelSync(v) { parallel = mode } else {
+                problems.append(error("Parallel", "expected auto, off or a maximum number of requests at once (1–\(ParallelSync.maxRequests)), found '\(v)'"))
+            }
+        }
         let onChange = string("OnChange")
         if let program = onChange {
             require(program.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: program),
@@ -319,6 +325,7 @@ public enum ProfileLoader {
         if let exportFormats { profile.exportFormats = exportFormats }
         profile.metricsPath = string("MetricsFile")
         profile.softDeleteGrace = softDeleteGrace
+        profile.parallel = parallel
         profile.onChange = onChange
         profile.onChangeTimeout = onChangeTimeout
         profile.scimTargets = targets

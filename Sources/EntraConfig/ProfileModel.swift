@@ -92,6 +92,8 @@ public struct Profile: Sendable, Equatable {
     public var linux: LinuxSettings?
     /// `[Sync] SoftDeleteGrace=`: how long a soft-deleted user stays in the exports, marked deleted.
     public var softDeleteGrace: Double = 0
+    /// `[Sync] Parallel=`: how a full sync reads the tenant (`ParallelSync`).
+    public var parallel = ParallelSync.auto
     /// Certificate credentials instead of a client secret.
     public var certificate: CertificateCredential?
     /// `ClientSecretExpires=`: when the client secret expires (seconds since 1970), for the 30-day warning.
@@ -221,4 +223,34 @@ public struct ProfileSet: Sendable {
     /// Errors by profile name ("*" when the directory itself cannot be read).
     public var errors: [String: ConfigError] = [:]
     public var warnings: [ConfigWarning] = []
+}
+
+/// `[Sync] Parallel=`: a full sync (the first, `run-now --full`, a resync) reads the tenant with
+/// parallel listings bounded by Graph's throttling budget (`auto`: up to 16 requests at once,
+/// adapting to the budget), with at most N requests at once, or (`off`) as one sequential delta
+/// chain. Incremental runs are always one delta chain.
+public enum ParallelSync: Sendable, Equatable {
+    case auto
+    case off
+    case max(Int)
+
+    public static let maxRequests = 32
+
+    public init?(_ text: String) {
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "auto": self = .auto
+        case "off", "no", "false", "0": self = .off
+        case let n: guard let count = Int(n), (1...Self.maxRequests).contains(count) else { return nil }
+            self = .max(count)
+        }
+    }
+
+    /// The most requests a full sync has in flight at once; 0: the sequential delta chain.
+    public var limit: Int {
+        switch self {
+        case .auto: 16
+        case .off: 0
+        case .max(let n): n
+        }
+    }
 }

@@ -52,26 +52,45 @@ public struct GraphRequestCounters: Sendable, Equatable {
 
 /// Reads Microsoft Graph for one profile: token, delta rounds, retries.
 ///
-/// Not meant for concurrent use: a profile runs one sync at a time. Its state is guarded anyway.
+/// A profile runs one sync at a time; a parallel full sync sends requests from several threads, each
+/// on its own HTTP client (`perform`). Its state is guarded.
 public final class GraphClient: Sendable {
     private let profile: Profile
-    private let http: HTTPClient
+    /// Idle HTTP clients (each one connection, one request at a time): a request takes one, or
+    /// makes one when none is idle, so parallel requests (`ParallelFullSync`) each have their own.
+    private let idleClients: Mutex<[HTTPClient]>
+    private let httpOptions: HTTPClientOptions
     private let retry: RetryPolicy
     private let logger: Logger
     /// The only origin that receives the Graph token: the profile's Graph endpoint's.
     private let graphOrigin: URLOrigin?
     private let cachedToken = Mutex<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
     private let counterState = Mutex(GraphRequestCounters())
+    /// Until when Graph asked this client to wait (a 429's `Retry-After`): every request of the
+    /// client waits it out, not only the one that was throttled, so parallel requests do not
+    /// storm a bucket that is dry.
+    private let throttledUntil = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(profile: Profile, retryPolicy: RetryPolicy? = nil, logger: Logger) throws(HTTPError) {
         self.profile = profile
         self.retry = retryPolicy ?? RetryPolicy(maxAttempts: profile.maxAttempts)
         self.logger = logger
         self.graphOrigin = URLOrigin(profile.graphEndpoint)
-        self.http = try HTTPClient(options: HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy))
+        self.httpOptions = HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy)
+        self.idleClients = Mutex([try HTTPClient(options: httpOptions)])
     }
 
     public var counters: GraphRequestCounters { counterState.withLock { $0 } }
+
+    var graphEndpoint: String { profile.graphEndpoint }
+
+    /// A request inside a `$batch` was answered 429: counted, and every request of the client waits
+    /// `retryAfter` seconds, as after a 429 of its own.
+    public func noteThrottled(retryAfter: Double) {
+        counterState.withLock { $0.throttled += 1 }
+        let until = ContinuousClock.now + .milliseconds(Int64(min(retryAfter, 300) * 1000))
+        throttledUntil.withLock { $0 = max($0 ?? until, until) }
+    }
 
     /// True when a client made for `a` serves `b` as well: same tenant, app, credential, endpoints,
     /// TLS and proxy, deadlines. A reload that changed anything else (interval, scope, outputs, push
@@ -83,13 +102,31 @@ public final class GraphClient: Sendable {
     }
 
     /// Closes the connections kept alive since the last request: a profile between runs holds none.
-    public func closeConnections() { http.closeConnections() }
+    /// Clients made for parallel requests are dropped, the first one is kept without a connection.
+    public func closeConnections() {
+        let first = idleClients.withLock { clients -> HTTPClient? in
+            let first = clients.first
+            clients = first.map { [$0] } ?? []
+            return first
+        }
+        first?.closeConnections()
+    }
+
+    /// Performs `request` on an idle client (or a new one), which is idle again afterwards.
+    private func perform(_ request: HTTPRequest, cancel: CancellationFlag) throws(HTTPError) -> HTTPResponse {
+        let client: HTTPClient
+        if let idle = idleClients.withLock({ $0.popLast() }) { client = idle } else { client = try HTTPClient(options: httpOptions) }
+        defer { idleClients.withLock { $0.append(client) } }
+        return try client.perform(request, cancel: cancel)
+    }
 
     // MARK: Delta rounds
 
     /// Runs a `/users/delta` round from `deltaLink`, or a full one when it is nil or Graph demands a resync.
-    public func userRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
-        try round(.users, from: deltaLink, cancel: cancel) { (body: [UInt8]) throws -> ([UserDelta], String?, String?) in
+    /// - Parameter resyncHere: false: a resync Graph demands is thrown (`.resyncRequired`), for the
+    ///   caller to read the full round another way (`ParallelFullSync`).
+    public func userRound(from deltaLink: String?, resyncHere: Bool = true, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<UserDelta> {
+        try round(.users, from: deltaLink, resyncHere: resyncHere, cancel: cancel) { (body: [UInt8]) throws -> ([UserDelta], String?, String?) in
             if let page = body.withUnsafeBytes({ DeltaPageParser.users($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
             let page = try JSONDecoder().decode(DeltaPage<UserEntry>.self, from: Data(body))
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
@@ -97,8 +134,8 @@ public final class GraphClient: Sendable {
     }
 
     /// Runs a `/groups/delta` round (with `members@delta`) from `deltaLink`, or a full one.
-    public func groupRound(from deltaLink: String?, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
-        try round(.groups, from: deltaLink, cancel: cancel) { (body: [UInt8]) throws -> ([GroupDelta], String?, String?) in
+    public func groupRound(from deltaLink: String?, resyncHere: Bool = true, cancel: CancellationFlag) throws(GraphError) -> DeltaRound<GroupDelta> {
+        try round(.groups, from: deltaLink, resyncHere: resyncHere, cancel: cancel) { (body: [UInt8]) throws -> ([GroupDelta], String?, String?) in
             if let page = body.withUnsafeBytes({ DeltaPageParser.groups($0) }) { return (page.entries, page.nextLink, page.deltaLink) }
             let page = try JSONDecoder().decode(DeltaPage<GroupEntry>.self, from: Data(body))
             return (page.value.map(\.delta), page.nextLink, page.deltaLink)
@@ -112,7 +149,7 @@ public final class GraphClient: Sendable {
 
     /// Runs a round whose pages `decode` turns into entries and links (internal for tests).
     func round<Entry: Sendable>(
-        _ kind: DeltaKind, from deltaLink: String?, cancel: CancellationFlag,
+        _ kind: DeltaKind, from deltaLink: String?, resyncHere: Bool = true, cancel: CancellationFlag,
         decode: ([UInt8]) throws -> ([Entry], String?, String?)
     ) throws(GraphError) -> DeltaRound<Entry> {
         var start = deltaLink
@@ -127,6 +164,7 @@ public final class GraphClient: Sendable {
             } catch let error where error.kind == .resyncRequired && restarts < 3 {
                 restarts += 1
                 if start != nil {
+                    guard resyncHere else { throw error }
                     logger.warning("Graph asked for a full resync of \(kind.rawValue): \(error.message)")
                     resyncReason = error.message
                     start = nil
@@ -218,7 +256,14 @@ public final class GraphClient: Sendable {
     /// The token goes only to the origin of the profile's Graph endpoint: a URL on any other origin
     /// (a tampered `@odata.nextLink`, a stored delta link from another endpoint, an `https` link
     /// downgraded to `http`) fails before anything is sent, and redirects are never followed.
-    public func get(_ url: String, cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
+    /// - Parameter extraHeaders: more request headers (`ConsistencyLevel: eventual` for `$count`).
+    public func get(_ url: String, extraHeaders: [(name: String, value: String)] = [], cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
+        try send("GET", url, body: nil, extraHeaders: extraHeaders, cancel: cancel)
+    }
+
+    /// Every request to Graph: `get`, and the `POST` of a `$batch`, with the same checks and retries.
+    func send(_ method: String, _ url: String, body: [UInt8]?, extraHeaders: [(name: String, value: String)] = [],
+              cancel: CancellationFlag) throws(GraphError) -> HTTPResponse {
         try checkOrigin(url)
         var attempt = 0
         var refreshedToken = false
@@ -226,28 +271,32 @@ public final class GraphClient: Sendable {
         while true {
             attempt += 1
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+            if let until = throttledUntil.withLock({ $0 }) {
+                let left = (until - .now).components
+                if left.seconds > 0 || left.attoseconds > 0 { try sleep(Double(left.seconds) + Double(left.attoseconds) / 1e18, cancel: cancel) }
+            }
             let token = try accessToken(cancel: cancel)
             let clientRequestId = UUID().uuidString.lowercased()
             let request = HTTPRequest(
-                method: "GET", url: url,
+                method: method, url: url,
                 headers: [
                     (name: "Authorization", value: "Bearer \(token)"),
                     (name: "Accept", value: "application/json"),
                     (name: "Prefer", value: "odata.maxpagesize=999"),
                     (name: "client-request-id", value: clientRequestId),
                     (name: "return-client-request-id", value: "true"),
-                ] + (attempt > 1 ? [(name: "retry-attempt", value: String(attempt - 1))] : []),
-                body: nil, timeout: profile.requestTimeout)
+                ] + (attempt > 1 ? [(name: "retry-attempt", value: String(attempt - 1))] : []) + extraHeaders,
+                body: body, timeout: profile.requestTimeout)
             counterState.withLock { $0.requests += 1 }
             let response: HTTPResponse
             do {
-                response = try http.perform(request, cancel: cancel)
+                response = try perform(request, cancel: cancel)
             } catch {
                 if error.kind == .cancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
                 let retryable = error.kind != .tls && error.kind != .tooLarge
                 logger.warning("Graph request failed: \(error.message)", metadata: ["client_request_id": "\(clientRequestId)", "attempt": "\(attempt)"])
                 guard retryable, attempt < retry.maxAttempts else {
-                    throw GraphError(kind: .transport, message: "GET \(Self.redact(url)): \(error.message)",
+                    throw GraphError(kind: .transport, message: "\(method) \(Self.redact(url)): \(error.message)",
                                      hint: Self.transportHint(error), clientRequestId: clientRequestId)
                 }
                 counterState.withLock { $0.retries += 1 }
@@ -259,7 +308,7 @@ public final class GraphClient: Sendable {
             let body = try? JSONDecoder().decode(GraphErrorBody.self, from: Data(response.body))
             let code = body?.error?.code
             let message = body?.error?.message ?? "HTTP \(response.status)"
-            let failure = GraphError(kind: .httpStatus, message: "GET \(Self.redact(url)): HTTP \(response.status) \(code ?? ""): \(message)",
+            let failure = GraphError(kind: .httpStatus, message: "\(method) \(Self.redact(url)): HTTP \(response.status) \(code ?? ""): \(message)",
                                      httpStatus: response.status, code: code, clientRequestId: clientRequestId, requestId: requestId)
             logger.warning("Graph answered HTTP \(response.status) \(code ?? "")",
                            metadata: ["client_request_id": "\(clientRequestId)", "request_id": "\(requestId ?? "-")", "attempt": "\(attempt)"])
@@ -274,7 +323,12 @@ public final class GraphClient: Sendable {
                     throw exhausted
                 }
                 counterState.withLock { $0.retries += 1 }
-                try sleep(retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng), cancel: cancel)
+                let delay = retry.delay(afterAttempt: attempt, retryAfter: response.header("retry-after"), using: &rng)
+                if response.status == 429 {
+                    let until = ContinuousClock.now + .milliseconds(Int64(delay * 1000))
+                    throttledUntil.withLock { $0 = max($0 ?? until, until) }
+                }
+                try sleep(delay, cancel: cancel)
             case 401 where !refreshedToken:
                 refreshedToken = true
                 cachedToken.withLock { $0 = nil }
@@ -339,7 +393,7 @@ public final class GraphClient: Sendable {
             counterState.withLock { $0.tokenRequests += 1 }
             let response: HTTPResponse
             do {
-                response = try http.perform(request, cancel: cancel)
+                response = try perform(request, cancel: cancel)
             } catch {
                 if error.kind == .cancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
                 guard error.kind != .tls, attempt < retry.maxAttempts else {
@@ -399,7 +453,7 @@ public final class GraphClient: Sendable {
     }
 
     /// Refuses a URL that is not on the Graph endpoint's origin, before it gets the token.
-    private func checkOrigin(_ url: String, named what: String = "a link") throws(GraphError) {
+    func checkOrigin(_ url: String, named what: String = "a link") throws(GraphError) {
         guard let graphOrigin, URLOrigin(url) == graphOrigin else {
             let configured = graphOrigin?.description ?? "'\(profile.graphEndpoint)'"
             throw GraphError(kind: .foreignOrigin,

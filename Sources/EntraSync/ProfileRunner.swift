@@ -47,6 +47,9 @@ public final class ProfileRunner: Sendable {
         var allowedDeletions = 0
         /// Runs by result since the daemon started (Prometheus counters).
         var runsByResult: [String: Int] = [:]
+        /// Why the last full sync could not be read in parallel (`Parallel=`) and fell back to the
+        /// delta chain; nil after one that was.
+        var parallelFallback: String?
         var scim = PushRuntime()
         var ldap = PushRuntime()
         /// What the profile serves to Linux (`[Linux]`), rebuilt after each commit.
@@ -213,6 +216,9 @@ public final class ProfileRunner: Sendable {
         if let expires = s.profile.credentialExpires {
             snapshot.credentialExpires = expires
             if let warning = Self.expiryWarning(s.profile, expires: expires) { snapshot.warnings = [warning] }
+        }
+        if let reason = s.parallelFallback {
+            snapshot.warnings.append("the last full sync fell back to the sequential delta chain: \(reason)")
         }
         return snapshot
     }
@@ -409,7 +415,11 @@ public final class ProfileRunner: Sendable {
             // Stopped while it waited for a run slot.
             if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
             let graph = try graphClient(for: profile)
-            var users = profile.syncUsers ? try graph.userRound(from: full ? nil : before.usersDeltaLink, cancel: cancel) : nil
+            let parallel = isFull ? try readInParallel(profile, graph: graph, cancel: cancel, logger: logger) : nil
+            let usersLink = full ? nil : before.usersDeltaLink, groupsLink = full ? nil : before.groupsDeltaLink
+            var users = profile.syncUsers ? try parallel?.users ?? roundOrResync(.users, from: usersLink, profile, graph: graph, cancel: cancel, logger: logger,
+                                                                                 round: { link, here throws(GraphError) in try graph.userRound(from: link, resyncHere: here, cancel: cancel) },
+                                                                                 pick: \.users) : nil
             phases.mark("users")
             // The users are planned on a second thread while the groups round downloads and decodes.
             let (state, usersRound, grace) = (before, users, profile.softDeleteGrace)
@@ -418,7 +428,9 @@ public final class ProfileRunner: Sendable {
             }
             var groups: DeltaRound<GroupDelta>?
             do {
-                groups = profile.syncGroups ? try graph.groupRound(from: full ? nil : before.groupsDeltaLink, cancel: cancel) : nil
+                groups = profile.syncGroups ? try parallel?.groups ?? roundOrResync(.groups, from: groupsLink, profile, graph: graph, cancel: cancel, logger: logger,
+                                                                                   round: { link, here throws(GraphError) in try graph.groupRound(from: link, resyncHere: here, cancel: cancel) },
+                                                                                   pick: \.groups) : nil
             } catch {
                 _ = usersPlan.wait()
                 throw error

@@ -12,9 +12,14 @@ struct PageRenderer {
     var nextLinkPrefix: String
     var deltaLink: String
 
+    /// Graph's cap on directory links (`members@delta` items) per page; 0: none.
+    var maxLinksPerPage = 0
+
     private(set) var pages: [[UInt8]] = []
     private var out = JSONBytes()
     private var inPage = 0
+    private var linksInPage = 0
+    private var pageFull = false
 
     init(pageSize: Int, context: String, nextLinkPrefix: String, deltaLink: String) {
         self.pageSize = max(1, pageSize)
@@ -31,11 +36,24 @@ struct PageRenderer {
         out.string(context)
         out.raw(",\"value\":[")
         inPage = 0
+        linksInPage = 0
+        pageFull = false
+    }
+
+    /// How many member links the current page still takes (at least one: a full page is closed
+    /// when the next entry begins).
+    mutating func linkRoom() -> Int {
+        guard maxLinksPerPage > 0 else { return Int.max }
+        if linksInPage >= maxLinksPerPage {
+            pageFull = true
+            return maxLinksPerPage
+        }
+        return maxLinksPerPage - linksInPage
     }
 
     /// Starts the next entry: closes a full page with its next link first.
     private mutating func beginEntry() {
-        if inPage == pageSize {
+        if inPage == pageSize || (pageFull && inPage > 0) {
             out.raw("],\"@odata.nextLink\":")
             out.string("\(nextLinkPrefix)\(pages.count + 1)")
             out.raw("}")
@@ -61,17 +79,7 @@ struct PageRenderer {
     /// An object with the bag's properties that `keys` selects (nil: all), `id` always, in key order.
     mutating func object(_ bag: [String: Any], keys: [String]?, extra: (inout JSONBytes) -> Void = { _ in }) {
         beginEntry()
-        out.raw("{")
-        var first = true
-        for key in bag.keys.sorted() where keys == nil || key == "id" || keys!.contains(key) {
-            if !first { out.raw(",") }
-            first = false
-            out.string(key)
-            out.raw(":")
-            out.value(bag[key]!)
-        }
-        extra(&out)
-        out.raw("}")
+        out.object(bag, keys: keys, extra: extra)
     }
 
     /// `{"id":ID,"@removed":{"reason":REASON}}`
@@ -93,6 +101,8 @@ struct PageRenderer {
 
     /// A group entry with one slice of its `members@delta`.
     mutating func group(_ bag: [String: Any], keys: [String]?, members: ArraySlice<Member>) {
+        if maxLinksPerPage > 0 && linksInPage + members.count > maxLinksPerPage { pageFull = true }
+        defer { linksInPage += members.count }
         object(bag, keys: keys) { out in
             out.raw(",\"members@delta\":[")
             var first = true
@@ -160,10 +170,12 @@ extension PageRenderer {
             if members.isEmpty {
                 renderer.object(bag, keys: keys)
             } else {
+                // A slice ends at `slice` members or where the page's link cap is reached.
                 var start = 0
                 while start < members.count {
-                    renderer.group(bag, keys: keys, members: members[start..<min(start + slice, members.count)])
-                    start += slice
+                    let end = min(start + min(slice, renderer.linkRoom()), members.count)
+                    renderer.group(bag, keys: keys, members: members[start..<end])
+                    start = end
                 }
             }
         }
@@ -174,6 +186,22 @@ extension PageRenderer {
 /// (with `.withoutEscapingSlashes`: non-ASCII as UTF-8, control characters escaped).
 struct JSONBytes {
     var bytes: [UInt8] = []
+
+    /// An object with the bag's properties that `keys` selects (nil: all), `id` always, in key
+    /// order; `extra` writes more members before the closing brace.
+    mutating func object(_ bag: [String: Any], keys: [String]?, extra: (inout JSONBytes) -> Void = { _ in }) {
+        raw("{")
+        var first = true
+        for key in bag.keys.sorted() where keys == nil || key == "id" || keys!.contains(key) {
+            if !first { raw(",") }
+            first = false
+            string(key)
+            raw(":")
+            value(bag[key]!)
+        }
+        extra(&self)
+        raw("}")
+    }
 
     mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }

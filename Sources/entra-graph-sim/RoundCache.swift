@@ -13,6 +13,7 @@ struct RoundCache {
         var select: [String]?
         var pageSize: Int
         var memberSlice: Int
+        var maxLinksPerPage: Int
         var base: String
         var generation: Int
     }

@@ -8,8 +8,21 @@ struct Settings {
     var pageSize: Int
     var memberSlice: Int
     var tokenLifetime: Int
-    /// Milliseconds each delta request is held before it is answered: Graph's server time per page.
+    /// Milliseconds each Graph page (delta, list, members, count) is held before it is answered:
+    /// Graph's server time per page, the median when `latencySigma` is above 0.
     var pageLatencyMs = 0
+    /// The lognormal tail of the time per page (`PageLatency`); 0: every page takes the median.
+    var latencySigma = 0.0
+    /// Graph's cap on member links per delta page (500 on Graph); 0: none.
+    var maxLinksPerPage = 0
+    /// The resource-unit bucket per app and tenant (`Throttle`): "off", "auto" (by the tenant's
+    /// size, as Graph) or RU per 10 s.
+    var resourceUnits = "off"
+    /// Seconds the RU bucket takes to refill (Graph: 10); tests shorten it to keep throttled runs quick.
+    var resourceUnitsWindow = 10.0
+    /// The most objects a list page holds whatever `$top` asks (Graph may send fewer than asked);
+    /// tests lower it to page small tenants.
+    var listPageCap = 999
     var consent = true
     var secretExpired = false
     var certificate: AssertionVerifier?
@@ -41,8 +54,8 @@ struct Round {
 /// The simulated tenant's HTTP face: token endpoint, Graph delta API and the admin API for tests.
 final class Simulator: @unchecked Sendable {  // every field is guarded by `lock`
     private let lock = NSLock()
-    private var settings: Settings
-    private let tenant: Tenant
+    var settings: Settings
+    let tenant: Tenant
     private var tokens: [String: Date] = [:]
     private var rounds: [String: Round] = [:]
     private var roundCache = RoundCache()
@@ -53,7 +66,12 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     /// Seeded random faults (`Simulator+Chaos.swift`); guarded by `lock` like the rest.
     var chaos = Chaos()
     private var requestLog: [[String: Any]] = []
-    private var stats: [String: Int] = ["tokenRequests": 0, "graphRequests": 0, "bytesServed": 0]
+    /// `/_sim/stats`: also `requests.KIND` (`Simulator.kind`), `resourceUnits` spent and
+    /// `throttledRequests` (429s sent by the RU bucket).
+    var stats: [String: Int] = ["tokenRequests": 0, "graphRequests": 0, "bytesServed": 0, "resourceUnits": 0, "throttledRequests": 0]
+    var throttle = Throttle()
+    var latency = PageLatency()
+    var listIndex = ListIndex()
     /// Seconds the simulated server's clock is ahead (tests of clock-skew detection).
     private var clockSkew: Double = 0
 
@@ -68,6 +86,9 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     init(settings: Settings, tenant: Tenant) {
         self.settings = settings
         self.tenant = tenant
+        latency.medianMs = settings.pageLatencyMs
+        latency.sigma = settings.latencySigma
+        configureThrottle()
     }
 
     func handle(_ request: Request) -> Response {
@@ -83,8 +104,22 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         stats["maxInFlight"] = max(stats["maxInFlight"] ?? 0, stats["inFlight"]!)
         let fault = matchFault(request) ?? chaosFault(request)
         if let fault, fault.delayMs > 0 { stats["delayedRequests", default: 0] += 1 }  // tests wait for a request to be held
-        let latencyMs = request.path.hasPrefix("/v1.0/") && request.path.hasSuffix("/delta") ? settings.pageLatencyMs : 0
-        if latencyMs > 0 { stats["heldPages", default: 0] += 1 }
+        // The RU bucket and the time per page (a batch: its slowest request); a 429 is not held.
+        var answered: Response?
+        var latencyMs = 0
+        var admittedHeaders: [(String, String)] = []
+        if fault == nil || fault!.status == 0 {
+            if request.method == "POST" && request.path == "/v1.0/$batch" {
+                (answered, latencyMs) = batch(request)
+            } else {
+                let admission = admit(request)
+                (answered, latencyMs, admittedHeaders) = (admission.rejected, admission.latencyMs, admission.headers)
+            }
+        }
+        if latencyMs > 0 {
+            stats["heldPages", default: 0] += 1
+            stats["heldMillis", default: 0] += latencyMs
+        }
         lock.unlock()
         let delayMs = (fault?.delayMs ?? 0) + latencyMs
         if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
@@ -102,7 +137,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
                 response = graphError(fault.status, fault.code ?? "Fault", fault.message ?? "Injected fault", request, headers: headers)
             }
         } else {
-            response = route(request)
+            response = answered ?? route(request)
+            response.headers += admittedHeaders
         }
         if fault?.action == "reset" { response.resetConnection = true }
         if fault?.action == "truncate" { response.truncateBody = true }
@@ -143,7 +179,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
 
     // MARK: Routing
 
-    private func route(_ request: Request) -> Response {
+    func route(_ request: Request) -> Response {
         let parts = request.path.split(separator: "/").map(String.init)
         if parts.count == 4, parts[1] == "oauth2", parts[2] == "v2.0", parts[3] == "token", request.method == "POST" {
             return token(tenant: parts[0], request)
@@ -166,8 +202,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         if parts.count == 3, parts[2] == "delta", parts[1] == "users" || parts[1] == "groups" {
             return delta(kind: parts[1], request)
         }
-        if parts.count == 2, parts[1] == "users" || parts[1] == "groups" {
-            return list(kind: parts[1], request)
+        if let response = listing(parts, request) {
+            return response
         }
         return graphError(404, "Request_ResourceNotFound", "Resource '\(request.path)' does not exist.", request)
     }
@@ -239,7 +275,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
                               "error_uri": "https://login.microsoftonline.com/error?code=\(code)"])
     }
 
-    private func graphError(_ status: Int, _ code: String, _ message: String, _ request: Request, headers: [(String, String)] = []) -> Response {
+    func graphError(_ status: Int, _ code: String, _ message: String, _ request: Request, headers: [(String, String)] = []) -> Response {
         .json(status, ["error": ["code": code, "message": message,
                                  "innerError": ["date": ISO8601DateFormatter().string(from: Date()), "request-id": UUID().uuidString.lowercased(),
                                                 "client-request-id": request.header("client-request-id") ?? ""]]],
@@ -296,7 +332,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             size = max(1, min(size, n))
         }
         let key = RoundCache.Key(kind: kind, since: since, latest: latest, select: select, pageSize: size,
-                                 memberSlice: settings.memberSlice, base: base, generation: generation)
+                                 memberSlice: settings.memberSlice, maxLinksPerPage: settings.maxLinksPerPage, base: base, generation: generation)
         if let cached = roundCache.roundId(for: key, sequence: tenant.sequence), let round = rounds[cached] {
             stats["roundCacheHits", default: 0] += 1
             return page(round.pages[0])
@@ -308,6 +344,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         let encodedToken = deltaToken.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? deltaToken
         var renderer = PageRenderer(pageSize: size, context: "https://graph.microsoft.com/v1.0/$metadata#\(kind)",
                                     nextLinkPrefix: "\(base)?$skiptoken=\(roundId).", deltaLink: "\(base)?$deltatoken=\(encodedToken)")
+        renderer.maxLinksPerPage = settings.maxLinksPerPage
         if !latest {
             if kind == "users" {
                 PageRenderer.users(tenant, since: since, select: select, into: &renderer)
@@ -325,21 +362,8 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         return page(pages[0])
     }
 
-    private func page(_ body: [UInt8]) -> Response {
+    func page(_ body: [UInt8]) -> Response {
         Response(status: 200, headers: [("Content-Type", Self.contentType), ("OData-Version", "4.0")], body: body)
-    }
-
-    private func list(kind: String, _ request: Request) -> Response {
-        let top = Int(request.query["$top"] ?? "100") ?? -1
-        guard (1...999).contains(top) else {
-            return graphError(400, "Request_UnsupportedQuery", "Invalid page size specified: '\(request.query["$top"] ?? "")'. Must be between 1 and 999 inclusive.", request)
-        }
-        let select = request.query["$select"].map { $0.split(separator: ",").map { String($0) } }
-        let entries = kind == "users"
-            ? tenant.userEntries(since: nil, select: select).filter { $0["@removed"] == nil }
-            : tenant.groupEntries(since: nil, select: (select ?? ["id", "displayName"]).filter { $0 != "members" }, slice: Int.max)
-        return .json(200, ["@odata.context": "https://graph.microsoft.com/v1.0/$metadata#\(kind)", "value": Array(entries.prefix(top))],
-                     headers: [("OData-Version", "4.0")])
     }
 
     // MARK: Admin
@@ -353,6 +377,9 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             return .json(200, tenant.stateJSON())
         case ("GET", "stats", 1):
             return .json(200, stats)
+        case ("DELETE", "stats", 1):
+            for key in stats.keys { stats[key] = 0 }
+            return .json(200, [:])
         case ("GET", "requests", 1):
             return .json(200, ["requests": requestLog])
         case ("DELETE", "requests", 1):
@@ -384,6 +411,13 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             if let v = body["memberSlice"] as? Int { settings.memberSlice = max(1, v) }
             if let v = body["tokenLifetime"] as? Int { settings.tokenLifetime = v }
             if let v = body["pageLatencyMs"] as? Int { settings.pageLatencyMs = max(0, v) }
+            if let v = body["latencySigma"] as? Double { settings.latencySigma = max(0, v) }
+            if let v = body["maxLinksPerPage"] as? Int { settings.maxLinksPerPage = max(0, v) }
+            if let v = body["resourceUnits"] { settings.resourceUnits = "\(v)" }
+            if let v = body["resourceUnitsWindow"] as? Double, v > 0 { settings.resourceUnitsWindow = v }
+            if let v = body["listPageCap"] as? Int { settings.listPageCap = min(999, max(1, v)) }
+            (latency.medianMs, latency.sigma) = (settings.pageLatencyMs, settings.latencySigma)
+            if body["resourceUnits"] != nil || body["resourceUnitsWindow"] != nil { configureThrottle() }
             if let v = body["consent"] as? Bool { settings.consent = v }
             if let v = body["secretExpired"] as? Bool { settings.secretExpired = v }
             if let v = body["clockSkew"] as? Double { clockSkew = v }

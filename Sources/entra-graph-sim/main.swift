@@ -7,7 +7,10 @@ let usage = """
                            [--tenant-domain DOMAIN] [--client-id ID] [--client-secret S] [--users N]
                            [--groups N] [--memberships N] [--nested-groups N] [--seed N]
                            [--page-size 100] [--member-slice 50] [--token-lifetime 3599]
-                           [--page-latency MS]   (hold each delta request MS milliseconds, like Graph's server time)
+                           [--page-latency MS]   (hold each Graph page MS milliseconds, like Graph's server time)
+                           [--latency-sigma X]   (lognormal tail of the time per page; 0: always MS)
+                           [--page-member-links N]   (cap member links per delta page, 500 on Graph; 0: none)
+                           [--resource-units off|auto|N]   (the RU bucket per app and tenant, RU per 10 s)
                            [--client-cert CERT.pem --client-public-key PUBLIC.pem]   (accept certificate credentials)
     """
 
@@ -16,7 +19,7 @@ nonisolated(unsafe) var options: [String: String] = [
     "tenant-domain": "contoso.onmicrosoft.com", "client-id": "11111111-2222-3333-4444-555555555555",
     "client-secret": "sim-secret", "users": "20", "groups": "5", "memberships": "40", "nested-groups": "1",
     "seed": "1", "page-size": "100", "member-slice": "50", "token-lifetime": "3599",
-    "page-latency": "0",
+    "page-latency": "0", "latency-sigma": "0", "page-member-links": "0", "resource-units": "off",
 ]
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -40,6 +43,11 @@ func number(_ key: String) -> Int {
     return n
 }
 
+guard ["off", "auto"].contains(options["resource-units"]!) || Int(options["resource-units"]!) != nil,
+      Double(options["latency-sigma"]!) != nil else {
+    FileHandle.standardError.write(Data("entra-graph-sim: --resource-units takes off, auto or RU per 10 s; --latency-sigma a number\n".utf8))
+    exit(2)
+}
 let tenant = Tenant(domain: options["tenant-domain"]!, seed: UInt64(number("seed")))
 tenant.generate(users: number("users"), groups: number("groups"), memberships: number("memberships"), nested: number("nested-groups"))
 var certificate: AssertionVerifier?
@@ -54,7 +62,9 @@ let simulator = Simulator(
     settings: Settings(tenantId: options["tenant-id"]!, domain: options["tenant-domain"]!, clientId: options["client-id"]!,
                        clientSecret: options["client-secret"]!, pageSize: max(1, number("page-size")),
                        memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime"),
-                       pageLatencyMs: max(0, number("page-latency")), certificate: certificate),
+                       pageLatencyMs: max(0, number("page-latency")), latencySigma: max(0, Double(options["latency-sigma"]!) ?? 0),
+                       maxLinksPerPage: max(0, number("page-member-links")), resourceUnits: options["resource-units"]!,
+                       certificate: certificate),
     tenant: tenant)
 signal(SIGPIPE, SIG_IGN)
 let server: HTTPServer

@@ -267,7 +267,8 @@ final class DaemonHarness {
     }
 
     /// Writes `NAME.conf` pointing at a simulator.
-    func writeProfile(_ name: String, simulator: Simulator, interval: String = "1h", extra: String = "") throws {
+    /// - Parameter parallel: `Parallel=`; tests read the delta chain unless they test the parallel full sync.
+    func writeProfile(_ name: String, simulator: Simulator, interval: String = "1h", parallel: String = "off", extra: String = "") throws {
         let secretFile = configDirectory + "/\(name).secret"
         try simulator.clientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
         chmod(secretFile, 0o600)
@@ -284,6 +285,7 @@ final class DaemonHarness {
             Interval=\(interval)
             RandomizedDelay=0
             RequestTimeout=10s
+            Parallel=\(parallel)
             \(extra)
             """
         try write(name + ".conf", text)

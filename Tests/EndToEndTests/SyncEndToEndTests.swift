@@ -109,11 +109,12 @@ struct SyncEndToEndTests {
         #expect(quiet.stdout.contains("+0 ~0 -0"))
     }
 
-    @Test("410 Gone and syncStateNotFound trigger a full resync that reconciles", arguments: ["gone", "expired", "resync"])
-    func resyncReconciles(mode: String) throws {
+    @Test("410 Gone and syncStateNotFound trigger a full resync that reconciles, read in parallel with Parallel=auto",
+          arguments: ["gone", "expired", "resync"], ["off", "auto"])
+    func resyncReconciles(mode: String, parallel: String) throws {
         let sim = try Simulator(users: 20, groups: 4, memberships: 40, pageSize: 8)
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim)
+        try daemon.writeProfile("contoso", simulator: sim, parallel: parallel)
         try daemon.start()
         try daemon.runNow("contoso")
 
@@ -126,9 +127,12 @@ struct SyncEndToEndTests {
         try sim.admin("DELETE", "/_sim/users/\(victim)?permanent=true")
         try sim.admin("DELETE", "/_sim/groups/\(groupId)/members/\(member)")
         try sim.admin("POST", "/_sim/reset-sync", ["mode": mode])
+        try sim.admin("DELETE", "/_sim/stats")
 
         let run = try daemon.runNow("contoso")
         #expect(run.stdout.contains("full"))
+        let listed = (try sim.admin("GET", "/_sim/stats") as! [String: Int])["requests.usersList"] ?? 0
+        #expect(parallel == "auto" ? listed >= 56 : listed == 0, "\(listed) user list requests")
         try expectExportsMatch(daemon, "contoso", sim)
         let exported = try Mirror.fromExports(daemon.exportDirectory("contoso"))
         #expect(exported.users[victim] == nil)

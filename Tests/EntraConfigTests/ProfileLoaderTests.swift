@@ -37,7 +37,17 @@ struct ProfileLoaderTests {
         #expect(profile.graphEndpoint == "https://graph.microsoft.com")
         #expect(profile.tokenURL == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
         #expect(profile.graphScope == "https://graph.microsoft.com/.default")
+        #expect(profile.parallel == .auto && profile.parallel.limit == 16)
         #expect(warnings.isEmpty)
+    }
+
+    @Test("Parallel= takes auto, off or a maximum number of requests at once", arguments: [
+        ("auto", ParallelSync.auto, 16), ("off", .off, 0), ("OFF", .off, 0), ("8", .max(8), 8), ("32", .max(32), 32),
+    ])
+    func parallel(value: String, mode: ParallelSync, limit: Int) throws {
+        let path = try write("p.conf", tenant + "\nClientSecret=x\n[Sync]\nParallel=\(value)\n")
+        let (profile, _) = try ProfileLoader.load(file: path)
+        #expect(profile.parallel == mode && profile.parallel.limit == limit)
     }
 
     @Test func everyKeyParses() throws {
@@ -82,6 +92,8 @@ struct ProfileLoaderTests {
         ("Users=maybe", "Users", "expected yes or no"),
         ("MaxAttempts=99", "MaxAttempts", "1 to 20"),
         ("Intervall=5min", "Intervall", "did you mean Interval"),
+        ("Parallel=33", "Parallel", "expected auto, off or a maximum number of requests at once (1–32)"),
+        ("Parallel=fast", "Parallel", "found 'fast'"),
     ])
     func syncErrors(line: String, key: String, text: String) throws {
         let path = try write("bad.conf", tenant + "\nClientSecret=x\n[Sync]\n\(line)\n")
