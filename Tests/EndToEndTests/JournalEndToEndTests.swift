@@ -24,9 +24,32 @@ struct JournalEndToEndTests {
         return dir + "/" + last
     }
 
-    func modify(_ path: String, _ body: (inout [UInt8]) -> Void) throws {
+    /// Where each commit of a segment ends. The journal's frames are a u32 length, a u32 checksum,
+    /// a type byte and the payload, after a 32-byte segment header; type 200 marks a commit.
+    func commitEnds(_ bytes: [UInt8]) -> [Int] {
+        var ends: [Int] = []
+        var offset = 32
+        while offset + 9 <= bytes.count {
+            let length = (0..<4).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
+            let next = offset + 9 + length
+            guard next <= bytes.count else { break }
+            if bytes[offset + 8] == 200 { ends.append(next) }
+            offset = next
+        }
+        return ends
+    }
+
+    /// Where the second run's batch ends in the last segment: after it comes only the small batch
+    /// that journals when that run ended (after its exports).
+    func lastRunBatchEnd(_ bytes: [UInt8]) throws -> Int {
+        let ends = commitEnds(bytes)
+        try #require(ends.count >= 2 && ends.last == bytes.count, "commits end at \(ends) in \(bytes.count) bytes")
+        return ends[ends.count - 2]
+    }
+
+    func modify(_ path: String, _ body: (inout [UInt8]) throws -> Void) throws {
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        body(&bytes)
+        try body(&bytes)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
@@ -76,7 +99,8 @@ struct JournalEndToEndTests {
         let sim = try Simulator(users: 20, groups: 3, memberships: 30)
         let daemon = DaemonHarness()
         let first = try twoRuns(daemon, sim)
-        try modify(try lastSegment(daemon)) { $0.removeLast(cut) }
+        // The run's batch cut short (and the run-end batch after it gone).
+        try modify(try lastSegment(daemon)) { bytes in bytes.removeSubrange((try lastRunBatchEnd(bytes) - cut)...) }
 
         try daemon.start()
         try Harness.waitUntil("exports to show the recovered state") {
@@ -88,12 +112,36 @@ struct JournalEndToEndTests {
         #expect(try Mirror.fromExports(daemon.exportDirectory("contoso")) == (try sim.expectedMirror()))
     }
 
+    @Test("a torn run-end record loses only when the run ended: the run's changes stay", arguments: [1, 20])
+    func tornRunEnd(cut: Int) throws {
+        let sim = try Simulator(users: 20, groups: 3, memberships: 30)
+        let daemon = DaemonHarness()
+        _ = try twoRuns(daemon, sim)
+        let second = try sim.expectedMirror()
+        try modify(try lastSegment(daemon)) { bytes in
+            let runEnd = try lastRunBatchEnd(bytes)
+            #expect(bytes.count - runEnd > 20, "the run-end batch is longer than the cut")
+            bytes.removeLast(cut)
+        }
+        try daemon.start()
+        try Harness.waitUntil("exports to show the second run") {
+            (try? Mirror.fromExports(daemon.exportDirectory("contoso"))) == second
+        }
+        #expect(daemon.log.contains("repaired") || daemon.log.contains("truncat"))
+        #expect(try daemon.status()["contoso"]?["users"] as? Int == second.users.count)
+    }
+
     @Test("a bit flip in the last, uncommitted-looking batch is truncated like a torn tail")
     func bitFlippedTail() throws {
         let sim = try Simulator(users: 20, groups: 3, memberships: 30)
         let daemon = DaemonHarness()
         let first = try twoRuns(daemon, sim)
-        try modify(try lastSegment(daemon)) { $0[$0.count - 12] ^= 0x10 }
+        // The run's batch last (the run-end batch after it gone), with a flipped bit in its commit frame.
+        try modify(try lastSegment(daemon)) { bytes in
+            let runEnd = try lastRunBatchEnd(bytes)
+            bytes.removeSubrange(runEnd...)
+            bytes[runEnd - 12] ^= 0x10
+        }
 
         try daemon.start()
         try Harness.waitUntil("exports to show the recovered state") {
