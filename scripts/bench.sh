@@ -12,6 +12,8 @@
 # scripts/bench.sh tenants [N ...] (default 100 1000 3000): many small profiles on one daemon instead,
 # release build, each count with the machine's open-file limit and under 1024:1024
 # (scripts/many-profiles.sh, one line each).
+# scripts/bench.sh userdb [SIZE] (default L): Linux user lookups on the userdb socket, median and p99
+# per GetUserRecord by name beside a trivial varlink call (GetInfo) on the same socket.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-sizes.sh
@@ -23,6 +25,43 @@ if [ "${1:-}" = tenants ]; then
     swift build -c release >&2
     export MANY_PROFILES_BIN="$(swift build -c release --show-bin-path)"
     for n in "${counts[@]}"; do scripts/many-profiles.sh "$n"; scripts/many-profiles.sh "$n" 1024; done
+    exit 0
+fi
+if [ "${1:-}" = userdb ]; then
+    # scripts/bench.sh userdb [SIZE] (default L): user lookups on the daemon's io.systemd.UserDatabase
+    # socket against the floor (scripts/userdb-lookup-bench.py). BENCH_BIN=DIR uses binaries built
+    # already; BENCH_LOOKUPS=N calls of each (default 10000).
+    size="${2:-L}"
+    bench_size "$size" || exit 2
+    if [ -z "${BENCH_BIN:-}" ]; then swift build -c release >&2; fi
+    bin="${BENCH_BIN:-$(swift build -c release --show-bin-path)}"
+    work="$(mktemp -d /tmp/es-bench-userdb.XXXXXX)"
+    pids=()
+    cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+    trap cleanup EXIT
+    "$bin/entra-graph-sim" --port 0 --port-file "$work/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \
+        --seed 7 --page-size 999 --member-slice 1000 >/dev/null 2>"$work/sim.log" &
+    pids+=($!)
+    for _ in $(seq 1 6000); do [ -s "$work/port" ] && break; sleep 0.1; done
+    base="http://127.0.0.1:$(cat "$work/port")"
+    mkdir -p "$work/etc"
+    printf 'sim-secret\n' >"$work/etc/b.secret"
+    chmod 600 "$work/etc/b.secret"
+    printf '[Tenant]\nTenantId=contoso.onmicrosoft.com\nClientId=11111111-2222-3333-4444-555555555555\nClientSecretFile=%s\nLoginEndpoint=%s\nGraphEndpoint=%s\n[Sync]\nInterval=1d\nRandomizedDelay=0\nRequestTimeout=10min\n[Linux]\nNameFrom=upn-local\n' \
+        "$work/etc/b.secret" "$base" "$base" >"$work/etc/b.conf"
+    chmod 600 "$work/etc/b.conf"
+    export ENTRA_SYNC_SOCKET="$work/s.sock"
+    "$bin/entra-syncd" --config-dir "$work/etc" --state-dir "$work/state" --socket "$work/s.sock" --userdb-socket "$work/io.entrasync" \
+        --log-level warning 2>"$work/d.log" &
+    daemon=$!
+    pids+=($daemon)
+    until "$bin/entra-syncctl" status --json 2>/dev/null | python3 -c 'import json,sys; p=json.load(sys.stdin)["profiles"][0]; sys.exit(0 if (p.get("linux") or {}).get("users", 0) > 0 else 1)' 2>/dev/null; do
+        kill -0 $daemon || { cat "$work/d.log"; exit 1; }
+        sleep 0.2
+    done
+    echo "size $size: $u users, $g groups, $m memberships; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 scripts/userdb-lookup-bench.py "$work/io.entrasync" "${BENCH_LOOKUPS:-10000}"
+    echo "daemon peak RSS $(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status) MB"
     exit 0
 fi
 latency="${BENCH_PAGE_LATENCY_MS:-0}"

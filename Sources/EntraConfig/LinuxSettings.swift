@@ -11,6 +11,7 @@
 /// | `HomeDirectory=` | template: `%u` name, `%l` UPN local part, `%U` uid, `%o` object id | `/home/%u` |
 /// | `Shell=` | absolute path | `/bin/bash` |
 /// | `IdRange=` | `FIRST-LAST` | `1879113728-1946157055` (0x70010000–0x73FFFFFF) |
+/// | `IdPinsFile=` | absolute path of a file of `OBJECT-ID ID` lines | none |
 public struct LinuxSettings: Sendable, Equatable {
     public enum NameSource: String, Sendable, CaseIterable {
         case upn
@@ -31,6 +32,11 @@ public struct LinuxSettings: Sendable, Equatable {
     public var homeDirectory = "/home/%u"
     public var shell = "/bin/bash"
     public var idRange = PosixIDRange.default
+    /// `IdPinsFile=`: where the pins were read from (nil: no pins).
+    public var idPinsFile: String?
+    /// The ids pinned in `IdPinsFile=`, by lower-cased object id: an object without an id gets
+    /// its pinned id when that id is free (see `PosixIDs.assign`).
+    public var idPins: [String: UInt32] = [:]
     /// Where the section starts (errors about ranges shared with another profile point there).
     public var line = 0
 

@@ -82,6 +82,11 @@ public final class ManagerClient {
         try call(ManagerProtocol.Method.scimPush, request, timeout: Self.waitTimeout)
     }
 
+    /// Every POSIX id the profile assigned, sorted by id.
+    public func posixIds(profile: String) throws(ManagerError) -> PosixIdsReply {
+        try call(ManagerProtocol.Method.posixIds, PosixIdsRequest(profile: profile), timeout: Self.queryTimeout)
+    }
+
     public enum Query: Sendable {
         case users, groups, members, show
 

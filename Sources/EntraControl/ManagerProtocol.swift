@@ -15,6 +15,7 @@ public enum ManagerProtocol {
         public static let groups = "io.entrasync.Manager.Groups"
         public static let members = "io.entrasync.Manager.Members"
         public static let show = "io.entrasync.Manager.Show"
+        public static let posixIds = "io.entrasync.Manager.PosixIds"
         public static let scim = "io.entrasync.Manager.Scim"
         public static let scimPush = "io.entrasync.Manager.ScimPush"
         public static let resync = "io.entrasync.Manager.Resync"
@@ -92,6 +93,11 @@ public enum ManagerProtocol {
         # One user or group by id, userPrincipalName, mail or display name.
         # posixIds: the uid or gid of each shown object that has one ([Linux]).
         method Show(profile: string, key: string) -> (users: []object, groups: []object, posixIds: ?[string]int)
+
+        # Every POSIX id the profile ever assigned ([Linux]), deleted objects' included, sorted by id:
+        # what a second host's IdPinsFile= needs to give the same objects the same ids.
+        type PosixId (object: string, id: int)
+        method PosixIds(profile: string) -> (ids: []PosixId)
 
         type ScimFailureInfo (
           objectId: string,
@@ -362,6 +368,26 @@ public struct QueryRequest: Codable, Sendable {
         self.transitive = transitive
         self.key = key
     }
+}
+
+/// One assignment of `PosixIds`: an object id and its uid or gid.
+public struct PosixId: Codable, Sendable, Equatable {
+    public var object: String
+    public var id: Int
+    public init(object: String, id: Int) {
+        self.object = object
+        self.id = id
+    }
+}
+
+public struct PosixIdsRequest: Codable, Sendable {
+    public var profile: String
+    public init(profile: String) { self.profile = profile }
+}
+
+public struct PosixIdsReply: Codable, Sendable, Equatable {
+    public var ids: [PosixId]
+    public init(ids: [PosixId]) { self.ids = ids }
 }
 
 /// A SCIM object the target refused.

@@ -12,6 +12,9 @@ import EntraConfig
 /// the id of a deleted object stays with that object id (quarantined for ever: it comes back if
 /// the object is restored, and is never handed to another object). Assignments outside a changed
 /// `IdRange=` stay valid; only new objects take ids from the new range.
+///
+/// `IdPinsFile=` gives new objects chosen ids (e.g. the ids another host assigned, as
+/// `entra-syncctl ids` prints them), ahead of the hash.
 public struct PosixIDs: Sendable, Equatable {
     /// Object id (as Graph spells it) → id.
     public private(set) var byObject: [String: UInt32] = [:]
@@ -44,15 +47,32 @@ public struct PosixIDs: Sendable, Equatable {
     /// The mutations that give each of `objects` without an id one, in the order given (sort
     /// them for a result that does not depend on dictionary order). Ids in `excluded` (local
     /// accounts') are skipped as if taken. Objects that find the range full get none.
-    public func assign(_ objects: [String], in range: PosixIDRange, excluding excluded: Set<UInt32> = []) -> [Mutation] {
+    ///
+    /// `pins` (`IdPinsFile=`, by lower-cased object id) come first: an object without an id gets
+    /// its pinned id when no other object holds it and it is not excluded; else it falls back to
+    /// the probe. The probe skips ids pinned to other objects, so an object that appears later
+    /// still finds its pin free. Pins never move an id already assigned.
+    public func assign(_ objects: [String], in range: PosixIDRange, excluding excluded: Set<UInt32> = [],
+                       pins: [String: UInt32] = [:]) -> [Mutation] {
         var next = self
         var mutations: [Mutation] = []
+        let pinned = Set(pins.values)
+        var unpinned: [String] = []
         for object in objects where next.byObject[object] == nil {
+            if let pin = pins[object.lowercased()], range.contains(pin), next.owners[pin] == nil, !excluded.contains(pin) {
+                next.apply(object: object, id: pin)
+                mutations.append(.posixID(object: object, id: pin))
+            } else {
+                unpinned.append(object)
+            }
+        }
+        for object in unpinned where next.byObject[object] == nil {
+            let own = pins[object.lowercased()]
             let start = Self.preferred(object, in: range)
             var candidate = start
             var found: UInt32?
             for _ in 0..<range.count {
-                if next.owners[candidate] == nil && !excluded.contains(candidate) {
+                if next.owners[candidate] == nil && !excluded.contains(candidate) && (candidate == own || !pinned.contains(candidate)) {
                     found = candidate
                     break
                 }

@@ -77,4 +77,11 @@ extension ManagerService {
                                                            "groups": DirectoryJSON.groups(view, groups: groups),
                                                            "posixIds": Array(try JSONEncoder().encode(posixIds))]))
     }
+
+    /// Every POSIX id assignment of the profile, sorted by id (`entra-syncctl ids`).
+    func posixIds(_ call: VarlinkCall, _ replier: VarlinkReplier) throws {
+        let request = try call.decode(PosixIdsRequest.self)
+        let ids = try committed(request.profile).mirror.posixIDs.byObject
+        replier.reply(PosixIdsReply(ids: ids.sorted { $0.value < $1.value }.map { PosixId(object: $0.key, id: Int($0.value)) }))
+    }
 }

@@ -21,7 +21,13 @@ extension ProfileRunner {
         let objects = LinuxDirectory.objects(of: state, profile: profile)
         let missing = objects.filter { state.posixIDs[$0] == nil }
         guard !missing.isEmpty else { return }
-        let mutations = state.posixIDs.assign(missing, in: linux.idRange, excluding: LocalAccounts.readHost().ids)
+        let local = LocalAccounts.readHost().ids
+        let mutations = state.posixIDs.assign(missing, in: linux.idRange, excluding: local, pins: linux.idPins)
+        for case .posixID(let object, let id) in mutations {
+            guard let pin = linux.idPins[object.lowercased()], pin != id else { continue }
+            let holder = state.posixIDs.owners[pin].map { "object \($0)" } ?? (local.contains(pin) ? "a local account" : "another object")
+            logger.warning("\(object) gets id \(id), not its pinned id \(pin): \(holder) holds that id (IdPinsFile= \(linux.idPinsFile ?? ""))")
+        }
         if mutations.count < missing.count {
             logger.error("IdRange \(linux.idRange) is full: \(missing.count - mutations.count) users or groups get no POSIX id and are not served; widen IdRange= in [Linux]")
         }

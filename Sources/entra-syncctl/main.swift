@@ -9,7 +9,7 @@ struct Ctl: ParsableCommand {
         abstract: "Control and inspect entra-syncd.",
         discussion: "Finds the daemon's socket through --socket, else $ENTRA_SYNC_SOCKET, else /run/entra-sync/control.sock.",
         version: ManagerProtocol.version,
-        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Scim.self])
+        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Ids.self, Scim.self])
 
     /// Options of every subcommand, accepted before the subcommand's name as well as after it
     /// (`entra-syncctl --socket PATH status`): the subcommands' `@OptionGroup` of the same type
@@ -339,6 +339,22 @@ struct Show: ParsableCommand {
         let reply = query(socket, .show, QueryRequest(profile: profile, key: key))
         let data = (try? JSONSerialization.data(withJSONObject: reply, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+struct Ids: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every POSIX id the profile assigned ([Linux]) as 'OBJECT-ID ID' lines.",
+        discussion: "The output is an IdPinsFile= for another host: with it, that host gives the same users and groups the same uids and gids.")
+    @OptionGroup var socket: SocketOptions
+    @Argument var profile: String
+
+    func run() throws {
+        let client = socket.connect()
+        let reply = attempt { () throws(ManagerError) in try client.posixIds(profile: profile) }
+        var text = "# POSIX ids of profile \(profile) (entra-syncctl ids): OBJECT-ID ID, for IdPinsFile= in [Linux]\n"
+        for pin in reply.ids { text += "\(pin.object) \(pin.id)\n" }
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 }
 

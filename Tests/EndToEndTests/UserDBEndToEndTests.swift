@@ -123,4 +123,51 @@ struct UserDBEndToEndTests {
         #expect(try daemon.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
+
+    @Test("a pinned user gets its pinned uid; `entra-syncctl ids` is the pins file that gives a second host the same ids")
+    func pinsAndTheIdsCommand() throws {
+        let sim = try Simulator(users: 6, groups: 2, memberships: 4)
+        let alice = try sim.admin("POST", "/_sim/users", ["displayName": "Alice Example", "userPrincipalName": "alice@contoso.com",
+                                                        "accountEnabled": true]) as! [String: Any]
+        let aliceId = alice["id"] as! String
+        let pinned = 123_456
+        func linux(_ pins: String) -> String { "\n[Linux]\nNameFrom=upn-local\nIdRange=100000-199999\nIdPinsFile=\(pins)\n" }
+
+        // Host one: alice pinned (the object id in capitals, as an admin may paste it), everyone else hashed.
+        let first = DaemonHarness()
+        let firstSocket = first.directory + "/userdb/io.entrasync"
+        first.extraArguments = ["--userdb-socket", firstSocket]
+        try first.write("contoso.pins", "# alice\n\(aliceId.uppercased()) \(pinned)\n")
+        try first.writeProfile("contoso", simulator: sim, extra: linux(first.configDirectory + "/contoso.pins"))
+        try first.start()
+        try Harness.waitUntil("alice on host one", timeout: 20) { try record(firstSocket, "GetUserRecord", Query(userName: "alice")) != nil }
+        #expect(try record(firstSocket, "GetUserRecord", Query(userName: "alice"))?["uid"] as? Int == pinned)
+        let ids = try first.ctl(["ids", "contoso"])
+        #expect(ids.status == 0, "\(ids.stderr)")
+        let lines = ids.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(lines.count >= 7 + 2, "\(ids.stdout)")  // 7 users, 2 groups
+        #expect(lines.contains("\(aliceId) \(pinned)"), "\(ids.stdout)")
+        #expect(try first.stop() == 0)
+
+        // Host two: a fresh state, the same tenant, host one's `ids` output as its pins file.
+        let second = DaemonHarness()
+        let secondSocket = second.directory + "/userdb/io.entrasync"
+        second.extraArguments = ["--userdb-socket", secondSocket]
+        try second.write("contoso.pins", ids.stdout)
+        try second.writeProfile("contoso", simulator: sim, extra: linux(second.configDirectory + "/contoso.pins"))
+        try second.start()
+        try Harness.waitUntil("alice on host two", timeout: 20) { try record(secondSocket, "GetUserRecord", Query(userName: "alice")) != nil }
+        #expect(try record(secondSocket, "GetUserRecord", Query(userName: "alice"))?["uid"] as? Int == pinned)
+        // Every user and group holds the id it holds on host one.
+        #expect(try second.ctl(["ids", "contoso"]).stdout == ids.stdout)
+        #expect(!second.log.contains("not its pinned id"), "\(second.log.suffix(2000))")
+
+        // A pins file with a bad line stops the profile with the file and line named.
+        try second.write("contoso.pins", ids.stdout + "\(aliceId) 5\n")
+        _ = try second.ctl(["reload"])
+        let status = try second.status()["contoso"]
+        let error = status?["error"] as? String ?? ""
+        #expect(error.contains("contoso.pins:\(ids.stdout.split(separator: "\n").count + 1): IdPinsFile:"), "\(status ?? [:])")
+        #expect(try second.stop() == 0)
+    }
 }

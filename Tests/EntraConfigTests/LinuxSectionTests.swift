@@ -84,6 +84,45 @@ struct LinuxSectionTests {
         #expect(error("[Linux]\nGroups=no\nIncludeGroups=x\n")?.key == "IncludeGroups")
     }
 
+    /// `IdPinsFile=`: `OBJECT-ID ID` lines, comments and blank lines skipped; every bad line is
+    /// an error naming the pins file and its line.
+    @Test func idPinsFileIsReadAndItsErrorsNameTheFileAndLine() throws {
+        let pins = dir + "/contoso.pins"
+        try """
+            # from host one
+            6F1E2C1A-5B7E-4C1D-9A52-0D3E1F2A3B4C 100000
+
+            0d3e1f2a-0000-4000-8000-000000000001\t100001   # a group
+
+            """.write(toFile: pins, atomically: true, encoding: .utf8)
+        let linux = try #require(try load("[Linux]\nIdRange=100000-199999\nIdPinsFile=\(pins)\n").linux)
+        #expect(linux.idPinsFile == pins)
+        #expect(linux.idPins == ["6f1e2c1a-5b7e-4c1d-9a52-0d3e1f2a3b4c": 100_000, "0d3e1f2a-0000-4000-8000-000000000001": 100_001])
+
+        try """
+            6f1e2c1a-5b7e-4c1d-9a52-0d3e1f2a3b4c 100000
+            alice 100001
+            0d3e1f2a-0000-4000-8000-000000000001 lots
+            0d3e1f2a-0000-4000-8000-000000000002 99999
+            6f1e2c1a-5b7e-4c1d-9a52-0d3e1f2a3b4c 100005
+            0d3e1f2a-0000-4000-8000-000000000003 100000
+            0d3e1f2a-0000-4000-8000-000000000004
+            """.write(toFile: pins, atomically: true, encoding: .utf8)
+        let failure = try #require(error("[Linux]\nIdRange=100000-199999\nIdPinsFile=\(pins)\n"))
+        let problems = failure.problems.filter { $0.file == pins }
+        #expect(problems.map(\.line) == [2, 3, 4, 5, 6, 7], "\(failure)")
+        #expect(failure.description.contains("\(pins):2: IdPinsFile: 'alice' is not an Entra object id"), "\(failure)")
+        #expect(failure.description.contains("\(pins):3: IdPinsFile: the id 'lots' of 0d3e1f2a-0000-4000-8000-000000000001 is not a number"))
+        #expect(failure.description.contains("\(pins):4: IdPinsFile: the id 99999 of 0d3e1f2a-0000-4000-8000-000000000002 is outside IdRange 100000-199999"))
+        #expect(failure.description.contains("\(pins):5: IdPinsFile: 6f1e2c1a-5b7e-4c1d-9a52-0d3e1f2a3b4c is pinned twice (first at line 1)"))
+        #expect(failure.description.contains("\(pins):6: IdPinsFile: the id 100000 is pinned twice"))
+        #expect(failure.description.contains("\(pins):7: IdPinsFile: expected 'OBJECT-ID ID'"))
+
+        let missing = try #require(error("[Linux]\nIdPinsFile=\(dir)/nope.pins\n"))
+        #expect(missing.line == 6 && missing.key == "IdPinsFile" && missing.description.contains("cannot read '\(dir)/nope.pins': no such file"), "\(missing)")
+        #expect(error("[Linux]\nIdPinsFile=pins.txt\n")?.key == "IdPinsFile")
+    }
+
     /// Two profiles may not hand out the same ids: both are refused at load, each naming the other.
     @Test func overlappingRangesOfTwoProfilesAreRefused() throws {
         write("alpha", "[Linux]\nIdRange=100000-199999\n")

@@ -48,6 +48,7 @@ struct ManagerClientTests {
             case ManagerProtocol.Method.reload: #"{"added":["a"],"removed":[],"changed":[],"errors":[]}"#
             case ManagerProtocol.Method.resync: #"{"profile":"p","keptJournal":"journal.discarded-1"}"#
             case ManagerProtocol.Method.scim, ManagerProtocol.Method.scimPush: #"{"targets":[]}"#
+            case ManagerProtocol.Method.posixIds: #"{"ids":[{"object":"o","id":70000}]}"#
             default: #"{"users":[]}"#
             }
             replier.reply(rawParameters: Array(empty.utf8))
@@ -69,12 +70,13 @@ struct ManagerClientTests {
         #expect(try client.resync(ResyncRequest(profile: "p", discardState: true)).keptJournal == "journal.discarded-1")
         #expect(try client.scim(ScimRequest(profile: "p")).targets.isEmpty)
         #expect(try client.scimPush(ScimRequest(profile: "p", retry: true)).targets.isEmpty)
+        #expect(try client.posixIds(profile: "p").ids == [PosixId(object: "o", id: 70_000)])
         for query in [ManagerClient.Query.users, .groups, .members, .show] {
             #expect(String(decoding: try client.query(query, QueryRequest(profile: "p")), as: UTF8.self) == #"{"users":[]}"#)
         }
         let M = ManagerProtocol.Method.self
         #expect(calls.methods.withLock { $0 } == [M.status, M.runNow, M.reload, M.history, M.resync, M.scim, M.scimPush,
-                                         M.users, M.groups, M.members, M.show])
+                                         M.posixIds, M.users, M.groups, M.members, M.show])
     }
 
     @Test("the protocol's errors come back typed")

@@ -77,6 +77,36 @@ struct PosixIDsTests {
         #expect(state.posixIDs[a] == aID && state.posixIDs.owners[aID] == a && state.posixIDs["other"] == nil)
     }
 
+    /// `IdPinsFile=`: a pinned object gets its pin (whatever the case of its object id), a pin
+    /// another object holds falls back to the probe, and pins never move an id already assigned.
+    @Test func pinsAreHonouredWhenFreeAndNeverMoveAnId() throws {
+        let (a, b) = collidingPair()
+        let c = "6f1e2c1a-5b7e-4c1d-9a52-0d3e1f2a3b4c"
+        let pinA = range.first + 7, pinC = range.last
+        var ids = PosixIDs()
+        let pins = [a.lowercased(): pinA, c: pinC]
+        for m in ids.assign([a.uppercased(), b], in: range, pins: pins) {
+            guard case .posixID(let object, let id) = m else { throw Failure("unexpected \(m)") }
+            ids.apply(object: object, id: id)
+        }
+        #expect(ids[a.uppercased()] == pinA)
+        // b is not pinned: its probe starts where a's would have and finds that id free.
+        #expect(ids[b] == PosixIDs.preferred(b, in: range))
+
+        // A pin taken by another object (or a local account's id) falls back to the hash.
+        let taken = ids.assign([c], in: range, pins: [c: pinA])
+        #expect(taken == [.posixID(object: c, id: PosixIDs.preferred(c, in: range))])
+        let local = ids.assign([c], in: range, excluding: [pinC], pins: pins)
+        #expect(local == [.posixID(object: c, id: PosixIDs.preferred(c, in: range))])
+        // An object that already has an id keeps it, whatever its pin says.
+        #expect(ids.assign([b], in: range, pins: [b: range.first + 100]).isEmpty)
+
+        // The probe skips ids pinned to other objects: a pinned object seen later still finds its pin free.
+        let late = ids.assign([c], in: range, pins: [a: pinA, b: PosixIDs.preferred(c, in: range)])
+        guard case .posixID(_, let cID) = try #require(late.first) else { throw Failure("\(late)") }
+        #expect(cID != PosixIDs.preferred(c, in: range) && range.contains(cID))
+    }
+
     @Test func recordRoundTripsAndRejectsDamage() throws {
         let mutation = Mutation.posixID(object: "6f1e2c1a-5b7e-4c1d-9a52-0d3e1f2a3b4c", id: 2_147_352_575)
         #expect(mutation.record.type == 40)
