@@ -50,8 +50,13 @@ let package = Package(
         // Sockets, timers and signals on one epoll thread, instead of DispatchSource (see EventLoop).
         .target(name: "EntraEvents", dependencies: ["CEpoll"]),
         .target(name: "EntraControl", dependencies: ["EntraEvents"]),
+        // Push targets: the `PushTarget` contract and its shared bookkeeping, SCIM and LDAP. Nothing of the engine.
+        .target(name: "EntraPush", dependencies: [
+            "EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "EntraSync", dependencies: [
-            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
@@ -90,7 +95,8 @@ let package = Package(
         .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EntraLDAPTests", dependencies: ["EntraLDAP", "TestSupport"]),
-        .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraLDAP", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraPushTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraPush", "EntraLDAP", "EntraMirror", "EntraHTTP", "EntraDirectory", "EntraConfig", "TestSupport"]),
         .testTarget(name: "EntraUserDBTests", dependencies: ["EntraUserDB", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
     ]

@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 

@@ -6,6 +6,7 @@ import EntraGraph
 import EntraHTTP
 import EntraJournal
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 import Synchronization

@@ -17,7 +17,9 @@ struct ModuleEdgeTests {
         // libldap behind CLDAP; nothing of the mirror or the engine.
         "EntraLDAP": ["CLDAP"],
         "EntraMirror": ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"],
-        "EntraSync": ["EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc"],
+        // Push targets (SCIM over EntraHTTP, LDAP over EntraLDAP) behind `PushTarget`: the committed mirror in, acknowledgements out.
+        "EntraPush": ["EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP"],
+        "EntraSync": ["EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc"],
         // Sockets, timers and signals on one epoll thread (no libdispatch manager thread).
         "EntraEvents": ["CEpoll"],
         "EntraControl": ["EntraEvents"],
@@ -69,5 +71,9 @@ struct ModuleEdgeTests {
         #expect(!Self.allowed["EntraSync"]!.contains("EntraSystemd"))
         #expect(!Self.allowed["EntraGraph"]!.contains("EntraSync"))
         #expect(!Self.allowed["entra-syncctl"]!.contains("EntraSync"))
+        for engineSide in ["EntraSync", "EntraControl", "EntraSystemd", "EntraEvents", "EntraService"] {
+            #expect(!Self.allowed["EntraPush"]!.contains(engineSide), "push targets must not know \(engineSide)")
+        }
+        #expect(!Self.allowed["EntraSync"]!.contains("EntraLDAP"), "the engine reaches LDAP only through EntraPush")
     }
 }

@@ -3,7 +3,7 @@ import EntraDirectory
 import EntraHTTP
 import EntraLDAP
 @testable import EntraMirror
-@testable import EntraSync
+@testable import EntraPush
 import Foundation
 import Logging
 import Testing

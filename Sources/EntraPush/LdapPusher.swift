@@ -13,15 +13,14 @@ import Logging
 /// by the id; a membership value sent twice answers attributeOrValueExists / noSuchAttribute and
 /// is taken as done; a rename or modify of an entry that moved answers noSuchObject and the entry
 /// is found again by its id.
-final class LdapPusher: PushTarget {
+public final class LdapPusher: PushTarget {
     let target: LdapTarget
-    var name: String { target.name }
-    private(set) var state: LdapTargetState
-    private let journal: ([LdapMutation]) throws -> Void
+    public var name: String { target.name }
+    private var ledger: PushLedger<LdapTargetState>
+    var state: LdapTargetState { ledger.state }
     private let logger: Logger
     /// Set when the daemon stops: the push ends before its next operation (what was acknowledged is kept).
     private let cancel: CancellationFlag
-    private var summary: PushSummary
     private var ldap: LDAPConnection!
     /// Maximum member values in one modify request.
     static let memberChunk = 1000
@@ -37,23 +36,17 @@ final class LdapPusher: PushTarget {
         var message: String
     }
 
-    init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
-         journal: @escaping ([LdapMutation]) throws -> Void) {
+    public init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
+                journal: @escaping ([LdapMutation]) throws -> Void) {
         self.target = target
         self.cancel = cancel
-        self.state = state
         self.logger = logger
-        self.journal = journal
-        summary = PushSummary(result: .succeeded, started: Date().timeIntervalSince1970, finished: 0)
+        ledger = PushLedger(target: target.name, state: state, journal: journal)
     }
 
-    private func commit(_ mutations: [LdapMutation]) throws {
-        guard !mutations.isEmpty else { return }
-        try journal(mutations)
-        for m in mutations { state.apply(m) }
-    }
+    private func commit(_ mutations: [LdapMutation]) throws { try ledger.commit(mutations) }
 
-    func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
+    public func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
         var blocked: String?
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
@@ -66,18 +59,11 @@ final class LdapPusher: PushTarget {
                 try ensureContainers()
                 try adopt(desired)
             }
-            try recordUnsendable(desired)
-            let plan = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode)
-            var operations = plan.operations
-            if let limit = deletionLimit, plan.deletions > limit {
-                operations.removeAll(where: \.isDeletion)
-                blocked = "\(plan.deletions) deprovisions/deletions held back: more than MaxDeletions= allows (\(limit)); they wait for approval"
-                logger.warning("LDAP target \(target.name): \(blocked!)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
-            }
-            let now = Date().timeIntervalSince1970
-            operations.removeAll { op in
-                guard !retryAll, let failure = state.failures[op.objectId] else { return false }
-                return failure.nextAttempt > now
+            try ledger.recordUnsendable(desired.unsendable)
+            var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) { _ in "they wait for approval" }
+            if let blocked {
+                logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
             try addPipelined(operations, desired: desired)
             for op in operations {
@@ -85,25 +71,22 @@ final class LdapPusher: PushTarget {
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
-            try clearStaleFailures(desired: desired)
+            try ledger.clearStaleFailures(pending: LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations,
+                                          unsendable: desired.unsendable)
         } catch let error as LDAPError {
-            summary.result = .failed
-            summary.error = "LDAP target \(target.name): \(error)"
+            ledger.summary.result = .failed
+            ledger.summary.error = "LDAP target \(target.name): \(error)"
         } catch let error as Abort {
-            summary.result = .failed
-            summary.error = error.message
+            ledger.summary.result = .failed
+            ledger.summary.error = error.message
         } catch {
-            summary.result = .failed
-            summary.error = "cannot record the push in the journal: \(error)"
+            ledger.summary.result = .failed
+            ledger.summary.error = "cannot record the push in the journal: \(error)"
         }
-        summary.requests = ldap?.operations ?? 0
+        ledger.summary.requests = ldap?.operations ?? 0
         ldap = nil  // unbinds
-        let left = summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
-        summary.finish(blocked: blocked, failures: state.failures.count, left: left)
-        if summary.result != .failed || state.location == target.location {
-            try? commit([.pushed(target: target.name, summary)])
-        }
-        return summary
+        let left = ledger.summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        return ledger.finish(blocked: blocked, left: left, reached: state.location == target.location)
     }
 
     // MARK: First contact
@@ -224,11 +207,10 @@ final class LdapPusher: PushTarget {
             case .deleteGroup: try delete(id, isGroup: true)
             case .deprovisionUser: try deprovision(id)
             }
-            if state.failures[id] != nil { try commit([.failure(target: target.name, id: id, nil)]) }
+            try ledger.succeeded(id, [])
         } catch let error as LDAPError where !error.isTargetFailure {
-            let failure = PushFailure.refused(id, isGroup: isGroup, name: entry?.dn ?? id, operation: error.operation, status: Int(error.code),
-                                              detail: error.diagnostic, previous: state.failures[id])
-            try commit([.failure(target: target.name, id: id, failure)])
+            let failure = try ledger.refused(id, isGroup: isGroup, name: entry?.dn ?? id, operation: error.operation, status: Int(error.code),
+                                             detail: error.diagnostic)
             logger.warning("LDAP target \(target.name): \(error); retrying in \(Int(failure.nextAttempt - failure.at)) s",
                            metadata: ["MESSAGE_ID": "\(MessageID.ldapObjectFailed)", "ENTRA_LDAP_TARGET": "\(target.name)", "ENTRA_OBJECT_ID": "\(id)"])
         }
@@ -269,9 +251,8 @@ final class LdapPusher: PushTarget {
                 again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
                 continue
             }
-            try commit([.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))]
-                       + (state.failures[done.id] != nil ? [.failure(target: target.name, id: done.id, nil)] : []))
-            summary.created += 1
+            try ledger.succeeded(done.id, [.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))])
+            ledger.summary.created += 1
         }
         for op in again { try execute(op, desired: desired) }
     }
@@ -301,7 +282,7 @@ final class LdapPusher: PushTarget {
             return try modify(id, isGroup: isGroup, to: link.attributes)
         }
         try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: link.attributes))])
-        summary.created += 1
+        ledger.summary.created += 1
     }
 
     /// Takes the entry as the directory holds it (after a crash or a change behind our back).
@@ -346,7 +327,7 @@ final class LdapPusher: PushTarget {
             try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: LdapDN.normalized(parent) == LdapDN.normalized(oldParent) ? nil : parent)
             let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, to: dn))
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: renamed)])
-            summary.updated += 1
+            ledger.summary.updated += 1
             for group in holders { try changeMembers(group: group, add: [id], remove: []) }
         }
     }
@@ -357,7 +338,7 @@ final class LdapPusher: PushTarget {
             guard !changes.isEmpty else { return }
             try ldap.modify(dn: link.dn, changes.map { .replace($0.name, $0.values) })
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
-            summary.updated += 1
+            ledger.summary.updated += 1
         }
     }
 
@@ -392,8 +373,8 @@ final class LdapPusher: PushTarget {
                 }
             }
             try commit([.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0))])
-            summary.memberAdds += addChunk.count
-            summary.memberRemoves += removeChunk.count
+            ledger.summary.memberAdds += addChunk.count
+            ledger.summary.memberRemoves += removeChunk.count
         }
     }
 
@@ -401,7 +382,7 @@ final class LdapPusher: PushTarget {
         guard let link = isGroup ? state.groups[id] : state.users[id] else { return }
         try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
         try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: nil)])
-        summary.deprovisioned += 1
+        ledger.summary.deprovisioned += 1
     }
 
     private func deprovision(_ id: String) throws {
@@ -411,22 +392,7 @@ final class LdapPusher: PushTarget {
             attributes["entraaccountenabled"] = ["FALSE"]
             try ldap.modify(dn: link.dn, [.replace("entraAccountEnabled", ["FALSE"])])
             try commit([.entry(target: target.name, id: id, isGroup: false, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
-            summary.deprovisioned += 1
+            ledger.summary.deprovisioned += 1
         }
-    }
-
-    // MARK: Failures
-
-    /// Users that cannot be provisioned become failures (status 0) so operators see them.
-    private func recordUnsendable(_ desired: LdapDesired) throws {
-        try commit(desired.unsendable.filter { state.failures[$0.key]?.detail != $0.value }
-            .map { LdapMutation.failure(target: target.name, id: $0.key, PushFailure.unsendable($0.key, why: $0.value)) })
-    }
-
-    /// Failures of objects that left the scope, or are in sync again, are dropped.
-    private func clearStaleFailures(desired: LdapDesired) throws {
-        let pending = Set(LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.map(\.objectId))
-        let stale = state.failures.keys.filter { !pending.contains($0) && desired.unsendable[$0] == nil }
-        try commit(stale.map { .failure(target: target.name, id: $0, nil) })
     }
 }
