@@ -14,6 +14,12 @@
 /// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
 /// - `Users=`, `Groups=` booleans, default yes
 /// - `RequestTimeout=` time span, default 30s
+/// - `Posix=` boolean, default no: users get `posixAccount` (uidNumber, gidNumber = uidNumber,
+///   homeDirectory, loginShell), groups are `posixGroup` (gidNumber) with `member` DNs; the ids are the
+///   profile's POSIX ids (the ones `[Linux]` assigns and the userdb serves), so `Posix=yes` needs a `[Linux]` section
+/// - `HomeDirectory=` template, default `/home/%u`: `%u` the entry's uid (the UPN), `%l` UPN local part,
+///   `%U` uidNumber, `%o` object id, `%%` a percent sign (only with `Posix=yes`)
+/// - `LoginShell=` absolute path, default `/bin/bash` (only with `Posix=yes`)
 public struct LdapTarget: Sendable, Equatable {
     public enum Schema: String, Sendable, CaseIterable {
         case inetorgperson
@@ -48,6 +54,9 @@ public struct LdapTarget: Sendable, Equatable {
     public var users = true
     public var groups = true
     public var requestTimeout: Double = 30
+    public var posix = false
+    public var homeDirectory = "/home/%u"
+    public var loginShell = "/bin/bash"
 
     public init(name: String, uri: String, bind: Bind, baseDN: String) {
         self.name = name

@@ -2,13 +2,28 @@ import Foundation
 
 extension ProfileLoader {
     static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
-                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout"]
+                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
-    static func ldapTargets(_ entries: [INIDocument.Entry], file: String, environment: [String: String], serviceGroup: String,
+    /// - Parameter hasLinux: the profile has a `[Linux]` section (`Posix=yes` takes its ids from it).
+    static func ldapTargets(_ entries: [INIDocument.Entry], file: String, environment: [String: String], serviceGroup: String, hasLinux: Bool,
                             warnings: inout [ConfigWarning], problems: inout [ConfigError]) -> [LdapTarget] {
         targets(entries, kind: "LDAP", keys: ldapKeys, file: file, problems: &problems) { name, r in
-            ldapTarget(name: name, &r, environment: environment, serviceGroup: serviceGroup, warnings: &warnings)
+            var target = ldapTarget(name: name, &r, environment: environment, serviceGroup: serviceGroup, warnings: &warnings)
+            posix(&target, &r, hasLinux: hasLinux)
+            return target
+        }
+    }
+
+    /// `Posix=`, `HomeDirectory=`, `LoginShell=`.
+    private static func posix(_ target: inout LdapTarget, _ r: inout SectionReader, hasLinux: Bool) {
+        target.posix = r.bool("Posix", false)
+        target.homeDirectory = r.homeTemplate("HomeDirectory", target.homeDirectory, name: "the entry's uid")
+        target.loginShell = r.absolutePath("LoginShell", target.loginShell)
+        if target.posix {
+            r.require(hasLinux, "Posix", "Posix=yes takes uidNumber/gidNumber from the profile's POSIX ids; add a [Linux] section (its IdRange= and IdPinsFile= apply)")
+        } else {
+            for key in ["HomeDirectory", "LoginShell"] where r.string(key) != nil { r.fail(key, "has no effect without Posix=yes") }
         }
     }
 

@@ -76,6 +76,25 @@ struct SectionReader {
         return v
     }
 
+    /// An absolute path without ':' (it goes into passwd-style records), or `fallback`.
+    mutating func absolutePath(_ key: String, _ fallback: String) -> String {
+        guard let v = string(key) else { return fallback }
+        guard v.hasPrefix("/"), !v.contains(":"), !v.contains(where: { $0.isNewline }) else {
+            fail(key, "'\(v)' must be an absolute path without ':'")
+            return fallback
+        }
+        return v
+    }
+
+    /// A home directory template (`%u`, `%l`, `%U`, `%o`, `%%`), or `fallback`.
+    mutating func homeTemplate(_ key: String, _ fallback: String, name: String) -> String {
+        let template = absolutePath(key, fallback)
+        if let bad = ProfileLoader.unknownPlaceholder(template) {
+            fail(key, "unknown placeholder '%\(bad)'; use %u (\(name)), %l (UPN local part), %U (uid) or %o (object id)")
+        }
+        return template
+    }
+
     /// A readable file's path, or nil.
     mutating func readableFile(_ key: String) -> String? {
         guard let path = string(key) else { return nil }

@@ -15,6 +15,7 @@ import EntraDirectory
 /// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) |
 /// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` |
 /// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) |
+/// | POSIX id (`Posix=yes`, from `MirrorState.posixIDs`) | users: `posixAccount` `uidNumber`, `gidNumber` (the same), `homeDirectory` (`HomeDirectory=`), `loginShell`; groups: `posixGroup` `gidNumber` |
 public struct LdapDesired: Sendable {
     public var users: [String: LdapEntryLink] = [:]
     /// Users in scope that cannot be provisioned, with why.
@@ -30,7 +31,14 @@ public struct LdapDesired: Sendable {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
                 }
-                users[user.id] = LdapEntryLink(dn: "uid=\(LdapDN.value(upn)),\(target.usersDN)", attributes: Self.attributes(user, uid: upn))
+                var attributes = Self.attributes(user, uid: upn)
+                if target.posix, let id = view.state.posixIDs[user.id] {
+                    attributes["uidnumber"] = [String(id)]
+                    attributes["gidnumber"] = [String(id)]  // the user's own group, as the userdb serves it
+                    attributes["homedirectory"] = [LinuxDirectory.home(target.homeDirectory, name: upn, upn: upn, uid: id, objectId: user.id)]
+                    attributes["loginshell"] = [target.loginShell]
+                }
+                users[user.id] = LdapEntryLink(dn: "uid=\(LdapDN.value(upn)),\(target.usersDN)", attributes: attributes)
             }
         }
         guard target.groups else { return }
@@ -39,6 +47,7 @@ public struct LdapDesired: Sendable {
             let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
             var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
             if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
+            if target.posix, let id = view.state.posixIDs[group.id] { attributes["gidnumber"] = [String(id)] }
             let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
             groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: attributes, members: Set(members))
         }
@@ -63,6 +72,17 @@ public struct LdapDesired: Sendable {
     /// The object classes an entry is created with.
     public static let userClasses = ["inetOrgPerson", "entraSyncObject"]
     public static let groupClasses = ["groupOfNames", "entraSyncObject"]
+    /// With `Posix=yes`: users with a POSIX id add the auxiliary `posixAccount`; groups with one are
+    /// `posixGroup` (structural in RFC 2307's nis schema, so instead of `groupOfNames`), their `member`
+    /// DNs allowed by `entraSyncObject`.
+    public static let posixUserClass = "posixAccount"
+    public static let posixGroupClasses = ["posixGroup", "entraSyncObject"]
+
+    /// The classes of an entry with these managed attributes.
+    public static func classes(_ attributes: [String: [String]], isGroup: Bool) -> [String] {
+        if isGroup { return attributes["gidnumber"] == nil ? groupClasses : posixGroupClasses }
+        return attributes["uidnumber"] == nil ? userClasses : userClasses + [posixUserClass]
+    }
 }
 
 /// One operation a push sends, in Entra ids; the executor resolves DNs from the state as it goes.

@@ -28,8 +28,9 @@ public final class LdapPusher: PushTarget {
     static let addWindow = 32
     /// The most adds that were unanswered at once (for tests).
     private(set) var mostInFlight = 0
-    static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled"]
-    static let groupAttributes = ["cn", "description", "entraobjectid"]
+    static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled",
+                                 "uidnumber", "gidnumber", "homedirectory", "loginshell"]
+    static let groupAttributes = ["cn", "description", "entraobjectid", "gidnumber"]
 
     /// A failure of the whole push that is not an LDAP result (a managed container cannot be created).
     struct Abort: Error {
@@ -133,7 +134,7 @@ public final class LdapPusher: PushTarget {
             let want = isGroup ? desired.groups : desired.users
             let base = isGroup ? target.groupsDN : target.usersDN
             let naming = isGroup ? "cn" : "uid"
-            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(objectClass=groupOfNames)" : "(objectClass=inetOrgPerson)",
+            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(|(objectClass=groupOfNames)(objectClass=posixGroup))" : "(objectClass=inetOrgPerson)",
                                            attributes: ["objectClass", "member"] + (isGroup ? Self.groupAttributes : Self.userAttributes))
             var byId: [String: LDAPConnection.Entry] = [:]
             var byName: [String: LDAPConnection.Entry] = [:]
@@ -202,7 +203,7 @@ public final class LdapPusher: PushTarget {
             switch op {
             case .add(_, _, let link): try add(id, isGroup: isGroup, link)
             case .rename(_, _, let dn): try rename(id, isGroup: isGroup, to: dn)
-            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes)
+            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes, members: desired.groups[id]?.members ?? [])
             case .changeMembers(_, let add, let remove): try changeMembers(group: id, add: add, remove: remove)
             case .deleteGroup: try delete(id, isGroup: true)
             case .deprovisionUser: try deprovision(id)
@@ -263,7 +264,7 @@ public final class LdapPusher: PushTarget {
 
     /// The attributes an entry is added with.
     static func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
-        var attributes: [(String, [String])] = [("objectClass", isGroup ? LdapDesired.groupClasses : LdapDesired.userClasses)]
+        var attributes: [(String, [String])] = [("objectClass", LdapDesired.classes(link.attributes, isGroup: isGroup))]
         attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
         if isGroup { attributes.append(("member", [link.dn])) }
@@ -279,7 +280,7 @@ public final class LdapPusher: PushTarget {
             // Perhaps added by a push that crashed before journaling it: then it carries our id.
             guard let found = try find(id, isGroup: isGroup), LdapDN.normalized(found.dn) == LdapDN.normalized(link.dn) else { throw error }
             try relink(id, isGroup: isGroup, found)
-            return try modify(id, isGroup: isGroup, to: link.attributes)
+            return try modify(id, isGroup: isGroup, to: link.attributes, members: [])
         }
         try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: link.attributes))])
         ledger.summary.created += 1
@@ -332,14 +333,48 @@ public final class LdapPusher: PushTarget {
         }
     }
 
-    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]]) throws {
+    /// Replaces the managed attributes that changed. `members`: what a group re-created on the way should list.
+    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]], members: Set<String>) throws {
         try located(id, isGroup: isGroup) { link in
             let changes = LdapEntry.changes(from: link.attributes, to: attributes)
             guard !changes.isEmpty else { return }
-            try ldap.modify(dn: link.dn, changes.map { .replace($0.name, $0.values) })
+            let replace = changes.map { LDAPConnection.Change.replace($0.name, $0.values) }
+            let posixAttribute = isGroup ? "gidnumber" : "uidnumber"
+            let posix = (link.attributes[posixAttribute] != nil, attributes[posixAttribute] != nil)
+            if isGroup, posix.0 != posix.1 {
+                return try recreateGroup(id, link: link, attributes: attributes, members: members)
+            }
+            // Posix= turned on or off for a user: posixAccount comes or goes in the same modify
+            // (its MUST attributes with it); already so (an adopted entry) is taken as done.
+            if posix.0 != posix.1 {
+                let posixClass = LdapDesired.posixUserClass
+                do {
+                    try ldap.modify(dn: link.dn, [posix.1 ? .add("objectClass", [posixClass]) : .delete("objectClass", [posixClass])] + replace)
+                } catch let error as LDAPError {
+                    guard error.code == LDAPError.attributeOrValueExists || error.code == LDAPError.noSuchAttribute else { throw error }
+                    try ldap.modify(dn: link.dn, replace)
+                }
+            } else {
+                try ldap.modify(dn: link.dn, replace)
+            }
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
             ledger.summary.updated += 1
         }
+    }
+
+    /// A group that gains or loses its POSIX id changes its structural class (groupOfNames ⇄
+    /// posixGroup), which LDAP cannot do in place: it is deleted and added again under the same DN
+    /// with its members (groups that list it keep the DN, so they need no change).
+    private func recreateGroup(_ id: String, link: LdapEntryLink, attributes: [String: [String]], members: Set<String>) throws {
+        let holders = state.groups.filter { $0.value.members.contains(id) }.keys.sorted()
+        try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
+        try commit([.entry(target: target.name, id: id, isGroup: true, link: nil)])
+        try add(id, isGroup: true, LdapEntryLink(dn: link.dn, attributes: attributes))
+        ledger.summary.created -= 1
+        ledger.summary.updated += 1
+        try changeMembers(group: id, add: members.sorted(), remove: [])
+        // The groups that list it still do (same DN); the journal says so again.
+        for group in holders { try changeMembers(group: group, add: [id], remove: []) }
     }
 
     /// Membership deltas as modify add/delete of `member` values, at most `memberChunk` values a

@@ -78,4 +78,25 @@ struct LdapSectionTests {
         #expect(noCredentials?.key == "BindPasswordCredential" && noCredentials?.message.contains("CREDENTIALS_DIRECTORY") == true)
         #expect(error("[LDAP:bad.name]\nURI=ldapi:///\nBaseDN=dc=x\n")?.message.contains("target name") == true)
     }
+
+    @Test("Posix=yes with HomeDirectory= and LoginShell=; it needs [Linux]; the templates are checked with file:line")
+    func posix() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        let profile = try load(base + "Posix=yes\nHomeDirectory=/srv/home/%l\nLoginShell=/bin/zsh\n\n[Linux]\nUsers=yes\n")
+        let target = try #require(profile.ldapTargets.first)
+        #expect(target.posix && target.homeDirectory == "/srv/home/%l" && target.loginShell == "/bin/zsh")
+        let defaults = try load(base + "Posix=yes\n\n[Linux]\nUsers=yes\n")
+        #expect(defaults.ldapTargets.first?.homeDirectory == "/home/%u" && defaults.ldapTargets.first?.loginShell == "/bin/bash")
+        #expect(try load(base).ldapTargets.first?.posix == false)
+        // [LDAP] starts on line 5: Posix= is line 8.
+        let noLinux = error(base + "Posix=yes\n")
+        #expect(noLinux?.line == 8 && noLinux?.key == "Posix" && noLinux?.message.contains("add a [Linux] section") == true)
+        let placeholder = error(base + "Posix=yes\nHomeDirectory=/home/%x\n\n[Linux]\nUsers=yes\n")
+        #expect(placeholder?.line == 9 && placeholder?.key == "HomeDirectory" && placeholder?.message.contains("'%x'") == true)
+        let relative = error(base + "Posix=yes\nLoginShell=bash\n\n[Linux]\nUsers=yes\n")
+        #expect(relative?.line == 9 && relative?.key == "LoginShell" && relative?.message.contains("absolute path") == true)
+        let withoutPosix = error(base + "LoginShell=/bin/zsh\n")
+        #expect(withoutPosix?.line == 8 && withoutPosix?.message.contains("without Posix=yes") == true)
+        #expect(error(base + "Posix=maybe\n\n[Linux]\nUsers=yes\n")?.message.contains("yes or no") == true)
+    }
 }

@@ -295,4 +295,67 @@ struct LdapPusherTests {
         #expect(down.result == .failed)
         #expect(journal.state.lastPush?.result == .failed)
     }
+
+    static func posixEntry(_ slapd: Slapd, _ id: String) throws -> LDAPConnection.Entry? {
+        let ldap = try LDAPConnection(uri: slapd.uri, caFile: nil, timeout: 5)
+        try ldap.bind(dn: Slapd.rootDN, password: Slapd.rootPassword)
+        return try ldap.search(base: Slapd.suffix, scope: .subtree, filter: "(entraObjectId=\(id))",
+                               attributes: ["objectClass", "uidNumber", "gidNumber", "homeDirectory", "loginShell", "member"]).first
+    }
+
+    @Test("Posix=yes: users become posixAccount and groups posixGroup with the profile's POSIX ids, converted in place and back")
+    func posixEntries() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd)
+        let journal = Journal()
+        var mirror = Self.mirror()
+        let plain = Self.push(target, journal, Self.desired(mirror, target))
+        #expect(plain.result == .succeeded, "\(plain.error ?? "")")
+        #expect(try Self.posixEntry(slapd, "u1")?.attributes["uidnumber"] == nil)
+
+        // The ids [Linux] assigns (and the userdb serves); Posix= turned on for a populated directory.
+        for m in mirror.posixIDs.assign(["g1", "g2", "g3", "g4", "u1", "u2", "u3", "u4", "u5"], in: PosixIDRange(first: 70_000, last: 79_999)) {
+            mirror.apply(m)
+        }
+        target.posix = true
+        target.homeDirectory = "/home/%l"
+        target.loginShell = "/bin/zsh"
+        let desired = Self.desired(mirror, target)
+        let converted = Self.push(target, journal, desired)
+        #expect(converted.result == .succeeded && converted.failed == 0, "\(converted.error ?? "") \(journal.state.failures)")
+        try Self.expectMatches(slapd, desired)
+        let ada = try #require(try Self.posixEntry(slapd, "u1"))
+        let adaID = try #require(mirror.posixIDs["u1"])
+        #expect(Set((ada.attributes["objectclass"] ?? []).map { $0.lowercased() }).isSuperset(of: ["inetorgperson", "posixaccount", "entrasyncobject"]))
+        #expect(ada.first("uidNumber") == String(adaID) && ada.first("gidNumber") == String(adaID), "the same id the userdb serves")
+        #expect(ada.first("homeDirectory") == "/home/ada" && ada.first("loginShell") == "/bin/zsh")
+        let engineering = try #require(try Self.posixEntry(slapd, "g1"))
+        #expect(Set((engineering.attributes["objectclass"] ?? []).map { $0.lowercased() }) == ["posixgroup", "entrasyncobject"])
+        #expect(engineering.first("gidNumber") == String(try #require(mirror.posixIDs["g1"])))
+        #expect(engineering.attributes["member"]?.count == 3, "members kept as DNs: u1, u2 and the nested g2")
+
+        let again = Self.push(target, journal, desired)
+        #expect(again.result == .succeeded && again.operations == 0, "\(again)")
+
+        // A first load with Posix=yes (a fresh directory) gives the same entries.
+        let fresh = try Slapd()
+        defer { fresh.stop() }
+        var freshTarget = Self.target(fresh)
+        freshTarget.posix = true
+        freshTarget.homeDirectory = "/home/%l"
+        freshTarget.loginShell = "/bin/zsh"
+        let first = Self.push(freshTarget, Journal(), Self.desired(mirror, freshTarget))
+        #expect(first.result == .succeeded && first.created == 9, "\(first.error ?? "")")
+        try Self.expectMatches(fresh, Self.desired(mirror, freshTarget))
+
+        // Off again: the POSIX attributes and classes go.
+        target.posix = false
+        let off = Self.desired(mirror, target)
+        let back = Self.push(target, journal, off)
+        #expect(back.result == .succeeded && back.failed == 0, "\(back.error ?? "") \(journal.state.failures)")
+        try Self.expectMatches(slapd, off)
+        let plainAda = try #require(try Self.posixEntry(slapd, "u1"))
+        #expect(plainAda.attributes["uidnumber"] == nil && !(plainAda.attributes["objectclass"] ?? []).map { $0.lowercased() }.contains("posixaccount"))
+    }
 }

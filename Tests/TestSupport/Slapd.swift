@@ -1,6 +1,6 @@
 import Foundation
 
-/// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson and
+/// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson, nis and
 /// entra-sync's shipped schema from `packaging/ldap/entra-sync.ldif`), an mdb database under
 /// `dc=example,dc=test`, listening on a loopback port and an `ldapi://` socket. Stopped by its PID.
 public final class Slapd: @unchecked Sendable {  // immutable after init; `process` is only touched by stop/deinit
@@ -53,6 +53,7 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
             include: file:///etc/ldap/schema/core.ldif
             include: file:///etc/ldap/schema/cosine.ldif
             include: file:///etc/ldap/schema/inetorgperson.ldif
+            include: file:///etc/ldap/schema/nis.ldif
             include: file://\(schema)
 
             dn: olcDatabase={-1}frontend,cn=config
