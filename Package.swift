@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
-        .target(name: "EntraService", dependencies: ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
+        .target(name: "EntraService", dependencies: ["EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
                                                      .product(name: "Logging", package: "swift-log")]),
 
         // Linux identities: systemd's io.systemd.UserDatabase over what the profiles serve (`[Linux]`).
@@ -72,7 +72,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "entra-syncctl", dependencies: [
-            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror",
+            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror", "EntraPush",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraControl", "TestSupport"]),
         .testTarget(name: "EntraEventsTests", dependencies: ["EntraEvents"]),
-        .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
+        .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EntraLDAPTests", dependencies: ["EntraLDAP", "TestSupport"]),
         .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),

@@ -115,6 +115,12 @@ public final class LDAPConnection {
         if let ld { ldap_unbind_ext_s(ld, nil, nil) }
     }
 
+    /// Opens the connection now (with TLS for ldaps://) instead of at the first operation, so a
+    /// caller can tell "cannot reach or trust the server" from what follows.
+    public func connect() throws(LDAPError) {
+        try check(ldap_connect(ld), "connect to \(uri)")
+    }
+
     private func option(_ name: Int32, _ value: UnsafeRawPointer?) throws(LDAPError) {
         let rc = ldap_set_option(ld, name, value)
         guard rc == 0 else { throw LDAPError(code: rc, operation: "set LDAP option \(name)", diagnostic: "") }

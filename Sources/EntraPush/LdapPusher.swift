@@ -62,7 +62,9 @@ public final class LdapPusher: PushTarget {
             }
             try ledger.recordUnsendable(desired.unsendable)
             var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
-            blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) { _ in "they wait for approval" }
+            blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) {
+                "approve with: entra-syncctl ldap PROFILE \(target.name) --allow-deletions \($0)"
+            }
             if let blocked {
                 logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }

@@ -69,4 +69,49 @@ struct LdapEndToEndTests {
         #expect(metrics.contains("entra_sync_ldap_objects{profile=\"contoso\",target=\"default\",kind=\"users\"} \(mirror.users.count)"), "\(metrics)")
         #expect(!daemon.log.contains(Slapd.rootPassword), "the bind password is never logged")
     }
+
+    @Test("entra-syncctl ldap: --plan is a dry run; MaxDeletions= holds deletions back until --allow-deletions approves them")
+    func planAndDeletionGuard() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 20, groups: 2, memberships: 20)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: """
+
+            [LDAP:corp]
+            URI=\(slapd.uri)
+            BindDN=\(Slapd.rootDN)
+            BindPasswordFile=\(slapd.passwordFile)
+            BaseDN=\(Slapd.suffix)
+            DeprovisionMode=delete
+            MaxDeletions=2
+            """)
+        try daemon.start()
+        var status = try daemon.waitForScim("contoso", command: "ldap")
+        #expect(status["name"] as? String == "corp" && status["endpoint"] as? String == slapd.uri)
+        func people() throws -> Int { try slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["1.1"]).count }
+        #expect(try people() == 20)
+
+        let users = try ScimEndToEndTests.users(sim).map { $0["id"] as! String }
+        for id in users.prefix(3) { try sim.admin("DELETE", "/_sim/users/\(id)?permanent=true") }
+        _ = try daemon.ctl(["run-now", "contoso", "--wait", "--allow-deletions", "3"])
+        status = try daemon.waitForScim("contoso", state: ["pending"], after: status, command: "ldap")
+        let held = (status["lastPush"] as? [String: Any])?["error"] as? String ?? ""
+        #expect(held.contains("entra-syncctl ldap PROFILE corp --allow-deletions 3"), "\(held)")
+        #expect(try people() == 20)
+
+        let plan = try daemon.ctl(["ldap", "contoso", "corp", "--plan"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("plan (3)"), "\(plan.stdout)")
+        #expect(plan.stdout.components(separatedBy: "delete user uid=").count == 4, "\(plan.stdout)")
+        #expect(try people() == 20, "--plan sends nothing")
+        #expect(try daemon.ctl(["ldap", "contoso", "other"]).status != 0, "an unknown target is an error")
+
+        let approved = try daemon.ctl(["ldap", "contoso", "--allow-deletions", "3"])
+        #expect(approved.status == 0, "\(approved.stdout)\(approved.stderr)")
+        #expect(approved.stdout.contains("corp  \(slapd.uri)  in-sync"), "\(approved.stdout)")
+        #expect(try people() == 17)
+        let after = try daemon.ctl(["ldap", "contoso", "--plan"])
+        #expect(after.stdout.contains("plan: nothing to send"), "\(after.stdout)")
+    }
 }

@@ -23,13 +23,13 @@ struct ModuleEdgeTests {
         // Sockets, timers and signals on one epoll thread (no libdispatch manager thread).
         "EntraEvents": ["CEpoll"],
         "EntraControl": ["EntraEvents"],
-        "EntraService": ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
+        "EntraService": ["EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
         "EntraSystemd": ["CSystemd"],
         // Linux identities: io.systemd.UserDatabase over the varlink server, answering from the pure core's LinuxDirectory.
         "EntraUserDB": ["EntraControl", "EntraMirror"],
         "entra-syncd": ["EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd", "EntraUserDB"],
-        // `check` reads Graph and previews with the pure core; the rest speaks the protocol only.
-        "entra-syncctl": ["EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror"],
+        // `check` reads Graph, previews with the pure core and tests LDAP targets (EntraPush); the rest speaks the protocol only.
+        "entra-syncctl": ["EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror", "EntraPush"],
         // The simulator shares no code with the client on purpose.
         "entra-graph-sim": [],
     ]

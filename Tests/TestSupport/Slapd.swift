@@ -3,6 +3,7 @@ import Foundation
 /// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson, nis and
 /// entra-sync's shipped schema from `packaging/ldap/entra-sync.ldif`), an mdb database under
 /// `dc=example,dc=test`, listening on a loopback port and an `ldapi://` socket. Stopped by its PID.
+/// Besides the root DN (and the test's uid over ldapi), entries with a userPassword may bind and read, not write.
 public final class Slapd: @unchecked Sendable {  // immutable after init; `process` is only touched by stop/deinit
     public static let suffix = "dc=example,dc=test"
     public static let rootDN = "cn=admin,dc=example,dc=test"
@@ -79,6 +80,8 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
             olcDbIndex: entraObjectId eq
             olcDbMaxSize: 67108864
             olcAccess: {0}to * by dn.exact=gidNumber=\(getegid())+uidNumber=\(geteuid()),cn=peercred,cn=external,cn=auth manage by * break
+            olcAccess: {1}to attrs=userPassword by anonymous auth by * none
+            olcAccess: {2}to * by users read
 
 
             """
