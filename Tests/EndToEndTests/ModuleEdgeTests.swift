@@ -9,21 +9,23 @@ struct ModuleEdgeTests {
     /// Each module and the project modules it may import (C system libraries included).
     static let allowed: [String: Set<String>] = [
         "CCurlShim": ["CCurl"],
+        // The one lock; it knows nothing else.
+        "EntraLock": [],
         "EntraConfig": [],
-        "EntraHTTP": ["CCurl", "CCurlShim"],
+        "EntraHTTP": ["EntraLock", "CCurl", "CCurlShim"],
         "EntraDirectory": [],
-        "EntraGraph": ["EntraHTTP", "EntraDirectory", "EntraConfig"],
+        "EntraGraph": ["EntraLock", "EntraHTTP", "EntraDirectory", "EntraConfig"],
         "EntraJournal": [],
         // libldap behind CLDAP; nothing of the mirror or the engine.
         "EntraLDAP": ["CLDAP"],
         "EntraMirror": ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"],
         // Push targets (SCIM over EntraHTTP, LDAP over EntraLDAP) behind `PushTarget`: the committed mirror in, acknowledgements out.
         "EntraPush": ["EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP"],
-        "EntraSync": ["EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc"],
+        "EntraSync": ["EntraLock", "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc"],
         // Sockets, timers and signals on one epoll thread (no libdispatch manager thread).
-        "EntraEvents": ["CEpoll"],
-        "EntraControl": ["EntraEvents"],
-        "EntraService": ["EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
+        "EntraEvents": ["EntraLock", "CEpoll"],
+        "EntraControl": ["EntraLock", "EntraEvents"],
+        "EntraService": ["EntraLock", "EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
         "EntraSystemd": ["CSystemd"],
         // Linux identities: io.systemd.UserDatabase over the varlink server, answering from the pure core's LinuxDirectory.
         "EntraUserDB": ["EntraControl", "EntraMirror"],
