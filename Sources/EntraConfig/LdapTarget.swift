@@ -9,6 +9,8 @@
 /// - `CAFile=` extra PEM trust anchor (certificates are always verified)
 /// - `BaseDN=` DN, required; `UsersDN=` default `ou=people,BASEDN`; `GroupsDN=` default `ou=groups,BASEDN`
 ///   (both created as organizationalUnit when missing and their RDN is `ou=`)
+/// - `UserRDN=` uid | cn, default uid: the attribute that names a user's entry (`uid=UPN` or `cn=DISPLAYNAME`);
+///   changing it renames the entries (modrdn)
 /// - `Schema=` inetorgperson (the only one in this version; activedirectory is refused as not yet supported)
 /// - `DeprovisionMode=` disable | delete, default disable (entraAccountEnabled=FALSE, out of every group)
 /// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
@@ -24,6 +26,14 @@ public struct LdapTarget: Sendable, Equatable {
     public enum Schema: String, Sendable, CaseIterable {
         case inetorgperson
         case activedirectory
+    }
+
+    /// The attribute that names a user's entry.
+    public enum UserRDN: String, Sendable, CaseIterable {
+        /// `uid=USERPRINCIPALNAME`.
+        case uid
+        /// `cn=DISPLAYNAME` (else the UPN); two users of one name: the second is refused until renamed.
+        case cn
     }
 
     public enum DeprovisionMode: String, Sendable, CaseIterable {
@@ -55,6 +65,7 @@ public struct LdapTarget: Sendable, Equatable {
     public var groups = true
     public var requestTimeout: Double = 30
     public var posix = false
+    public var userRDN = UserRDN.uid
     public var homeDirectory = "/home/%u"
     public var loginShell = "/bin/bash"
 

@@ -2,7 +2,7 @@ import Foundation
 
 extension ProfileLoader {
     static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
-                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell"]
+                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
     /// - Parameter hasLinux: the profile has a `[Linux]` section (`Posix=yes` takes its ids from it).
@@ -92,6 +92,7 @@ extension ProfileLoader {
             target.maxDeletions = DeletionLimit(parsing: v)
             if target.maxDeletions == nil { r.fail("MaxDeletions", DeletionLimit.expected(v)) }
         }
+        target.userRDN = r.choice("UserRDN", target.userRDN)
         target.users = r.bool("Users", true)
         target.groups = r.bool("Groups", true)
         r.require(target.users || target.groups, "Groups", "Users=no and Groups=no leaves nothing to provision")

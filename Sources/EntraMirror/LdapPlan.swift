@@ -8,7 +8,7 @@ import EntraDirectory
 /// | Entra | LDAP |
 /// |---|---|
 /// | user id / group id | `entraObjectId` (auxiliary class `entraSyncObject`, packaging/ldap/entra-sync.ldif) |
-/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`) |
+/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`; with `UserRDN=cn`, `cn=CN,UsersDN`) |
 /// | displayName | `cn` (else the UPN), `displayName` |
 /// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) |
 /// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` |
@@ -38,7 +38,8 @@ public struct LdapDesired: Sendable {
                     attributes["homedirectory"] = [LinuxDirectory.home(target.homeDirectory, name: upn, upn: upn, uid: id, objectId: user.id)]
                     attributes["loginshell"] = [target.loginShell]
                 }
-                users[user.id] = LdapEntryLink(dn: "uid=\(LdapDN.value(upn)),\(target.usersDN)", attributes: attributes)
+                let rdn = target.userRDN.rawValue
+                users[user.id] = LdapEntryLink(dn: "\(rdn)=\(LdapDN.value(attributes[rdn]?.first ?? upn)),\(target.usersDN)", attributes: attributes)
             }
         }
         guard target.groups else { return }
@@ -132,7 +133,7 @@ public struct LdapPlan: Sendable {
                 var acknowledged = link.attributes
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
                     ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
-                    acknowledged = LdapEntry.renamed(acknowledged, to: entry.dn)
+                    acknowledged = LdapEntry.renamed(acknowledged, from: link.dn, to: entry.dn)
                 }
                 if acknowledged != entry.attributes { ops.append(.modify(id: id, isGroup: isGroup, attributes: entry.attributes)) }
             }
@@ -170,10 +171,15 @@ public enum LdapEntry {
         return changes
     }
 
-    /// The attributes after a modrdn to `dn` (deleteoldrdn): the RDN attribute holds the new value.
-    public static func renamed(_ attributes: [String: [String]], to dn: String) -> [String: [String]] {
+    /// The attributes after a modrdn from `old` to `dn` (deleteoldrdn): the old RDN's value is gone
+    /// (with `UserRDN=` changed, another attribute than the new RDN's), the RDN attribute holds the new value.
+    public static func renamed(_ attributes: [String: [String]], from old: String, to dn: String) -> [String: [String]] {
         guard let rdn = LdapDN.rdn(of: dn) else { return attributes }
         var result = attributes
+        if let before = LdapDN.rdn(of: old), before.0 != rdn.0, let values = result[before.0] {
+            let left = values.filter { $0.lowercased() != before.1.lowercased() }
+            result[before.0] = left.isEmpty ? nil : left
+        }
         result[rdn.0] = [rdn.1]
         return result
     }

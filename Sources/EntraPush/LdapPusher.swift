@@ -328,7 +328,7 @@ public final class LdapPusher: PushTarget {
             let (rdn, parent) = LdapDN.split(dn)
             let oldParent = LdapDN.split(link.dn).parent
             try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: LdapDN.normalized(parent) == LdapDN.normalized(oldParent) ? nil : parent)
-            let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, to: dn))
+            let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, from: link.dn, to: dn))
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: renamed)])
             ledger.summary.updated += 1
             for group in holders { try changeMembers(group: group, add: [id], remove: []) }

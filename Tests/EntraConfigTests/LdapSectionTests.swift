@@ -99,4 +99,13 @@ struct LdapSectionTests {
         #expect(withoutPosix?.line == 8 && withoutPosix?.message.contains("without Posix=yes") == true)
         #expect(error(base + "Posix=maybe\n\n[Linux]\nUsers=yes\n")?.message.contains("yes or no") == true)
     }
+
+    @Test("UserRDN= is uid (default) or cn")
+    func userRDN() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        #expect(try load(base).ldapTargets.first?.userRDN == .uid)
+        #expect(try load(base + "UserRDN=cn\n").ldapTargets.first?.userRDN == .cn)
+        let bad = error(base + "UserRDN=mail\n")
+        #expect(bad?.line == 8 && bad?.key == "UserRDN" && bad?.message.contains("uid or cn") == true)
+    }
 }

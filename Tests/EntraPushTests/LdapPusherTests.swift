@@ -358,4 +358,25 @@ struct LdapPusherTests {
         let plainAda = try #require(try Self.posixEntry(slapd, "u1"))
         #expect(plainAda.attributes["uidnumber"] == nil && !(plainAda.attributes["objectclass"] ?? []).map { $0.lowercased() }.contains("posixaccount"))
     }
+
+    @Test("UserRDN=cn: a first load names users by cn; switching a populated directory from uid renames every user in place")
+    func userRDN() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd)
+        let journal = Journal()
+        let mirror = Self.mirror()
+        #expect(Self.push(target, journal, Self.desired(mirror, target)).result == .succeeded)
+        let uuid = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first
+        target.userRDN = .cn
+        let desired = Self.desired(mirror, target)
+        let switched = Self.push(target, journal, desired)
+        #expect(switched.result == .succeeded && switched.failed == 0, "\(switched.error ?? "") \(journal.state.failures)")
+        try Self.expectMatches(slapd, desired)
+        let ada = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID", "uid"])
+        #expect(ada.keys.first?.lowercased() == "cn=ada lovelace,ou=people,\(Slapd.suffix)")
+        #expect(ada.values.first?.contains("uid: ada@contoso.com") == true, "the uid modrdn dropped is back")
+        #expect(ada.values.first?.first { $0.hasPrefix("entryUUID") } == uuid?.first, "renamed, not re-created")
+        #expect(Self.push(target, journal, desired).operations == 0)
+    }
 }
