@@ -12,7 +12,8 @@
 /// - `UserRDN=` uid | cn, default uid: the attribute that names a user's entry (`uid=UPN` or `cn=DISPLAYNAME`);
 ///   changing it renames the entries (modrdn)
 /// - `Schema=` inetorgperson (the only one in this version; activedirectory is refused as not yet supported)
-/// - `DeprovisionMode=` disable | delete, default disable (entraAccountEnabled=FALSE, out of every group)
+/// - `DeprovisionMode=` disable | delete | move, default disable (entraAccountEnabled=FALSE, out of every group;
+///   move: that, moved under `DisabledDN=`, a DN under BaseDN outside UsersDN, created when missing and named `ou=`)
 /// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
 /// - `Users=`, `Groups=` booleans, default yes
 /// - `RequestTimeout=` time span, default 30s
@@ -41,6 +42,8 @@ public struct LdapTarget: Sendable, Equatable {
         case disable
         /// Delete the entry.
         case delete
+        /// Move the entry under `DisabledDN=` (modrdn), then disable it as `disable` does.
+        case move
     }
 
     public enum Bind: Sendable, Equatable {
@@ -66,6 +69,8 @@ public struct LdapTarget: Sendable, Equatable {
     public var requestTimeout: Double = 30
     public var posix = false
     public var userRDN = UserRDN.uid
+    /// `DisabledDN=`: where DeprovisionMode=move puts users (required with it).
+    public var disabledDN: String?
     public var homeDirectory = "/home/%u"
     public var loginShell = "/bin/bash"
 

@@ -2,7 +2,7 @@ import Foundation
 
 extension ProfileLoader {
     static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
-                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN"]
+                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
     /// - Parameter hasLinux: the profile has a `[Linux]` section (`Posix=yes` takes its ids from it).
@@ -85,8 +85,21 @@ extension ProfileLoader {
         }
         if let v = r.string("DeprovisionMode") {
             if let mode = LdapTarget.DeprovisionMode(rawValue: v.lowercased()) { target.deprovisionMode = mode } else {
-                r.fail("DeprovisionMode", "unknown value '\(v)'; use disable or delete")
+                r.fail("DeprovisionMode", "unknown value '\(v)'; use disable, delete or move")
             }
+        }
+        target.disabledDN = r.dn("DisabledDN")
+        if target.deprovisionMode == .move {
+            if let disabled = target.disabledDN {
+                let lower = disabled.lowercased()
+                r.require(baseDN.isEmpty || lower.hasSuffix(baseDN.lowercased()), "DisabledDN", "'\(disabled)' is not under BaseDN= \(baseDN)")
+                r.require(!lower.hasSuffix(target.usersDN.lowercased()) && !lower.hasSuffix(target.groupsDN.lowercased()), "DisabledDN",
+                          "'\(disabled)' is inside UsersDN= or GroupsDN=; give a container beside them, e.g. ou=disabled,\(baseDN)")
+            } else {
+                r.fail("DeprovisionMode", "move needs DisabledDN=, where deprovisioned users go (e.g. ou=disabled,\(baseDN.isEmpty ? "BASEDN" : baseDN))")
+            }
+        } else if target.disabledDN != nil {
+            r.fail("DisabledDN", "has no effect without DeprovisionMode=move")
         }
         if let v = r.string("MaxDeletions") {
             target.maxDeletions = DeletionLimit(parsing: v)

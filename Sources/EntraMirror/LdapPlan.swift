@@ -95,7 +95,7 @@ public enum LdapOperation: Sendable, Equatable {
     case modify(id: String, isGroup: Bool, attributes: [String: [String]])
     case changeMembers(group: String, add: [String], remove: [String])
     case deleteGroup(id: String)
-    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; delete: the entry goes.
+    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; move: that, under DisabledDN=; delete: the entry goes.
     case deprovisionUser(id: String)
 
     public var objectId: String {

@@ -96,14 +96,19 @@ public final class LdapPusher: PushTarget {
 
     /// UsersDN= and GroupsDN= exist, or are created when their RDN is `ou=`.
     private func ensureContainers() throws {
-        for dn in Set([target.usersDN, target.groupsDN]) {
-            guard try !exists(dn) else { continue }
-            guard let rdn = LdapDN.rdn(of: dn), rdn.0 == "ou" else {
-                throw Abort(message: "LDAP target \(target.name): \(dn) does not exist; create it (only ou= containers are created)")
-            }
-            try ldap.add(dn: dn, attributes: [("objectClass", ["organizationalUnit"]), ("ou", [rdn.1])])
-            logger.info("LDAP target \(target.name): created \(dn)", metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+        for dn in Set([target.usersDN, target.groupsDN]) { try ensureContainer(dn) }
+    }
+
+    /// DisabledDN= is made sure of once a push, before the first move into it.
+    private var disabledContainerChecked = false
+
+    private func ensureContainer(_ dn: String) throws {
+        guard try !exists(dn) else { return }
+        guard let rdn = LdapDN.rdn(of: dn), rdn.0 == "ou" else {
+            throw Abort(message: "LDAP target \(target.name): \(dn) does not exist; create it (only ou= containers are created)")
         }
+        try ldap.add(dn: dn, attributes: [("objectClass", ["organizationalUnit"]), ("ou", [rdn.1])])
+        logger.info("LDAP target \(target.name): created \(dn)", metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
     }
 
     private func exists(_ dn: String) throws -> Bool {
@@ -185,7 +190,8 @@ public final class LdapPusher: PushTarget {
 
     /// The entry carrying `id`, wherever it is under the managed DNs.
     private func find(_ id: String, isGroup: Bool) throws -> LDAPConnection.Entry? {
-        try ldap.search(base: isGroup ? target.groupsDN : target.usersDN, scope: .subtree,
+        // Moved users (DeprovisionMode=move) may be under DisabledDN=, outside UsersDN=.
+        try ldap.search(base: isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN, scope: .subtree,
                         filter: "(entraObjectId=\(LDAPConnection.filterValue(id)))",
                         attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)).first
     }
@@ -422,8 +428,22 @@ public final class LdapPusher: PushTarget {
         ledger.summary.deprovisioned += 1
     }
 
+    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; move: first into DisabledDN= (modrdn,
+    /// journaled), then disabled, so a crash in between moves nothing twice and the next plan disables it.
     private func deprovision(_ id: String) throws {
-        guard target.deprovisionMode == .disable else { return try delete(id, isGroup: false) }
+        if target.deprovisionMode == .delete { return try delete(id, isGroup: false) }
+        if target.deprovisionMode == .move, let disabledDN = target.disabledDN {
+            if !disabledContainerChecked {
+                try ensureContainer(disabledDN)
+                disabledContainerChecked = true
+            }
+            try located(id, isGroup: false) { link in
+                let (rdn, parent) = LdapDN.split(link.dn)
+                guard LdapDN.normalized(parent) != LdapDN.normalized(disabledDN) else { return }
+                try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: disabledDN)
+                try commit([.entry(target: target.name, id: id, isGroup: false, link: LdapEntryLink(dn: "\(rdn),\(disabledDN)", attributes: link.attributes))])
+            }
+        }
         try located(id, isGroup: false) { link in
             var attributes = link.attributes
             attributes["entraaccountenabled"] = ["FALSE"]

@@ -132,7 +132,7 @@ extension ProfileRunner {
         case .changeMembers(let group, let add, let remove):
             return "group \(state.dn(of: group) ?? group): add \(add.count) members, remove \(remove.count)"
         case .deleteGroup(let id): return "delete group \(state.dn(of: id) ?? id)"
-        case .deprovisionUser(let id): return "\(mode == .delete ? "delete" : "disable") user \(state.dn(of: id) ?? id)"
+        case .deprovisionUser(let id): return "\(mode == .delete ? "delete" : mode == .move ? "move and disable" : "disable") user \(state.dn(of: id) ?? id)"
         }
     }
 

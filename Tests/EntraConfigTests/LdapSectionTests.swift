@@ -69,7 +69,7 @@ struct LdapSectionTests {
         #expect(outside?.key == "GroupsDN" && outside?.message.contains("not under BaseDN") == true)
         let typo = error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMod=delete\n")
         #expect(typo?.line == 8 && typo?.message.contains("DeprovisionMode") == true)
-        #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMode=move\n")?.message.contains("disable or delete") == true)
+        #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMode=park\n")?.message.contains("disable, delete or move") == true)
         #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nMaxDeletions=lots\n")?.key == "MaxDeletions")
         #expect(error("[LDAP]\nURI=ldapi:///\n")?.key == "BaseDN")
         let both = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
@@ -107,5 +107,19 @@ struct LdapSectionTests {
         #expect(try load(base + "UserRDN=cn\n").ldapTargets.first?.userRDN == .cn)
         let bad = error(base + "UserRDN=mail\n")
         #expect(bad?.line == 8 && bad?.key == "UserRDN" && bad?.message.contains("uid or cn") == true)
+    }
+
+    @Test("DeprovisionMode=move needs DisabledDN= under BaseDN, beside UsersDN; DisabledDN= alone is an error")
+    func move() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        let target = try #require(try load(base + "DeprovisionMode=move\nDisabledDN=ou=disabled,dc=example,dc=com\n").ldapTargets.first)
+        #expect(target.deprovisionMode == .move && target.disabledDN == "ou=disabled,dc=example,dc=com")
+        let missing = error(base + "DeprovisionMode=move\n")
+        #expect(missing?.line == 8 && missing?.key == "DeprovisionMode" && missing?.message.contains("needs DisabledDN=") == true)
+        let inside = error(base + "DeprovisionMode=move\nDisabledDN=ou=old,ou=people,dc=example,dc=com\n")
+        #expect(inside?.line == 9 && inside?.message.contains("inside UsersDN=") == true)
+        #expect(error(base + "DeprovisionMode=move\nDisabledDN=ou=x,dc=other\n")?.message.contains("not under BaseDN") == true)
+        let alone = error(base + "DisabledDN=ou=disabled,dc=example,dc=com\n")
+        #expect(alone?.line == 8 && alone?.message.contains("without DeprovisionMode=move") == true)
     }
 }

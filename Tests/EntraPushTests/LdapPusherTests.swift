@@ -379,4 +379,35 @@ struct LdapPusherTests {
         #expect(ada.values.first?.first { $0.hasPrefix("entryUUID") } == uuid?.first, "renamed, not re-created")
         #expect(Self.push(target, journal, desired).operations == 0)
     }
+
+    @Test("DeprovisionMode=move: a user who leaves goes under DisabledDN= (created), disabled and out of its groups; restored, it comes back")
+    func moveToDisabledDN() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd, mode: .move)
+        target.disabledDN = "ou=disabled,\(Slapd.suffix)"
+        let journal = Journal()
+        var mirror = Self.mirror()
+        #expect(Self.push(target, journal, Self.desired(mirror, target)).result == .succeeded)
+        let uuid = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first
+        let ada = mirror.users["u1"]!
+        mirror.apply(.removeUser("u1"))
+        let desired = Self.desired(mirror, target)
+        let moved = Self.push(target, journal, desired)
+        #expect(moved.result == .succeeded && moved.deprovisioned == 1, "\(moved.error ?? "")")
+        try Self.expectMatches(slapd, desired, disabled: ["u1"])
+        let parked = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID", "entraAccountEnabled"])
+        #expect(parked.keys.first?.lowercased() == "uid=ada@contoso.com,ou=disabled,\(Slapd.suffix)", "\(parked)")
+        #expect(parked.values.first?.contains("entraAccountEnabled: FALSE") == true)
+        #expect(parked.values.first?.first { $0.hasPrefix("entryUUID") } == uuid?.first, "moved, not re-created")
+        #expect(Self.push(target, journal, desired).operations == 0, "a moved user is not moved again")
+
+        mirror.apply(.upsertUser(ada))
+        mirror.apply(.addMember(group: "g3", member: ObjectID("u1"), kind: .user))
+        let restored = Self.desired(mirror, target)
+        let back = Self.push(target, journal, restored)
+        #expect(back.result == .succeeded && back.failed == 0, "\(back.error ?? "")")
+        try Self.expectMatches(slapd, restored)
+        #expect(try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first == uuid)
+    }
 }
