@@ -52,6 +52,7 @@ public final class LdapPusher: PushTarget {
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
             ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
+            try ldap.connect()
             switch target.bind {
             case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
             case .external: try ldap.bindExternal()

@@ -84,7 +84,7 @@ public enum LdapTargetCheck {
     }
 
     static func connectFix(_ error: LDAPError, _ target: LdapTarget) -> String {
-        let text = error.diagnostic.lowercased()
+        let text = (error.operation + " " + error.diagnostic).lowercased()
         if text.contains("certificate") || text.contains("tls") || text.contains("ssl") {
             return target.caFile == nil
                 ? "the directory's certificate is not trusted: set CAFile= to the PEM file of the CA that signed it"
