@@ -114,4 +114,35 @@ struct LdapEndToEndTests {
         let after = try daemon.ctl(["ldap", "contoso", "--plan"])
         #expect(after.stdout.contains("plan: nothing to send"), "\(after.stdout)")
     }
+
+    @Test("a wrong bind password: the target is unavailable, the password is never logged; fixed and reloaded, it is provisioned at once")
+    func wrongPasswordFixedByReload() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        let password = daemon.directory + "/ldap.pw"
+        try FileManager.default.createDirectory(atPath: daemon.directory, withIntermediateDirectories: true)
+        try "wrong-ldap-password".write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        try daemon.writeProfile("contoso", simulator: sim, extra: """
+
+            [LDAP]
+            URI=\(slapd.uri)
+            BindDN=\(Slapd.rootDN)
+            BindPasswordFile=\(password)
+            BaseDN=\(Slapd.suffix)
+            """)
+        try daemon.start()
+        let status = try daemon.waitForScim("contoso", state: ["unavailable"], command: "ldap")
+        let error = (status["lastPush"] as? [String: Any])?["error"] as? String ?? ""
+        #expect(error.contains("Invalid credentials") && error.contains("LDAP result 49"), "\(error)")
+        #expect(try slapd.entries(filter: "(entraObjectId=*)", attributes: ["1.1"]).isEmpty)
+
+        try Slapd.rootPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        _ = try daemon.waitForScim("contoso", after: status, timeout: 30, command: "ldap")
+        #expect(try Self.provisioned(slapd).count == 14)
+        #expect(!daemon.log.contains("wrong-ldap-password") && !daemon.log.contains(Slapd.rootPassword), "bind secrets are never logged")
+    }
 }
