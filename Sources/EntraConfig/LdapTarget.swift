@@ -17,6 +17,8 @@
 /// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
 /// - `Users=`, `Groups=` booleans, default yes
 /// - `RequestTimeout=` time span, default 30s
+/// - `ReconcileInterval=` time span, default 1d: drift repair (entries changed or deleted by hand put back) that
+///   often, besides at the first push after a start and after a full sync (`run-now --full`)
 /// - `Posix=` boolean, default no: users get `posixAccount` (uidNumber, gidNumber = uidNumber,
 ///   homeDirectory, loginShell), groups are `posixGroup` (gidNumber) with `member` DNs; the ids are the
 ///   profile's POSIX ids (the ones `[Linux]` assigns and the userdb serves), so `Posix=yes` needs a `[Linux]` section
@@ -71,6 +73,8 @@ public struct LdapTarget: Sendable, Equatable {
     public var userRDN = UserRDN.uid
     /// `DisabledDN=`: where DeprovisionMode=move puts users (required with it).
     public var disabledDN: String?
+    /// `ReconcileInterval=`: how often the managed entries are read back for drift repair (seconds).
+    public var reconcileInterval: Double = 86_400
     public var homeDirectory = "/home/%u"
     public var loginShell = "/bin/bash"
 

@@ -2,7 +2,7 @@ import Foundation
 
 extension ProfileLoader {
     static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
-                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN"]
+                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN", "ReconcileInterval"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
     /// - Parameter hasLinux: the profile has a `[Linux]` section (`Posix=yes` takes its ids from it).
@@ -110,6 +110,7 @@ extension ProfileLoader {
         target.groups = r.bool("Groups", true)
         r.require(target.users || target.groups, "Groups", "Users=no and Groups=no leaves nothing to provision")
         target.requestTimeout = r.timeSpan("RequestTimeout", atLeast: 1, target.requestTimeout)
+        target.reconcileInterval = r.timeSpan("ReconcileInterval", atLeast: 60, target.reconcileInterval)
         return target
     }
 }

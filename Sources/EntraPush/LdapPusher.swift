@@ -21,6 +21,10 @@ public final class LdapPusher: PushTarget {
     private let logger: Logger
     /// Set when the daemon stops: the push ends before its next operation (what was acknowledged is kept).
     private let cancel: CancellationFlag
+    /// Drift repair before this push: the managed entries are read back and compared (see `reconcile()`).
+    public var reconcile = false
+    /// Entries the last reconcile found changed or deleted by hand (for tests and the log).
+    private(set) var drifted = 0
     private var ldap: LDAPConnection!
     /// Maximum member values in one modify request.
     static let memberChunk = 1000
@@ -60,6 +64,8 @@ public final class LdapPusher: PushTarget {
             if !state.adopted {
                 try ensureContainers()
                 try adopt(desired)
+            } else if reconcile {
+                try reconcileWithDirectory()
             }
             try ledger.recordUnsendable(desired.unsendable)
             var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
@@ -181,6 +187,53 @@ public final class LdapPusher: PushTarget {
         let adopted = mutations.filter { if case .entry = $0 { true } else { false } }.count
         logger.info("LDAP target \(target.name): first contact, adopted \(adopted) existing entries",
                     metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+    }
+
+    /// Drift repair: every entry under the managed DNs that carries an `entraObjectId` the state
+    /// knows is read back (a paged subtree search); where someone changed its managed attributes,
+    /// renamed it or changed its members by hand, the state takes what the directory holds, and an
+    /// entry deleted by hand is forgotten, so the plan that follows puts each back. Entries without
+    /// `entraObjectId`, and ids the state does not know, are never touched.
+    private func reconcileWithDirectory() throws {
+        var found: [String: LDAPConnection.Entry] = [:]
+        for isGroup in [false, true] where isGroup ? target.groups : target.users {
+            let base = isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN
+            for entry in try ldap.search(base: base, scope: .subtree, filter: "(entraObjectId=*)",
+                                         attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)) {
+                guard let id = entry.first("entraObjectId"), (isGroup ? state.groups[id] : state.users[id]) != nil else { continue }
+                found[id] = entry
+            }
+        }
+        let idByDN = Dictionary(found.map { (LdapDN.normalized($0.value.dn), $0.key) }, uniquingKeysWith: { a, _ in a })
+        var mutations: [LdapMutation] = []
+        var drifted = Set<String>()
+        for (isGroup, links) in [(false, state.users), (true, state.groups)] {
+            for (id, link) in links.sorted(by: { $0.key < $1.key }) {
+                guard let entry = found[id] else {
+                    mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: nil))
+                    drifted.insert(id)
+                    continue
+                }
+                let held = Self.link(entry, isGroup: isGroup)
+                if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != link.attributes {
+                    mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: held))
+                    drifted.insert(id)
+                }
+                guard isGroup else { continue }
+                let members = Set((entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id })
+                let added = members.subtracting(link.members), removed = link.members.subtracting(members)
+                if !added.isEmpty || !removed.isEmpty {
+                    mutations.append(.members(target: target.name, group: id, added: added.sorted(), removed: removed.sorted()))
+                    drifted.insert(id)
+                }
+            }
+        }
+        try commit(mutations)
+        self.drifted = drifted.count
+        if !drifted.isEmpty {
+            logger.notice("LDAP target \(target.name): \(drifted.count) entries were changed or deleted by hand; putting them back",
+                          metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+        }
     }
 
     /// A link from an entry as the directory holds it (managed attributes only, members not included).

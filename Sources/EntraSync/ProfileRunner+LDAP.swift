@@ -9,7 +9,9 @@ extension ProfileRunner {
 
     /// Provisions the committed mirror into the profile's LDAP targets, one after the other (on `ldapQueue`).
     /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
-    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false) {
+    /// - Parameter reconcile: read the directory back for drift repair (after a full sync); it also
+    ///   happens at the first push after a start and every `ReconcileInterval=`.
+    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false) {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
         for target in targets {
@@ -24,8 +26,14 @@ extension ProfileRunner {
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
             let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
+            let now = Date().timeIntervalSince1970
+            let last = shared.withLock { $0.ldap.lastReconcile[target.name] }
+            pusher.reconcile = reconcile || last.map { now - $0 >= target.reconcileInterval } ?? true
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
-            shared.withLock { $0.ldap.finished(target.name, summary) }
+            shared.withLock { s in
+                s.ldap.finished(target.name, summary)
+                if pusher.reconcile && summary.result != .failed { s.ldap.lastReconcile[target.name] = now }
+            }
             log(summary, kind: .ldap, target: target.name, logger: targetLogger)
             if stopFlag.isCancelled { return }
         }

@@ -5,6 +5,11 @@ import TestSupport
 /// The daemon provisions a real slapd (started by the test, see `Slapd`) from the simulated tenant.
 @Suite("LDAP provisioning end to end", .serialized)
 struct LdapEndToEndTests {
+    /// An `[LDAP]` section (`[LDAP:NAME]` with `name`) binding as the root DN of `slapd`, plus `extra` lines.
+    static func section(_ slapd: Slapd, name: String? = nil, extra: String = "") -> String {
+        "\n[LDAP\(name.map { ":" + $0 } ?? "")]\nURI=\(slapd.uri)\nBindDN=\(Slapd.rootDN)\nBindPasswordFile=\(slapd.passwordFile)\nBaseDN=\(Slapd.suffix)\n" + extra
+    }
+
     /// Every entry under the suffix that carries an entraObjectId: id → (DN, attributes as ldapsearch prints them).
     static func provisioned(_ slapd: Slapd) throws -> [String: (dn: String, lines: [String])] {
         var result: [String: (dn: String, lines: [String])] = [:]
@@ -22,14 +27,7 @@ struct LdapEndToEndTests {
         defer { slapd.stop() }
         let sim = try Simulator(users: 1200, groups: 200, memberships: 2400, pageSize: 500)
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, extra: """
-
-            [LDAP]
-            URI=\(slapd.uri)
-            BindDN=\(Slapd.rootDN)
-            BindPasswordFile=\(slapd.passwordFile)
-            BaseDN=\(Slapd.suffix)
-            """)
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
         try daemon.start()  // returns after the sync; the push follows on its own queue
         try Harness.waitUntil("the push to be under way", timeout: 60, every: 0.01) {
             (try? slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["1.1"]).count) ?? 0 >= 50
@@ -76,16 +74,7 @@ struct LdapEndToEndTests {
         defer { slapd.stop() }
         let sim = try Simulator(users: 20, groups: 2, memberships: 20)
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, extra: """
-
-            [LDAP:corp]
-            URI=\(slapd.uri)
-            BindDN=\(Slapd.rootDN)
-            BindPasswordFile=\(slapd.passwordFile)
-            BaseDN=\(Slapd.suffix)
-            DeprovisionMode=delete
-            MaxDeletions=2
-            """)
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd, name: "corp", extra: "DeprovisionMode=delete\nMaxDeletions=2\n"))
         try daemon.start()
         var status = try daemon.waitForScim("contoso", command: "ldap")
         #expect(status["name"] as? String == "corp" && status["endpoint"] as? String == slapd.uri)
@@ -144,5 +133,27 @@ struct LdapEndToEndTests {
         _ = try daemon.waitForScim("contoso", after: status, timeout: 30, command: "ldap")
         #expect(try Self.provisioned(slapd).count == 14)
         #expect(!daemon.log.contains("wrong-ldap-password") && !daemon.log.contains(Slapd.rootPassword), "bind secrets are never logged")
+    }
+
+    @Test("run-now --full repairs drift: an entry deleted by hand and a changed attribute are put back")
+    func fullSyncRepairsDrift() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
+        try daemon.start()
+        let status = try daemon.waitForScim("contoso", command: "ldap")
+        let before = try Self.provisioned(slapd)
+        let (victim, entry) = try #require(before.first { $0.value.dn.lowercased().hasPrefix("uid=") })
+        try slapd.tool("ldapdelete", [entry.dn])
+        let other = try #require(before.first { $0.key != victim && $0.value.dn.lowercased().hasPrefix("uid=") }?.value.dn)
+        try slapd.tool("ldapmodify", [], input: "dn: \(other)\nchangetype: modify\nreplace: entraAccountEnabled\nentraAccountEnabled: FALSE\n")
+        #expect(try daemon.ctl(["run-now", "contoso", "--full", "--wait"]).status == 0)
+        _ = try daemon.waitForScim("contoso", after: status, command: "ldap")
+        let after = try Self.provisioned(slapd)
+        #expect(after[victim]?.dn == entry.dn, "the deleted entry is back")
+        #expect(after.first { $0.value.dn == other }?.value.lines.contains("entraAccountEnabled: TRUE") == true)
+        #expect(daemon.log.contains("changed or deleted by hand"))
     }
 }

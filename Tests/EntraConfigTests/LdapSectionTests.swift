@@ -122,4 +122,13 @@ struct LdapSectionTests {
         let alone = error(base + "DisabledDN=ou=disabled,dc=example,dc=com\n")
         #expect(alone?.line == 8 && alone?.message.contains("without DeprovisionMode=move") == true)
     }
+
+    @Test("ReconcileInterval= is a time span of at least a minute, default a day")
+    func reconcileInterval() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        #expect(try load(base).ldapTargets.first?.reconcileInterval == 86_400)
+        #expect(try load(base + "ReconcileInterval=6h\n").ldapTargets.first?.reconcileInterval == 21_600)
+        let short = error(base + "ReconcileInterval=5s\n")
+        #expect(short?.line == 8 && short?.key == "ReconcileInterval" && short?.message.contains("at least 60s") == true)
+    }
 }

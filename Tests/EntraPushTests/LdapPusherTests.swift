@@ -65,8 +65,9 @@ struct LdapPusherTests {
     }
 
     static func push(_ target: LdapTarget, _ journal: Journal, _ desired: LdapDesired, deletionLimit: Int? = nil,
-                     cancel: CancellationFlag = CancellationFlag(), inFlight: ((Int) -> Void)? = nil) -> PushSummary {
+                     cancel: CancellationFlag = CancellationFlag(), reconcile: Bool = false, inFlight: ((Int) -> Void)? = nil) -> PushSummary {
         let pusher = LdapPusher(target: target, state: journal.state, logger: logger, cancel: cancel) { try journal.write($0) }
+        pusher.reconcile = reconcile
         let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: false)
         inFlight?(pusher.mostInFlight)
         return summary
@@ -409,5 +410,34 @@ struct LdapPusherTests {
         #expect(back.result == .succeeded && back.failed == 0, "\(back.error ?? "")")
         try Self.expectMatches(slapd, restored)
         #expect(try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first == uuid)
+    }
+
+    @Test("drift repair: entries changed, deleted or stripped of members by hand are put back when the directory is read back; others are left alone")
+    func reconcile() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd)
+        let journal = Journal()
+        let desired = Self.desired(Self.mirror(), target)
+        #expect(Self.push(target, journal, desired).result == .succeeded)
+
+        let admin = try LDAPConnection(uri: slapd.uri, caFile: nil, timeout: 5)
+        try admin.bind(dn: Slapd.rootDN, password: Slapd.rootPassword)
+        let people = "ou=people,\(Slapd.suffix)", groups = "ou=groups,\(Slapd.suffix)"
+        try admin.modify(dn: "uid=ada@contoso.com,\(people)", [.replace("mail", ["hacked@example.org"]), .replace("entraAccountEnabled", ["FALSE"])])
+        try admin.delete(dn: "uid=bob@contoso.com,\(people)")
+        try admin.modify(dn: "cn=Engineering,\(groups)", [.delete("member", ["uid=ada@contoso.com,\(people)"])])
+        try admin.add(dn: "uid=local,\(people)", attributes: [("objectClass", ["inetOrgPerson"]), ("uid", ["local"]), ("cn", ["Local"]), ("sn", ["Local"]),
+                                                             ("mail", ["local@example.org"])])
+
+        let blind = Self.push(target, journal, desired)
+        #expect(blind.operations == 0, "without reading back, the drift is not seen (so the next check means something)")
+
+        let repaired = Self.push(target, journal, desired, reconcile: true)
+        #expect(repaired.result == .succeeded && repaired.failed == 0, "\(repaired.error ?? "") \(journal.state.failures)")
+        #expect(repaired.created == 1 && repaired.updated == 1 && repaired.memberAdds >= 1, "\(repaired)")
+        try Self.expectMatches(slapd, desired)
+        #expect(try slapd.entries(filter: "(uid=local)", attributes: ["mail"]).values.first == ["mail: local@example.org"], "an entry without entraObjectId is never touched")
+        #expect(Self.push(target, journal, desired, reconcile: true).operations == 0, "in step again")
     }
 }
