@@ -52,12 +52,17 @@ let package = Package(
         // Sockets, timers and signals on one epoll thread, instead of DispatchSource (see EventLoop).
         .target(name: "EntraEvents", dependencies: ["EntraLock", "CEpoll"]),
         .target(name: "EntraControl", dependencies: ["EntraLock", "EntraEvents"]),
+        // Push targets: the `PushTarget` contract and its shared bookkeeping, SCIM and LDAP. Nothing of the engine.
+        .target(name: "EntraPush", dependencies: [
+            "EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "EntraSync", dependencies: ["EntraLock",
-            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc",
+            "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
-        .target(name: "EntraService", dependencies: ["EntraLock", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
+        .target(name: "EntraService", dependencies: ["EntraLock", "EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
                                                      .product(name: "Logging", package: "swift-log")]),
 
         // Linux identities: systemd's io.systemd.UserDatabase over what the profiles serve (`[Linux]`).
@@ -69,7 +74,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "entra-syncctl", dependencies: [
-            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror",
+            "EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror", "EntraPush",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -89,10 +94,11 @@ let package = Package(
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
         .testTarget(name: "EntraControlTests", dependencies: ["EntraLock", "EntraControl", "TestSupport"]),
         .testTarget(name: "EntraEventsTests", dependencies: ["EntraLock", "EntraEvents"]),
-        .testTarget(name: "EntraServiceTests", dependencies: ["EntraLock", "EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
+        .testTarget(name: "EntraServiceTests", dependencies: ["EntraLock", "EntraService", "EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EntraLDAPTests", dependencies: ["EntraLDAP", "TestSupport"]),
-        .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraLDAP", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
+        .testTarget(name: "EntraPushTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraPush", "EntraLDAP", "EntraMirror", "EntraHTTP", "EntraDirectory", "EntraConfig", "TestSupport"]),
         .testTarget(name: "EntraUserDBTests", dependencies: ["EntraLock", "EntraUserDB", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EndToEndTests", dependencies: ["EntraLock", "EntraControl", "EntraHTTP", "TestSupport"]),
     ]

@@ -9,15 +9,34 @@
 /// - `CAFile=` extra PEM trust anchor (certificates are always verified)
 /// - `BaseDN=` DN, required; `UsersDN=` default `ou=people,BASEDN`; `GroupsDN=` default `ou=groups,BASEDN`
 ///   (both created as organizationalUnit when missing and their RDN is `ou=`)
+/// - `UserRDN=` uid | cn, default uid: the attribute that names a user's entry (`uid=UPN` or `cn=DISPLAYNAME`);
+///   changing it renames the entries (modrdn)
 /// - `Schema=` inetorgperson (the only one in this version; activedirectory is refused as not yet supported)
-/// - `DeprovisionMode=` disable | delete, default disable (entraAccountEnabled=FALSE, out of every group)
+/// - `DeprovisionMode=` disable | delete | move, default disable (entraAccountEnabled=FALSE, out of every group;
+///   move: that, moved under `DisabledDN=`, a DN under BaseDN outside UsersDN, created when missing and named `ou=`)
 /// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
 /// - `Users=`, `Groups=` booleans, default yes
 /// - `RequestTimeout=` time span, default 30s
+/// - `ReconcileInterval=` time span, default 1d: drift repair (entries changed or deleted by hand put back) that
+///   often, besides at the first push after a start and after a full sync (`run-now --full`)
+/// - `Posix=` boolean, default no: users get `posixAccount` (uidNumber, gidNumber = uidNumber,
+///   homeDirectory, loginShell), groups are `posixGroup` (gidNumber) with `member` DNs; the ids are the
+///   profile's POSIX ids (the ones `[Linux]` assigns and the userdb serves), so `Posix=yes` needs a `[Linux]` section
+/// - `HomeDirectory=` template, default `/home/%u`: `%u` the entry's uid (the UPN), `%l` UPN local part,
+///   `%U` uidNumber, `%o` object id, `%%` a percent sign (only with `Posix=yes`)
+/// - `LoginShell=` absolute path, default `/bin/bash` (only with `Posix=yes`)
 public struct LdapTarget: Sendable, Equatable {
     public enum Schema: String, Sendable, CaseIterable {
         case inetorgperson
         case activedirectory
+    }
+
+    /// The attribute that names a user's entry.
+    public enum UserRDN: String, Sendable, CaseIterable {
+        /// `uid=USERPRINCIPALNAME`.
+        case uid
+        /// `cn=DISPLAYNAME` (else the UPN); two users of one name: the second is refused until renamed.
+        case cn
     }
 
     public enum DeprovisionMode: String, Sendable, CaseIterable {
@@ -25,6 +44,8 @@ public struct LdapTarget: Sendable, Equatable {
         case disable
         /// Delete the entry.
         case delete
+        /// Move the entry under `DisabledDN=` (modrdn), then disable it as `disable` does.
+        case move
     }
 
     public enum Bind: Sendable, Equatable {
@@ -48,6 +69,14 @@ public struct LdapTarget: Sendable, Equatable {
     public var users = true
     public var groups = true
     public var requestTimeout: Double = 30
+    public var posix = false
+    public var userRDN = UserRDN.uid
+    /// `DisabledDN=`: where DeprovisionMode=move puts users (required with it).
+    public var disabledDN: String?
+    /// `ReconcileInterval=`: how often the managed entries are read back for drift repair (seconds).
+    public var reconcileInterval: Double = 86_400
+    public var homeDirectory = "/home/%u"
+    public var loginShell = "/bin/bash"
 
     public init(name: String, uri: String, bind: Bind, baseDN: String) {
         self.name = name

@@ -8,14 +8,6 @@ extension ProfileLoader {
         guard !entries.isEmpty else { return nil }
         var r = SectionReader(file: file, section: "[Linux]", entries: entries, known: linuxKeys)
         defer { problems += r.problems }
-        func path(_ key: String, _ fallback: String) -> String {
-            guard let v = r.string(key) else { return fallback }
-            guard v.hasPrefix("/"), !v.contains(":"), !v.contains(where: { $0.isNewline }) else {
-                r.fail(key, "'\(v)' must be an absolute path without ':'")
-                return fallback
-            }
-            return v
-        }
 
         var settings = LinuxSettings()
         settings.line = r.sectionLine
@@ -27,11 +19,8 @@ extension ProfileLoader {
         }
         settings.nameFrom = r.choice("NameFrom", settings.nameFrom)
         settings.groupNameFrom = r.choice("GroupNameFrom", settings.groupNameFrom)
-        settings.homeDirectory = path("HomeDirectory", settings.homeDirectory)
-        if let bad = unknownPlaceholder(settings.homeDirectory) {
-            r.fail("HomeDirectory", "unknown placeholder '%\(bad)'; use %u (name), %l (UPN local part), %U (uid) or %o (object id)")
-        }
-        settings.shell = path("Shell", settings.shell)
+        settings.homeDirectory = r.homeTemplate("HomeDirectory", settings.homeDirectory, name: "name")
+        settings.shell = r.absolutePath("Shell", settings.shell)
         if let text = r.string("IdRange") {
             switch PosixIDRange.parse(text) {
             case .success(let range): settings.idRange = range
@@ -39,7 +28,7 @@ extension ProfileLoader {
             }
         }
         if r.string("IdPinsFile") != nil {
-            let file = path("IdPinsFile", "")
+            let file = r.absolutePath("IdPinsFile", "")
             if !file.isEmpty {
                 settings.idPinsFile = file
                 do {

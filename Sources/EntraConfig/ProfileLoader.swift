@@ -305,7 +305,8 @@ public enum ProfileLoader {
         }
         let onChangeTimeout = span("OnChangeTimeout", 60)
         let targets = scimTargets(scimEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
-        let ldapTargets = ldapTargets(ldapEntries, file: file, environment: environment, serviceGroup: serviceGroup, warnings: &warnings, problems: &problems)
+        let ldapTargets = ldapTargets(ldapEntries, file: file, environment: environment, serviceGroup: serviceGroup, hasLinux: !linuxEntries.isEmpty,
+                                      warnings: &warnings, problems: &problems)
         let linux = linuxSettings(linuxEntries, file: file, problems: &problems)
 
         // A missing or invalid value always recorded a problem, so the fallback error is never seen.

@@ -37,7 +37,7 @@ public enum ManagerError: Error, Equatable {
 
 /// The typed client of `io.entrasync.Manager`: one function per method, the protocol's request
 /// and reply types, errors as `ManagerError`. `entra-syncctl` talks to the daemon only through it.
-/// Calls that wait for a run (`runNow` and `resync` with `wait`, `scimPush`) wait up to a day;
+/// Calls that wait for a run (`runNow` and `resync` with `wait`, `scimPush`, `ldapPush`) wait up to a day;
 /// others up to the connection's timeout, queries up to five minutes.
 public final class ManagerClient {
     private let connection: VarlinkClient
@@ -80,6 +80,16 @@ public final class ManagerClient {
     /// Pushes now (retrying failed objects, approving held deletions) and waits for the push.
     public func scimPush(_ request: ScimRequest) throws(ManagerError) -> ScimReply {
         try call(ManagerProtocol.Method.scimPush, request, timeout: Self.waitTimeout)
+    }
+
+    /// The LDAP targets' state; with `plan`, the operations the next push would send.
+    public func ldap(_ request: PushTargetRequest) throws(ManagerError) -> PushTargetReply {
+        try call(ManagerProtocol.Method.ldap, request, timeout: Self.queryTimeout)
+    }
+
+    /// Provisions the LDAP targets now (retrying failed entries, approving held deletions) and waits.
+    public func ldapPush(_ request: PushTargetRequest) throws(ManagerError) -> PushTargetReply {
+        try call(ManagerProtocol.Method.ldapPush, request, timeout: Self.waitTimeout)
     }
 
     /// Every POSIX id the profile assigned, sorted by id.

@@ -18,6 +18,8 @@ public enum ManagerProtocol {
         public static let posixIds = "io.entrasync.Manager.PosixIds"
         public static let scim = "io.entrasync.Manager.Scim"
         public static let scimPush = "io.entrasync.Manager.ScimPush"
+        public static let ldap = "io.entrasync.Manager.Ldap"
+        public static let ldapPush = "io.entrasync.Manager.LdapPush"
         public static let resync = "io.entrasync.Manager.Resync"
     }
 
@@ -143,6 +145,10 @@ public enum ManagerProtocol {
         method Scim(profile: string, target: ?string, plan: ?bool) -> (targets: []ScimTargetStatus)
         # Pushes now and waits: retry sends failed objects before their backoff ends; allowDeletions approves.
         method ScimPush(profile: string, target: ?string, retry: ?bool, allowDeletions: ?int) -> (targets: []ScimTargetStatus)
+        # LDAP targets of a profile, as Scim (the status type is shared; endpoint is the URI).
+        method Ldap(profile: string, target: ?string, plan: ?bool) -> (targets: []ScimTargetStatus)
+        # Provisions the LDAP targets now and waits, as ScimPush.
+        method LdapPush(profile: string, target: ?string, retry: ?bool, allowDeletions: ?int) -> (targets: []ScimTargetStatus)
         # Re-reads all profiles, as SIGHUP does.
         method Reload() -> (added: []string, removed: []string, changed: []string, errors: []string)
 
@@ -488,3 +494,7 @@ public struct ScimReply: Codable, Sendable {
     public var targets: [ScimTargetStatus]
     public init(targets: [ScimTargetStatus]) { self.targets = targets }
 }
+
+/// `Ldap` and `LdapPush` take and answer the same as `Scim` and `ScimPush`.
+public typealias PushTargetRequest = ScimRequest
+public typealias PushTargetReply = ScimReply

@@ -115,6 +115,53 @@ public final class LDAPConnection {
         if let ld { ldap_unbind_ext_s(ld, nil, nil) }
     }
 
+    /// Opens the connection now (with TLS for ldaps://) instead of at the first operation, so a
+    /// caller can tell "cannot reach or trust the server" from what follows.
+    /// A TLS handshake that fails (an untrusted or mismatched certificate) reaches us as "Can't
+    /// contact LDAP server" with no detail; when the port does answer TCP, the error says so.
+    public func connect() throws(LDAPError) {
+        let rc = ldap_connect(ld)
+        if rc == -1, Self.transport(of: uri) == .tls, let (host, port) = Self.hostAndPort(uri, defaultPort: 636), Self.answersTCP(host: host, port: port, timeout: timeout) {
+            throw LDAPError(code: rc, operation: "TLS handshake with \(uri)",
+                            diagnostic: "the server answers, but its certificate was not accepted: not signed by a trusted CA (CAFile=), or not issued for \(host)")
+        }
+        try check(rc, "connect to \(uri)")
+    }
+
+    static func hostAndPort(_ uri: String, defaultPort: UInt16) -> (String, UInt16)? {
+        guard let scheme = uri.range(of: "://") else { return nil }
+        let authority = String(uri[scheme.upperBound...].prefix { $0 != "/" })
+        if authority.hasPrefix("[") {
+            let host = String(authority.dropFirst().prefix { $0 != "]" })
+            let rest = authority.drop { $0 != "]" }.dropFirst()
+            return (host, rest.hasPrefix(":") ? UInt16(rest.dropFirst()) ?? defaultPort : defaultPort)
+        }
+        guard let colon = authority.lastIndex(of: ":") else { return (authority, defaultPort) }
+        return (String(authority[..<colon]), UInt16(authority[authority.index(after: colon)...]) ?? defaultPort)
+    }
+
+    /// True when a TCP connection to host:port opens within `timeout`.
+    static func answersTCP(host: String, port: UInt16, timeout: Double) -> Bool {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+            if fd >= 0 {
+                var limit = timeval(tv_sec: Int(max(1, timeout)), tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                let connected = Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0
+                close(fd)
+                if connected { return true }
+            }
+            entry = info.pointee.ai_next
+        }
+        return false
+    }
+
     private func option(_ name: Int32, _ value: UnsafeRawPointer?) throws(LDAPError) {
         let rc = ldap_set_option(ld, name, value)
         guard rc == 0 else { throw LDAPError(code: rc, operation: "set LDAP option \(name)", diagnostic: "") }

@@ -8,13 +8,14 @@ import EntraDirectory
 /// | Entra | LDAP |
 /// |---|---|
 /// | user id / group id | `entraObjectId` (auxiliary class `entraSyncObject`, packaging/ldap/entra-sync.ldif) |
-/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`) |
+/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`; with `UserRDN=cn`, `cn=CN,UsersDN`) |
 /// | displayName | `cn` (else the UPN), `displayName` |
 /// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) |
 /// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` |
 /// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) |
 /// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` |
 /// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) |
+/// | POSIX id (`Posix=yes`, from `MirrorState.posixIDs`) | users: `posixAccount` `uidNumber`, `gidNumber` (the same), `homeDirectory` (`HomeDirectory=`), `loginShell`; groups: `posixGroup` `gidNumber` |
 public struct LdapDesired: Sendable {
     public var users: [String: LdapEntryLink] = [:]
     /// Users in scope that cannot be provisioned, with why.
@@ -30,7 +31,15 @@ public struct LdapDesired: Sendable {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
                 }
-                users[user.id] = LdapEntryLink(dn: "uid=\(LdapDN.value(upn)),\(target.usersDN)", attributes: Self.attributes(user, uid: upn))
+                var attributes = Self.attributes(user, uid: upn)
+                if target.posix, let id = view.state.posixIDs[user.id] {
+                    attributes["uidnumber"] = [String(id)]
+                    attributes["gidnumber"] = [String(id)]  // the user's own group, as the userdb serves it
+                    attributes["homedirectory"] = [LinuxDirectory.home(target.homeDirectory, name: upn, upn: upn, uid: id, objectId: user.id)]
+                    attributes["loginshell"] = [target.loginShell]
+                }
+                let rdn = target.userRDN.rawValue
+                users[user.id] = LdapEntryLink(dn: "\(rdn)=\(LdapDN.value(attributes[rdn]?.first ?? upn)),\(target.usersDN)", attributes: attributes)
             }
         }
         guard target.groups else { return }
@@ -39,6 +48,7 @@ public struct LdapDesired: Sendable {
             let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
             var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
             if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
+            if target.posix, let id = view.state.posixIDs[group.id] { attributes["gidnumber"] = [String(id)] }
             let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
             groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: attributes, members: Set(members))
         }
@@ -63,6 +73,17 @@ public struct LdapDesired: Sendable {
     /// The object classes an entry is created with.
     public static let userClasses = ["inetOrgPerson", "entraSyncObject"]
     public static let groupClasses = ["groupOfNames", "entraSyncObject"]
+    /// With `Posix=yes`: users with a POSIX id add the auxiliary `posixAccount`; groups with one are
+    /// `posixGroup` (structural in RFC 2307's nis schema, so instead of `groupOfNames`), their `member`
+    /// DNs allowed by `entraSyncObject`.
+    public static let posixUserClass = "posixAccount"
+    public static let posixGroupClasses = ["posixGroup", "entraSyncObject"]
+
+    /// The classes of an entry with these managed attributes.
+    public static func classes(_ attributes: [String: [String]], isGroup: Bool) -> [String] {
+        if isGroup { return attributes["gidnumber"] == nil ? groupClasses : posixGroupClasses }
+        return attributes["uidnumber"] == nil ? userClasses : userClasses + [posixUserClass]
+    }
 }
 
 /// One operation a push sends, in Entra ids; the executor resolves DNs from the state as it goes.
@@ -74,7 +95,7 @@ public enum LdapOperation: Sendable, Equatable {
     case modify(id: String, isGroup: Bool, attributes: [String: [String]])
     case changeMembers(group: String, add: [String], remove: [String])
     case deleteGroup(id: String)
-    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; delete: the entry goes.
+    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; move: that, under DisabledDN=; delete: the entry goes.
     case deprovisionUser(id: String)
 
     public var objectId: String {
@@ -112,7 +133,7 @@ public struct LdapPlan: Sendable {
                 var acknowledged = link.attributes
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
                     ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
-                    acknowledged = LdapEntry.renamed(acknowledged, to: entry.dn)
+                    acknowledged = LdapEntry.renamed(acknowledged, from: link.dn, to: entry.dn)
                 }
                 if acknowledged != entry.attributes { ops.append(.modify(id: id, isGroup: isGroup, attributes: entry.attributes)) }
             }
@@ -150,10 +171,15 @@ public enum LdapEntry {
         return changes
     }
 
-    /// The attributes after a modrdn to `dn` (deleteoldrdn): the RDN attribute holds the new value.
-    public static func renamed(_ attributes: [String: [String]], to dn: String) -> [String: [String]] {
+    /// The attributes after a modrdn from `old` to `dn` (deleteoldrdn): the old RDN's value is gone
+    /// (with `UserRDN=` changed, another attribute than the new RDN's), the RDN attribute holds the new value.
+    public static func renamed(_ attributes: [String: [String]], from old: String, to dn: String) -> [String: [String]] {
         guard let rdn = LdapDN.rdn(of: dn) else { return attributes }
         var result = attributes
+        if let before = LdapDN.rdn(of: old), before.0 != rdn.0, let values = result[before.0] {
+            let left = values.filter { $0.lowercased() != before.1.lowercased() }
+            result[before.0] = left.isEmpty ? nil : left
+        }
         result[rdn.0] = [rdn.1]
         return result
     }

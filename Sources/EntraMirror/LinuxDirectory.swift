@@ -92,6 +92,30 @@ public struct LinuxDirectory: Sendable {
         return ids.sorted()
     }
 
+    /// A `HomeDirectory=` template filled in: `%u` `name`, `%l` the UPN's local part, `%U` the uid,
+    /// `%o` the object id, `%%` a percent sign (`[Linux]` and `[LDAP] Posix=yes` share it).
+    public static func home(_ template: String, name: String, upn: String?, uid: UInt32, objectId: String) -> String {
+        var home = ""
+        var percent = false
+        for ch in template {
+            if percent {
+                switch ch {
+                case "u": home += name
+                case "l": home += sanitize(String((upn ?? name).split(separator: "@").first ?? ""))
+                case "U": home += String(uid)
+                case "o": home += objectId
+                default: home.append(ch)
+                }
+                percent = false
+            } else if ch == "%" {
+                percent = true
+            } else {
+                home.append(ch)
+            }
+        }
+        return home
+    }
+
     static func servedGroups(_ view: ScopedView, _ linux: LinuxSettings) -> [DirectoryGroup] {
         let groups = view.groups
         guard !linux.includeGroups.isEmpty else { return groups }
@@ -155,24 +179,7 @@ public struct LinuxDirectory: Sendable {
                 refused.append(LinuxRefusal(name: name, reason: reason))
                 continue
             }
-            var home = ""
-            var percent = false
-            for ch in linux.homeDirectory {
-                if percent {
-                    switch ch {
-                    case "u": home += name
-                    case "l": home += Self.sanitize(String((c.user.userPrincipalName ?? name).split(separator: "@").first ?? ""))
-                    case "U": home += String(c.uid)
-                    case "o": home += c.user.id
-                    default: home.append(ch)
-                    }
-                    percent = false
-                } else if ch == "%" {
-                    percent = true
-                } else {
-                    home.append(ch)
-                }
-            }
+            let home = Self.home(linux.homeDirectory, name: name, upn: c.user.userPrincipalName, uid: c.uid, objectId: c.user.id)
             let user = LinuxUser(name: name, uid: c.uid, realName: c.user.displayName, homeDirectory: home, shell: linux.shell,
                                  locked: c.user.accountEnabled == false, objectId: c.user.id)
             nameOfUser[c.user.id] = name

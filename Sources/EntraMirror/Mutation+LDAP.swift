@@ -40,9 +40,7 @@ extension LdapMutation {
             w.strings(removed)
         case .failure(_, let id, let failure):
             type = .failure
-            w.string(id)
-            w.byte(failure == nil ? 0 : 1)
-            if let failure { w.pushFailure(failure) }
+            w.failure(id: id, failure)
         case .pushed(_, let summary):
             type = .pushed
             w.pushSummary(summary)
@@ -79,33 +77,10 @@ extension LdapMutation {
             let added = try r.strings(limit: payload.count)
             self = .members(target: target, group: group, added: added, removed: try r.strings(limit: payload.count))
         case .failure:
-            let id = try r.string()
-            guard try r.byte() == 1 else {
-                self = .failure(target: target, id: id, nil)
-                return
-            }
-            self = .failure(target: target, id: id, try r.pushFailure(objectId: id))
+            let (id, failure) = try r.failure()
+            self = .failure(target: target, id: id, failure)
         case .pushed:
             self = .pushed(target: target, try r.pushSummary())
         }
-    }
-}
-
-extension ByteWriter {
-    mutating func strings(_ values: [String]) {
-        varint(UInt64(values.count))
-        for value in values { string(value) }
-    }
-}
-
-extension ByteReader {
-    /// A counted list of strings; a count beyond `limit` (the payload's size) is damage, not a reason to allocate.
-    mutating func strings(limit: Int) throws(Malformed) -> [String] {
-        let count = try varint()
-        guard count <= UInt64(limit) else { throw Malformed(offset: offset, what: "string count \(count)") }
-        var values: [String] = []
-        values.reserveCapacity(Int(count))
-        for _ in 0..<count { values.append(try string()) }
-        return values
     }
 }

@@ -48,19 +48,14 @@ extension ScimMutation {
             type = .members
             w.string(group)
             w.optional(etag)
-            w.varint(UInt64(added.count))
-            for id in added { w.string(id) }
-            w.varint(UInt64(removed.count))
-            for id in removed { w.string(id) }
+            w.strings(added)
+            w.strings(removed)
         case .failure(_, let id, let failure):
             type = .failure
-            w.string(id)
-            w.byte(failure == nil ? 0 : 1)
-            if let failure { w.pushFailure(failure) }
+            w.failure(id: id, failure)
         case .sending(_, let ids):
             type = .sending
-            w.varint(UInt64(ids.count))
-            for id in ids { w.string(id) }
+            w.strings(ids)
         case .pushed(_, let s):
             type = .pushed
             w.pushSummary(s)
@@ -92,44 +87,15 @@ extension ScimMutation {
         case .members:
             let group = try r.string()
             let etag = try r.optional()
-            var lists: [[String]] = []
-            for _ in 0..<2 {
-                let count = try r.varint()
-                guard count <= UInt64(payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "member count \(count)") }
-                var ids: [String] = []
-                ids.reserveCapacity(Int(count))
-                for _ in 0..<count { ids.append(try r.string()) }
-                lists.append(ids)
-            }
-            self = .members(target: target, group: group, added: lists[0], removed: lists[1], etag: etag)
+            let added = try r.strings(limit: payload.count)
+            self = .members(target: target, group: group, added: added, removed: try r.strings(limit: payload.count), etag: etag)
         case .failure:
-            let id = try r.string()
-            guard try r.byte() == 1 else {
-                self = .failure(target: target, id: id, nil)
-                return
-            }
-            self = .failure(target: target, id: id, try r.pushFailure(objectId: id))
+            let (id, failure) = try r.failure()
+            self = .failure(target: target, id: id, failure)
         case .sending:
-            let count = try r.varint()
-            guard count <= UInt64(payload.count) else { throw ByteReader.Malformed(offset: r.offset, what: "id count \(count)") }
-            var ids: [String] = []
-            for _ in 0..<count { ids.append(try r.string()) }
-            self = .sending(target: target, ids: ids)
+            self = .sending(target: target, ids: try r.strings(limit: payload.count))
         case .pushed:
             self = .pushed(target: target, try r.pushSummary())
         }
-    }
-}
-
-extension ByteWriter {
-    mutating func optional(_ value: String?) {
-        byte(value == nil ? 0 : 1)
-        if let value { string(value) }
-    }
-}
-
-extension ByteReader {
-    mutating func optional() throws(Malformed) -> String? {
-        try byte() == 1 ? try string() : nil
     }
 }

@@ -68,6 +68,23 @@ public struct PushSummary: Sendable, Equatable {
 // MARK: Journal encoding (shared by every target's record types)
 
 extension ByteWriter {
+    /// An object's failure record: its id, then the failure or nothing (cleared).
+    mutating func failure(id: String, _ failure: PushFailure?) {
+        string(id)
+        byte(failure == nil ? 0 : 1)
+        if let failure { pushFailure(failure) }
+    }
+
+    mutating func strings(_ values: [String]) {
+        varint(UInt64(values.count))
+        for value in values { string(value) }
+    }
+
+    mutating func optional(_ value: String?) {
+        byte(value == nil ? 0 : 1)
+        if let value { string(value) }
+    }
+
     mutating func pushFailure(_ f: PushFailure) {
         byte(f.isGroup ? 1 : 0)
         string(f.name)
@@ -89,6 +106,27 @@ extension ByteWriter {
 }
 
 extension ByteReader {
+    /// What `ByteWriter.failure(id:_:)` wrote.
+    mutating func failure() throws(Malformed) -> (id: String, failure: PushFailure?) {
+        let id = try string()
+        guard try byte() == 1 else { return (id, nil) }
+        return (id, try pushFailure(objectId: id))
+    }
+
+    /// A counted list of strings; a count beyond `limit` (the payload's size) is damage, not a reason to allocate.
+    mutating func strings(limit: Int) throws(Malformed) -> [String] {
+        let count = try varint()
+        guard count <= UInt64(limit) else { throw Malformed(offset: offset, what: "string count \(count)") }
+        var values: [String] = []
+        values.reserveCapacity(Int(count))
+        for _ in 0..<count { values.append(try string()) }
+        return values
+    }
+
+    mutating func optional() throws(Malformed) -> String? {
+        try byte() == 1 ? try string() : nil
+    }
+
     mutating func pushFailure(objectId: String) throws(Malformed) -> PushFailure {
         let isGroup = try byte() == 1
         return PushFailure(objectId: objectId, isGroup: isGroup, name: try string(), operation: try string(), status: try int(),

@@ -41,8 +41,10 @@ public final class ManagerService: Sendable {
         ManagerProtocol.Method.members: Method(mutating: false) { try $0.members($1, $2) },
         ManagerProtocol.Method.show: Method(mutating: false) { try $0.show($1, $2) },
         ManagerProtocol.Method.posixIds: Method(mutating: false) { try $0.posixIds($1, $2) },
-        ManagerProtocol.Method.scim: Method(mutating: false) { try $0.scim($1, $2, push: false) },
-        ManagerProtocol.Method.scimPush: Method(mutating: true) { try $0.scim($1, $2, push: true) },
+        ManagerProtocol.Method.scim: Method(mutating: false) { try $0.pushTargets($1, $2, kind: .scim, push: false) },
+        ManagerProtocol.Method.scimPush: Method(mutating: true) { try $0.pushTargets($1, $2, kind: .scim, push: true) },
+        ManagerProtocol.Method.ldap: Method(mutating: false) { try $0.pushTargets($1, $2, kind: .ldap, push: false) },
+        ManagerProtocol.Method.ldapPush: Method(mutating: true) { try $0.pushTargets($1, $2, kind: .ldap, push: true) },
         ManagerProtocol.Method.resync: Method(mutating: true) { try $0.resync($1, $2) },
     ]
 

@@ -1,4 +1,5 @@
 import EntraMirror
+import EntraPush
 import EntraSync
 
 /// What the control service needs of the engine. `SyncManager` is the real one; tests of the
@@ -16,6 +17,9 @@ public protocol SyncEngine: Sendable {
     func scimStatus(profile: String, target: String?, plan: Bool) -> [ScimTargetSnapshot]?
     func pushScim(profile: String, target: String?, retry: Bool, allowDeletions: Int,
                   done: @escaping @Sendable ([ScimTargetSnapshot]) -> Void) -> Bool
+    func ldapStatus(profile: String, target: String?, plan: Bool) -> [PushTargetSnapshot]?
+    func pushLdap(profile: String, target: String?, retry: Bool, allowDeletions: Int,
+                  done: @escaping @Sendable ([PushTargetSnapshot]) -> Void) -> Bool
     func discardStateAndResync(profile: String, waiter: (@Sendable (RunSummary) -> Void)?,
                                done: @escaping @Sendable (Result<ProfileRunner.Discarded, NotRunnable>) -> Void)
 }

@@ -1,5 +1,6 @@
 import EntraConfig
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 
@@ -8,7 +9,9 @@ extension ProfileRunner {
 
     /// Provisions the committed mirror into the profile's LDAP targets, one after the other (on `ldapQueue`).
     /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
-    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false) {
+    /// - Parameter reconcile: read the directory back for drift repair (after a full sync); it also
+    ///   happens at the first push after a start and every `ReconcileInterval=`.
+    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false) {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
         for target in targets {
@@ -23,8 +26,14 @@ extension ProfileRunner {
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
             let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
+            let now = Date().timeIntervalSince1970
+            let last = shared.withLock { $0.ldap.lastReconcile[target.name] }
+            pusher.reconcile = reconcile || last.map { now - $0 >= target.reconcileInterval } ?? true
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
-            shared.withLock { $0.ldap.finished(target.name, summary) }
+            shared.withLock { s in
+                s.ldap.finished(target.name, summary)
+                if pusher.reconcile && summary.result != .failed { s.ldap.lastReconcile[target.name] = now }
+            }
             log(summary, kind: .ldap, target: target.name, logger: targetLogger)
             if stopFlag.isCancelled { return }
         }
@@ -68,21 +77,41 @@ extension ProfileRunner {
         }
     }
 
+    // MARK: Control
+
+    /// Provisions now (on `ldapQueue`, after any push in progress) and calls `done` with the targets' status.
+    public func requestLdapPush(target: String?, retry: Bool, allowDeletions: Int, done: @escaping @Sendable ([PushTargetSnapshot]) -> Void) {
+        shared.withLock { s in
+            for t in s.profile.ldapTargets where target == nil || t.name == target {
+                s.ldap.allowedDeletions[t.name] = max(s.ldap.allowedDeletions[t.name] ?? 0, allowDeletions)
+            }
+        }
+        ldapQueue.async { [self] in
+            pushLdap(profile: profile, only: target, retryAll: retry)
+            done(ldapStatus(target: target, plan: true).map { status in
+                var status = status
+                status.plan = nil  // computed for `pending`; a push's answer lists no plan
+                return status
+            })
+        }
+    }
+
     // MARK: Status
 
-    /// The targets' state. With `plan`, `pending` is what the next push would send, computed from the
-    /// mirror now; without (cheap enough for every `status`), -1, and a push that started before the
-    /// last successful run counts as pending.
-    public func ldapStatus(plan: Bool) -> [PushTargetSnapshot] {
+    /// The targets' state (only `target` when given). With `plan`, `pending` is what the next push
+    /// would send, computed from the mirror now, and `plan` lists it; without (cheap enough for every
+    /// `status`), -1, and a push that started before the last successful run counts as pending.
+    public func ldapStatus(target: String? = nil, plan: Bool) -> [PushTargetSnapshot] {
         let mirror = self.mirror
         let (profile, runtime) = shared.withLock { ($0.profile, $0.ldap) }
         guard !profile.ldapTargets.isEmpty else { return [] }
         let view = plan ? ScopedView(state: mirror, scope: profile.scope) : nil
-        return profile.ldapTargets.map { t in
+        return profile.ldapTargets.filter { target == nil || $0.name == target }.map { t in
             let state = mirror.ldap[t.name].flatMap { $0.location == t.location ? $0 : nil } ?? LdapTargetState()
             let behind = (state.lastPush?.started ?? 0) < (mirror.lastSuccess?.finished ?? 0)
-            let pending = view.map { LdapPlan(desired: LdapDesired(view: $0, target: t), state: state, mode: t.deprovisionMode).operations.count }
-                ?? (behind ? -1 : 0)
+            let desired = view.map { LdapDesired(view: $0, target: t) }
+            let operations = desired.map { LdapPlan(desired: $0, state: state, mode: t.deprovisionMode).operations }
+            let pending = operations?.count ?? (behind ? -1 : 0)
             var snapshot = PushTargetSnapshot(name: t.name, endpoint: t.uri, phase: .neverPushed, users: state.users.count,
                                               groups: state.groups.count, pending: pending, failures: state.failures.values.sorted { $0.at < $1.at })
             snapshot.phase = .of(pushing: runtime.pushing == t.name, lastPush: state.lastPush, failures: state.failures.count, pending: pending)
@@ -91,7 +120,27 @@ extension ProfileRunner {
             snapshot.lastSuccess = state.lastSuccess
             snapshot.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
             snapshot.nextAttempt = pending == 0 && state.failures.isEmpty ? nil : runtime.nextAttempt
+            if let operations, let desired {
+                var lines = state.adopted ? [] : ["first contact: existing entries are matched by entraObjectId, then uid/cn, before anything is added"]
+                lines += operations.map { Self.describe($0, state: state, mode: t.deprovisionMode) }
+                for (id, why) in desired.unsendable.sorted(by: { $0.key < $1.key }) { lines.append("skip user \(id): \(why)") }
+                snapshot.plan = lines
+            }
             return snapshot
+        }
+    }
+
+    static func describe(_ op: LdapOperation, state: LdapTargetState, mode: LdapTarget.DeprovisionMode) -> String {
+        switch op {
+        case .add(_, let isGroup, let link): return "add \(isGroup ? "group" : "user") \(link.dn)"
+        case .rename(let id, _, let dn): return "rename \(state.dn(of: id) ?? id) to \(dn)"
+        case .modify(let id, _, let attributes):
+            let old = (state.users[id] ?? state.groups[id])?.attributes ?? [:]
+            return "modify \(state.dn(of: id) ?? id): \(LdapEntry.changes(from: old, to: attributes).map(\.name).joined(separator: ", "))"
+        case .changeMembers(let group, let add, let remove):
+            return "group \(state.dn(of: group) ?? group): add \(add.count) members, remove \(remove.count)"
+        case .deleteGroup(let id): return "delete group \(state.dn(of: id) ?? id)"
+        case .deprovisionUser(let id): return "\(mode == .delete ? "delete" : mode == .move ? "move and disable" : "disable") user \(state.dn(of: id) ?? id)"
         }
     }
 

@@ -2,6 +2,7 @@ import Dispatch
 import EntraConfig
 import EntraHTTP
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 

@@ -6,6 +6,7 @@ import EntraGraph
 import EntraHTTP
 import EntraJournal
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 import EntraLock
@@ -383,7 +384,7 @@ public final class ProfileRunner: Sendable {
         onRunFinished(self, summary)
         // On the push queue: a slow SCIM target delays neither this run's waiters nor the next run.
         if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
-        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile] in self.pushLdap(profile: profile) } }
+        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile, full = summary.full] in self.pushLdap(profile: profile, reconcile: full) } }
     }
 
     /// The store's write API, the one way to change the mirror outside a run's commit (consumers

@@ -1,4 +1,5 @@
 import EntraMirror
+import EntraPush
 /// What a profile is doing, as `status` shows it. The wire strings come from here.
 public enum ProfileState: String, Sendable, Equatable, CaseIterable {
     /// Waiting for its next run; the last run succeeded (or there was none yet).

@@ -1,6 +1,7 @@
 import Dispatch
 import EntraConfig
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 import EntraLock
@@ -248,6 +249,24 @@ public final class SyncManager: Sendable {
                          done: @escaping @Sendable ([ScimTargetSnapshot]) -> Void) -> Bool {
         guard let runner = runner(named: name) else { return false }
         runner.requestScimPush(target: target, retry: retry, allowDeletions: allowDeletions, done: done)
+        return true
+    }
+
+    /// The LDAP targets of a loaded profile, `pending` counted from the mirror now (the plan's lines
+    /// only with `plan`); nil when it is not loaded.
+    public func ldapStatus(profile name: String, target: String?, plan: Bool) -> [PushTargetSnapshot]? {
+        runner(named: name)?.ldapStatus(target: target, plan: true).map { status in
+            var status = status
+            if !plan { status.plan = nil }
+            return status
+        }
+    }
+
+    /// Provisions a loaded profile's LDAP targets now; `done` gets their state afterwards. False when it is not loaded.
+    public func pushLdap(profile name: String, target: String?, retry: Bool, allowDeletions: Int,
+                         done: @escaping @Sendable ([PushTargetSnapshot]) -> Void) -> Bool {
+        guard let runner = runner(named: name) else { return false }
+        runner.requestLdapPush(target: target, retry: retry, allowDeletions: allowDeletions, done: done)
         return true
     }
 

@@ -3,13 +3,14 @@ import EntraConfig
 import EntraGraph
 import EntraHTTP
 import EntraMirror
+import EntraPush
 import Foundation
 import Logging
 
 /// `entra-syncctl check`: "test connection" for a profile, without the daemon.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Test a profile: tenant, token, Graph permissions, clock; --preview also reads everything without committing.",
+        abstract: "Test a profile: tenant, token, Graph permissions, clock, LDAP targets; --preview also reads everything without committing.",
         discussion: "Reads PROFILE.conf from --config-dir directly; the daemon need not run. Exits 0 only when a sync would work.")
 
     @Argument var profile: String
@@ -100,6 +101,16 @@ struct Check: ParsableCommand {
             }
             step("clock", true, String(format: "within %.0f s of the server's", abs(skew)))
         }
+
+        // LDAP targets: connect, TLS, bind, base DN, write permission (a probe entry added and deleted).
+        var ldapFailed = false
+        for target in loaded.ldapTargets {
+            for result in LdapTargetCheck.run(target) {
+                step("ldap", result.ok, "\(result.name): \(result.text)", hint: result.fix)
+                ldapFailed = ldapFailed || !result.ok
+            }
+        }
+        if ldapFailed { throw ExitCode(1) }
 
         guard preview else { return }
         do {

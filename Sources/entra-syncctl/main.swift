@@ -9,7 +9,7 @@ struct Ctl: ParsableCommand {
         abstract: "Control and inspect entra-syncd.",
         discussion: "Finds the daemon's socket through --socket, else $ENTRA_SYNC_SOCKET, else /run/entra-sync/control.sock.",
         version: ManagerProtocol.version,
-        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Ids.self, Scim.self])
+        subcommands: [Status.self, RunNow.self, Reload.self, Resync.self, Check.self, History.self, Users.self, Groups.self, Members.self, Show.self, Ids.self, Scim.self, Ldap.self])
 
     /// Options of every subcommand, accepted before the subcommand's name as well as after it
     /// (`entra-syncctl --socket PATH status`): the subcommands' `@OptionGroup` of the same type

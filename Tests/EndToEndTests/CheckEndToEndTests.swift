@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `entra-syncctl check`: every failure an admin meets when setting up a profile, without the daemon.
 @Suite("check end to end")
@@ -19,6 +20,34 @@ struct CheckEndToEndTests {
         }
         #expect(output.stdout.contains("would import 9 users, 2 groups"))
         #expect(!FileManager.default.fileExists(atPath: daemon.stateDirectory))
+    }
+
+    @Test("check tests each LDAP target: connect, bind, base DN, write; a wrong bind password fails with its fix")
+    func ldapTarget() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 3, groups: 1, memberships: 1)
+        let daemon = DaemonHarness()
+        let password = daemon.configDirectory + "/ldap.pw"
+        try daemon.writeProfile("contoso", simulator: sim, extra: """
+
+            [LDAP:corp]
+            URI=\(slapd.uri)
+            BindDN=\(Slapd.rootDN)
+            BindPasswordFile=\(password)
+            BaseDN=\(Slapd.suffix)
+            """)
+        try Slapd.rootPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        let good = try check(daemon)
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        for step in ["connect", "bind", "base", "write"] { #expect(good.stdout.contains("ldap     OK     \(step): [LDAP:corp]"), "\(step): \(good.stdout)") }
+        try "wrong-password".write(toFile: password, atomically: true, encoding: .utf8)
+        let bad = try check(daemon)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("ldap     FAILED bind: [LDAP:corp]"), "\(bad.stdout)")
+        #expect(bad.stdout.contains("fix: the directory refused \(Slapd.rootDN) with the password in \(password)"), "\(bad.stdout)")
+        #expect(!bad.stdout.contains("wrong-password") && !bad.stderr.contains("wrong-password"))
     }
 
     @Test("each failure names the step and its fix", arguments: [

@@ -5,6 +5,11 @@ import TestSupport
 /// The daemon provisions a real slapd (started by the test, see `Slapd`) from the simulated tenant.
 @Suite("LDAP provisioning end to end", .serialized)
 struct LdapEndToEndTests {
+    /// An `[LDAP]` section (`[LDAP:NAME]` with `name`) binding as the root DN of `slapd`, plus `extra` lines.
+    static func section(_ slapd: Slapd, name: String? = nil, extra: String = "") -> String {
+        "\n[LDAP\(name.map { ":" + $0 } ?? "")]\nURI=\(slapd.uri)\nBindDN=\(Slapd.rootDN)\nBindPasswordFile=\(slapd.passwordFile)\nBaseDN=\(Slapd.suffix)\n" + extra
+    }
+
     /// Every entry under the suffix that carries an entraObjectId: id → (DN, attributes as ldapsearch prints them).
     static func provisioned(_ slapd: Slapd) throws -> [String: (dn: String, lines: [String])] {
         var result: [String: (dn: String, lines: [String])] = [:]
@@ -22,14 +27,7 @@ struct LdapEndToEndTests {
         defer { slapd.stop() }
         let sim = try Simulator(users: 1200, groups: 200, memberships: 2400, pageSize: 500)
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, extra: """
-
-            [LDAP]
-            URI=\(slapd.uri)
-            BindDN=\(Slapd.rootDN)
-            BindPasswordFile=\(slapd.passwordFile)
-            BaseDN=\(Slapd.suffix)
-            """)
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
         try daemon.start()  // returns after the sync; the push follows on its own queue
         try Harness.waitUntil("the push to be under way", timeout: 60, every: 0.01) {
             (try? slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["1.1"]).count) ?? 0 >= 50
@@ -68,5 +66,94 @@ struct LdapEndToEndTests {
         let metrics = try String(contentsOfFile: daemon.stateDirectory + "/contoso/metrics.prom", encoding: .utf8)
         #expect(metrics.contains("entra_sync_ldap_objects{profile=\"contoso\",target=\"default\",kind=\"users\"} \(mirror.users.count)"), "\(metrics)")
         #expect(!daemon.log.contains(Slapd.rootPassword), "the bind password is never logged")
+    }
+
+    @Test("entra-syncctl ldap: --plan is a dry run; MaxDeletions= holds deletions back until --allow-deletions approves them")
+    func planAndDeletionGuard() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 20, groups: 2, memberships: 20)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd, name: "corp", extra: "DeprovisionMode=delete\nMaxDeletions=2\n"))
+        try daemon.start()
+        var status = try daemon.waitForScim("contoso", command: "ldap")
+        #expect(status["name"] as? String == "corp" && status["endpoint"] as? String == slapd.uri)
+        func people() throws -> Int { try slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["1.1"]).count }
+        #expect(try people() == 20)
+
+        let users = try ScimEndToEndTests.users(sim).map { $0["id"] as! String }
+        for id in users.prefix(3) { try sim.admin("DELETE", "/_sim/users/\(id)?permanent=true") }
+        _ = try daemon.ctl(["run-now", "contoso", "--wait", "--allow-deletions", "3"])
+        status = try daemon.waitForScim("contoso", state: ["pending"], after: status, command: "ldap")
+        let held = (status["lastPush"] as? [String: Any])?["error"] as? String ?? ""
+        #expect(held.contains("entra-syncctl ldap PROFILE corp --allow-deletions 3"), "\(held)")
+        #expect(try people() == 20)
+
+        let plan = try daemon.ctl(["ldap", "contoso", "corp", "--plan"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("plan (3)"), "\(plan.stdout)")
+        #expect(plan.stdout.components(separatedBy: "delete user uid=").count == 4, "\(plan.stdout)")
+        #expect(try people() == 20, "--plan sends nothing")
+        #expect(try daemon.ctl(["ldap", "contoso", "other"]).status != 0, "an unknown target is an error")
+
+        let approved = try daemon.ctl(["ldap", "contoso", "--allow-deletions", "3"])
+        #expect(approved.status == 0, "\(approved.stdout)\(approved.stderr)")
+        #expect(approved.stdout.contains("corp  \(slapd.uri)  in-sync"), "\(approved.stdout)")
+        #expect(try people() == 17)
+        let after = try daemon.ctl(["ldap", "contoso", "--plan"])
+        #expect(after.stdout.contains("plan: nothing to send"), "\(after.stdout)")
+    }
+
+    @Test("a wrong bind password: the target is unavailable, the password is never logged; fixed and reloaded, it is provisioned at once")
+    func wrongPasswordFixedByReload() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        let password = daemon.directory + "/ldap.pw"
+        try FileManager.default.createDirectory(atPath: daemon.directory, withIntermediateDirectories: true)
+        try "wrong-ldap-password".write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        try daemon.writeProfile("contoso", simulator: sim, extra: """
+
+            [LDAP]
+            URI=\(slapd.uri)
+            BindDN=\(Slapd.rootDN)
+            BindPasswordFile=\(password)
+            BaseDN=\(Slapd.suffix)
+            """)
+        try daemon.start()
+        let status = try daemon.waitForScim("contoso", state: ["unavailable"], command: "ldap")
+        let error = (status["lastPush"] as? [String: Any])?["error"] as? String ?? ""
+        #expect(error.contains("Invalid credentials") && error.contains("LDAP result 49"), "\(error)")
+        #expect(try slapd.entries(filter: "(entraObjectId=*)", attributes: ["1.1"]).isEmpty)
+
+        try Slapd.rootPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        _ = try daemon.waitForScim("contoso", after: status, timeout: 30, command: "ldap")
+        #expect(try Self.provisioned(slapd).count == 14)
+        #expect(!daemon.log.contains("wrong-ldap-password") && !daemon.log.contains(Slapd.rootPassword), "bind secrets are never logged")
+    }
+
+    @Test("run-now --full repairs drift: an entry deleted by hand and a changed attribute are put back")
+    func fullSyncRepairsDrift() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
+        try daemon.start()
+        let status = try daemon.waitForScim("contoso", command: "ldap")
+        let before = try Self.provisioned(slapd)
+        let (victim, entry) = try #require(before.first { $0.value.dn.lowercased().hasPrefix("uid=") })
+        try slapd.tool("ldapdelete", [entry.dn])
+        let other = try #require(before.first { $0.key != victim && $0.value.dn.lowercased().hasPrefix("uid=") }?.value.dn)
+        try slapd.tool("ldapmodify", [], input: "dn: \(other)\nchangetype: modify\nreplace: entraAccountEnabled\nentraAccountEnabled: FALSE\n")
+        #expect(try daemon.ctl(["run-now", "contoso", "--full", "--wait"]).status == 0)
+        _ = try daemon.waitForScim("contoso", after: status, command: "ldap")
+        let after = try Self.provisioned(slapd)
+        #expect(after[victim]?.dn == entry.dn, "the deleted entry is back")
+        #expect(after.first { $0.value.dn == other }?.value.lines.contains("entraAccountEnabled: TRUE") == true)
+        #expect(daemon.log.contains("changed or deleted by hand"))
     }
 }

@@ -19,17 +19,19 @@ struct ModuleEdgeTests {
         // libldap behind CLDAP; nothing of the mirror or the engine.
         "EntraLDAP": ["CLDAP"],
         "EntraMirror": ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"],
-        "EntraSync": ["EntraLock", "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc"],
+        // Push targets (SCIM over EntraHTTP, LDAP over EntraLDAP) behind `PushTarget`: the committed mirror in, acknowledgements out.
+        "EntraPush": ["EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP"],
+        "EntraSync": ["EntraLock", "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc"],
         // Sockets, timers and signals on one epoll thread (no libdispatch manager thread).
         "EntraEvents": ["EntraLock", "CEpoll"],
         "EntraControl": ["EntraLock", "EntraEvents"],
-        "EntraService": ["EntraLock", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
+        "EntraService": ["EntraLock", "EntraSync", "EntraPush", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
         "EntraSystemd": ["CSystemd"],
         // Linux identities: io.systemd.UserDatabase over the varlink server, answering from the pure core's LinuxDirectory.
         "EntraUserDB": ["EntraControl", "EntraMirror"],
         "entra-syncd": ["EntraSync", "EntraService", "EntraConfig", "EntraControl", "EntraEvents", "EntraSystemd", "EntraUserDB"],
-        // `check` reads Graph and previews with the pure core; the rest speaks the protocol only.
-        "entra-syncctl": ["EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror"],
+        // `check` reads Graph, previews with the pure core and tests LDAP targets (EntraPush); the rest speaks the protocol only.
+        "entra-syncctl": ["EntraControl", "EntraConfig", "EntraHTTP", "EntraGraph", "EntraMirror", "EntraPush"],
         // The simulator shares no code with the client on purpose.
         "entra-graph-sim": [],
     ]
@@ -71,5 +73,9 @@ struct ModuleEdgeTests {
         #expect(!Self.allowed["EntraSync"]!.contains("EntraSystemd"))
         #expect(!Self.allowed["EntraGraph"]!.contains("EntraSync"))
         #expect(!Self.allowed["entra-syncctl"]!.contains("EntraSync"))
+        for engineSide in ["EntraSync", "EntraControl", "EntraSystemd", "EntraEvents", "EntraService"] {
+            #expect(!Self.allowed["EntraPush"]!.contains(engineSide), "push targets must not know \(engineSide)")
+        }
+        #expect(!Self.allowed["EntraSync"]!.contains("EntraLDAP"), "the engine reaches LDAP only through EntraPush")
     }
 }

@@ -282,11 +282,12 @@ final class Relay {
 
 extension DaemonHarness {
     /// `entra-syncctl scim PROFILE [args] --json`, decoded: the targets' status.
-    func scimStatus(_ profile: String, _ arguments: [String] = []) throws -> [[String: Any]] {
-        let output = try ctl(["scim", profile] + arguments + ["--json"])
+    /// `entra-syncctl scim` (or `command`: `ldap`) with `--json`: the targets.
+    func scimStatus(_ profile: String, _ arguments: [String] = [], command: String = "scim") throws -> [[String: Any]] {
+        let output = try ctl([command, profile] + arguments + ["--json"])
         guard let json = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
               let targets = json["targets"] as? [[String: Any]] else {
-            throw HarnessError("scim \(profile) \(arguments) failed (\(output.status)): \(output.stdout)\(output.stderr)")
+            throw HarnessError("\(command) \(profile) \(arguments) failed (\(output.status)): \(output.stdout)\(output.stderr)")
         }
         return targets
     }
@@ -294,13 +295,13 @@ extension DaemonHarness {
     /// Waits until the target's state is one of `wanted`, after more than `after` pushes (the `pushes`
     /// of an earlier status), so a state left from an earlier push does not count.
     func waitForScim(_ profile: String, state wanted: Set<String> = ["in-sync"], after: [String: Any]? = nil,
-                     timeout: Double = 120, until: ([String: Any]) -> Bool = { _ in true }) throws -> [String: Any] {
+                     timeout: Double = 120, command: String = "scim", until: ([String: Any]) -> Bool = { _ in true }) throws -> [String: Any] {
         var last: [String: Any] = [:]
         let before = after?["pushes"] as? Int ?? 0
         do {
             // Each status computes the plan from the whole mirror: poll gently.
-            try Harness.waitUntil("SCIM target of \(profile) to reach \(wanted.sorted())", timeout: timeout, every: 0.25) {
-                last = try scimStatus(profile).first ?? [:]
+            try Harness.waitUntil("\(command) target of \(profile) to reach \(wanted.sorted())", timeout: timeout, every: 0.25) {
+                last = try scimStatus(profile, command: command).first ?? [:]
                 return (last["pushes"] as? Int ?? 0) > before && wanted.contains(last["state"] as? String ?? "") && until(last)
             }
         } catch {

@@ -69,7 +69,7 @@ struct LdapSectionTests {
         #expect(outside?.key == "GroupsDN" && outside?.message.contains("not under BaseDN") == true)
         let typo = error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMod=delete\n")
         #expect(typo?.line == 8 && typo?.message.contains("DeprovisionMode") == true)
-        #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMode=move\n")?.message.contains("disable or delete") == true)
+        #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nDeprovisionMode=park\n")?.message.contains("disable, delete or move") == true)
         #expect(error("[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\nMaxDeletions=lots\n")?.key == "MaxDeletions")
         #expect(error("[LDAP]\nURI=ldapi:///\n")?.key == "BaseDN")
         let both = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
@@ -77,5 +77,58 @@ struct LdapSectionTests {
         let noCredentials = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordCredential=ldap\nBaseDN=dc=example,dc=com\n")
         #expect(noCredentials?.key == "BindPasswordCredential" && noCredentials?.message.contains("CREDENTIALS_DIRECTORY") == true)
         #expect(error("[LDAP:bad.name]\nURI=ldapi:///\nBaseDN=dc=x\n")?.message.contains("target name") == true)
+    }
+
+    @Test("Posix=yes with HomeDirectory= and LoginShell=; it needs [Linux]; the templates are checked with file:line")
+    func posix() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        let profile = try load(base + "Posix=yes\nHomeDirectory=/srv/home/%l\nLoginShell=/bin/zsh\n\n[Linux]\nUsers=yes\n")
+        let target = try #require(profile.ldapTargets.first)
+        #expect(target.posix && target.homeDirectory == "/srv/home/%l" && target.loginShell == "/bin/zsh")
+        let defaults = try load(base + "Posix=yes\n\n[Linux]\nUsers=yes\n")
+        #expect(defaults.ldapTargets.first?.homeDirectory == "/home/%u" && defaults.ldapTargets.first?.loginShell == "/bin/bash")
+        #expect(try load(base).ldapTargets.first?.posix == false)
+        // [LDAP] starts on line 5: Posix= is line 8.
+        let noLinux = error(base + "Posix=yes\n")
+        #expect(noLinux?.line == 8 && noLinux?.key == "Posix" && noLinux?.message.contains("add a [Linux] section") == true)
+        let placeholder = error(base + "Posix=yes\nHomeDirectory=/home/%x\n\n[Linux]\nUsers=yes\n")
+        #expect(placeholder?.line == 9 && placeholder?.key == "HomeDirectory" && placeholder?.message.contains("'%x'") == true)
+        let relative = error(base + "Posix=yes\nLoginShell=bash\n\n[Linux]\nUsers=yes\n")
+        #expect(relative?.line == 9 && relative?.key == "LoginShell" && relative?.message.contains("absolute path") == true)
+        let withoutPosix = error(base + "LoginShell=/bin/zsh\n")
+        #expect(withoutPosix?.line == 8 && withoutPosix?.message.contains("without Posix=yes") == true)
+        #expect(error(base + "Posix=maybe\n\n[Linux]\nUsers=yes\n")?.message.contains("yes or no") == true)
+    }
+
+    @Test("UserRDN= is uid (default) or cn")
+    func userRDN() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        #expect(try load(base).ldapTargets.first?.userRDN == .uid)
+        #expect(try load(base + "UserRDN=cn\n").ldapTargets.first?.userRDN == .cn)
+        let bad = error(base + "UserRDN=mail\n")
+        #expect(bad?.line == 8 && bad?.key == "UserRDN" && bad?.message.contains("uid or cn") == true)
+    }
+
+    @Test("DeprovisionMode=move needs DisabledDN= under BaseDN, beside UsersDN; DisabledDN= alone is an error")
+    func move() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        let target = try #require(try load(base + "DeprovisionMode=move\nDisabledDN=ou=disabled,dc=example,dc=com\n").ldapTargets.first)
+        #expect(target.deprovisionMode == .move && target.disabledDN == "ou=disabled,dc=example,dc=com")
+        let missing = error(base + "DeprovisionMode=move\n")
+        #expect(missing?.line == 8 && missing?.key == "DeprovisionMode" && missing?.message.contains("needs DisabledDN=") == true)
+        let inside = error(base + "DeprovisionMode=move\nDisabledDN=ou=old,ou=people,dc=example,dc=com\n")
+        #expect(inside?.line == 9 && inside?.message.contains("inside UsersDN=") == true)
+        #expect(error(base + "DeprovisionMode=move\nDisabledDN=ou=x,dc=other\n")?.message.contains("not under BaseDN") == true)
+        let alone = error(base + "DisabledDN=ou=disabled,dc=example,dc=com\n")
+        #expect(alone?.line == 8 && alone?.message.contains("without DeprovisionMode=move") == true)
+    }
+
+    @Test("ReconcileInterval= is a time span of at least a minute, default a day")
+    func reconcileInterval() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        #expect(try load(base).ldapTargets.first?.reconcileInterval == 86_400)
+        #expect(try load(base + "ReconcileInterval=6h\n").ldapTargets.first?.reconcileInterval == 21_600)
+        let short = error(base + "ReconcileInterval=5s\n")
+        #expect(short?.line == 8 && short?.key == "ReconcileInterval" && short?.message.contains("at least 60s") == true)
     }
 }

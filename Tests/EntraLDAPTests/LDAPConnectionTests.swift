@@ -1,4 +1,4 @@
-import EntraLDAP
+@testable import EntraLDAP
 import Foundation
 import Testing
 import TestSupport
@@ -97,5 +97,14 @@ struct LDAPConnectionTests {
         }
         #expect(error?.isTargetFailure == true)
         #expect(Date().timeIntervalSince(started) < 5)
+    }
+
+    @Test("the host and port a TLS failure is probed at")
+    func hostAndPort() {
+        #expect(LDAPConnection.hostAndPort("ldaps://ldap.example.com", defaultPort: 636)! == ("ldap.example.com", 636))
+        #expect(LDAPConnection.hostAndPort("ldaps://127.0.0.1:6360/", defaultPort: 636)! == ("127.0.0.1", 6360))
+        #expect(LDAPConnection.hostAndPort("ldaps://[::1]:6360", defaultPort: 636)! == ("::1", 6360))
+        #expect(LDAPConnection.hostAndPort("ldaps://[::1]", defaultPort: 636)! == ("::1", 636))
+        #expect(LDAPConnection.hostAndPort("nonsense", defaultPort: 636) == nil)
     }
 }

@@ -96,9 +96,9 @@ struct LdapPlanTests {
         ])
         // After the renames are acknowledged (RDN attribute included), the target is in sync.
         state.apply(.entry(target: "corp", id: "u1", isGroup: false, link: LdapEntryLink(
-            dn: after.users["u1"]!.dn, attributes: LdapEntry.renamed(state.users["u1"]!.attributes, to: after.users["u1"]!.dn))))
+            dn: after.users["u1"]!.dn, attributes: LdapEntry.renamed(state.users["u1"]!.attributes, from: state.users["u1"]!.dn, to: after.users["u1"]!.dn))))
         state.apply(.entry(target: "corp", id: "g2", isGroup: true, link: LdapEntryLink(
-            dn: after.groups["g2"]!.dn, attributes: LdapEntry.renamed(state.groups["g2"]!.attributes, to: after.groups["g2"]!.dn))))
+            dn: after.groups["g2"]!.dn, attributes: LdapEntry.renamed(state.groups["g2"]!.attributes, from: state.groups["g2"]!.dn, to: after.groups["g2"]!.dn))))
         state.apply(.entry(target: "corp", id: "u2", isGroup: false, link: after.users["u2"]!))
         #expect(LdapPlan(desired: after, state: state, mode: .disable).operations.isEmpty)
         #expect(state.groups["g2"]?.members == ["u2"], "an entry update keeps the group's members")
@@ -189,5 +189,25 @@ struct LdapPlanTests {
         for type in LdapRecordType.allCases {
             #expect(throws: ByteReader.Malformed.self) { _ = try Mutation(record: JournalRecord(type: type.rawValue, payload: [0x05, 0x41])) }
         }
+    }
+
+    @Test("UserRDN=cn names users by cn; switching from uid renames them, and the uid the modrdn dropped is put back")
+    func userRDN() {
+        var target = LdapTarget(name: "corp", uri: "ldapi:///", bind: .external, baseDN: "dc=example,dc=test")
+        var mirror = MirrorState()
+        mirror.apply(.upsertUser(DirectoryUser(id: "u1", userPrincipalName: "ada@contoso.com", displayName: "Ada Lovelace", accountEnabled: true)))
+        let view = ScopedView(state: mirror, scope: Scope())
+        let byUID = LdapDesired(view: view, target: target)
+        #expect(byUID.users["u1"]?.dn == "uid=ada@contoso.com,ou=people,dc=example,dc=test")
+        target.userRDN = .cn
+        let byCN = LdapDesired(view: view, target: target)
+        #expect(byCN.users["u1"]?.dn == "cn=Ada Lovelace,ou=people,dc=example,dc=test")
+        var state = LdapTargetState()
+        state.apply(.entry(target: "corp", id: "u1", isGroup: false, link: byUID.users["u1"]!))
+        let plan = LdapPlan(desired: byCN, state: state, mode: .disable).operations
+        #expect(plan == [.rename(id: "u1", isGroup: false, dn: "cn=Ada Lovelace,ou=people,dc=example,dc=test"),
+                         .modify(id: "u1", isGroup: false, attributes: byCN.users["u1"]!.attributes)])
+        let renamed = LdapEntry.renamed(byUID.users["u1"]!.attributes, from: byUID.users["u1"]!.dn, to: byCN.users["u1"]!.dn)
+        #expect(renamed["uid"] == nil && renamed["cn"] == ["Ada Lovelace"], "deleteoldrdn took the uid value")
     }
 }

@@ -2,6 +2,7 @@ import EntraConfig
 import EntraControl
 import EntraDirectory
 @testable import EntraMirror
+import EntraPush
 @testable import EntraService
 @testable import EntraSync
 import Foundation
@@ -83,6 +84,16 @@ struct ManagerServiceTests {
             done([])
             return true
         }
+        let ldapPushes = Mutex<[(String, String?, Bool, Int)]>([])
+        func ldapStatus(profile: String, target: String?, plan: Bool) -> [PushTargetSnapshot]? {
+            [PushTargetSnapshot(name: "corp", endpoint: "ldaps://ldap.example", phase: .pending, users: 2, groups: 1, pending: plan ? 3 : -1, failures: [])]
+        }
+        func pushLdap(profile: String, target: String?, retry: Bool, allowDeletions: Int,
+                      done: @escaping @Sendable ([PushTargetSnapshot]) -> Void) -> Bool {
+            ldapPushes.withLock { $0.append((profile, target, retry, allowDeletions)) }
+            done(ldapStatus(profile: profile, target: target, plan: false) ?? [])
+            return true
+        }
         func discardStateAndResync(profile: String, waiter: (@Sendable (RunSummary) -> Void)?,
                                    done: @escaping @Sendable (Result<ProfileRunner.Discarded, NotRunnable>) -> Void) {
             done(.success(ProfileRunner.Discarded(keptJournal: "/kept")))
@@ -160,16 +171,31 @@ struct ManagerServiceTests {
     @Test("mutating methods need root, the daemon's user or the admin group; reading is open; unknown methods are refused")
     func access() throws {
         let (service, engine) = try make()
-        for method in ["RunNow", "Reload", "ScimPush", "Resync"] {
+        for method in ["RunNow", "Reload", "ScimPush", "LdapPush", "Resync"] {
             let refused = call(service, method, #"{"profile":"contoso"}"#, peer: Self.stranger)
             #expect(refused["error"] as? String == ManagerProtocol.ErrorName.permissionDenied, "\(method)")
         }
         #expect(engine.reloads.load(ordering: .relaxed) == 0)
-        #expect(engine.triggered.withLock { $0.isEmpty })
+        #expect(engine.triggered.withLock { $0.isEmpty } && engine.ldapPushes.withLock { $0.isEmpty })
         #expect(call(service, "Status", peer: Self.stranger)["error"] == nil)
         #expect(call(service, "Users", #"{"profile":"contoso"}"#, peer: Self.stranger)["error"] == nil)
         #expect((call(service, "Reload")["parameters"] as? [String: Any])?["changed"] as? [String] == ["contoso"])
         #expect(call(service, "Nothing")["error"] as? String == "org.varlink.service.MethodNotFound")
+    }
+
+    @Test("Ldap and LdapPush reach the engine's LDAP targets; a target the profile does not have is NotFound")
+    func ldapTargets() throws {
+        let (service, engine) = try make()
+        let status = (call(service, "Ldap", #"{"profile":"contoso","plan":true}"#)["parameters"] as? [String: Any])?["targets"] as? [[String: Any]]
+        #expect(status?.first?["endpoint"] as? String == "ldaps://ldap.example" && status?.first?["pending"] as? Int == 3)
+        let pushed = call(service, "LdapPush", #"{"profile":"contoso","retry":true,"allowDeletions":4}"#)
+        #expect(((pushed["parameters"] as? [String: Any])?["targets"] as? [[String: Any]])?.first?["state"] as? String == "pending")
+        #expect(engine.ldapPushes.withLock { $0.map { "\($0.0) \($0.1 ?? "-") \($0.2) \($0.3)" } } == ["contoso - true 4"])
+        // The fake profile has no [LDAP] section: a named target is not found, and says what the profile has.
+        let missing = call(service, "LdapPush", #"{"profile":"contoso","target":"corp"}"#)
+        #expect(missing["error"] as? String == ManagerProtocol.ErrorName.notFound)
+        #expect(((missing["parameters"] as? [String: Any])?["key"] as? String ?? "").contains("LDAP target corp (profile contoso has: none)"))
+        #expect(engine.ldapPushes.withLock { $0.count } == 1)
     }
 
     @Test("queries show what the exports show: a user soft-deleted within SoftDeleteGrace is listed, marked deleted")

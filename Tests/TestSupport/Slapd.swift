@@ -1,9 +1,10 @@
 import Foundation
 
-/// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson and
+/// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson, nis and
 /// entra-sync's shipped schema from `packaging/ldap/entra-sync.ldif`), an mdb database under
 /// `dc=example,dc=test`, listening on a loopback port and an `ldapi://` socket. Stopped by its PID.
-public final class Slapd: @unchecked Sendable {  // immutable after init; `process` is only touched by stop/deinit
+/// Besides the root DN (and the test's uid over ldapi), entries with a userPassword may bind and read, not write.
+public final class Slapd: @unchecked Sendable {  // one test's thread only: `process` changes in down/up/stop, which the test calls in order
     public static let suffix = "dc=example,dc=test"
     public static let rootDN = "cn=admin,dc=example,dc=test"
     public static let rootPassword = "test-secret-not-logged"
@@ -13,7 +14,14 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
     public var ldapiURI: String { "ldapi://" + directory.appendingPathComponent("ldapi").path.replacingOccurrences(of: "/", with: "%2F") }
     /// A file holding `rootPassword` (for BindPasswordFile=).
     public let passwordFile: String
-    private let process = Process()
+    private var process = Process()
+    private var arguments: [String] = []
+    /// With `tls`: `ldaps://127.0.0.1:TLSPORT`, its certificate signed by `caFile` (a test CA made
+    /// with the openssl CLI, the certificate naming IP 127.0.0.1); `otherCAFile` is a CA that did not sign it.
+    public private(set) var tlsPort = 0
+    public var tlsURI: String { "ldaps://127.0.0.1:\(tlsPort)" }
+    public var caFile: String { directory.appendingPathComponent("ca.pem").path }
+    public var otherCAFile: String { directory.appendingPathComponent("other-ca.pem").path }
 
     public struct Unavailable: Error, CustomStringConvertible {
         public var description: String
@@ -21,7 +29,7 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    public init() throws {
+    public init(tls: Bool = false) throws {
         let slapd = "/usr/sbin/slapd"
         guard FileManager.default.isExecutableFile(atPath: slapd), FileManager.default.isExecutableFile(atPath: "/usr/sbin/slapadd") else {
             throw Unavailable(description: "slapd is not installed; run scripts/install-deps.sh (Debian packages slapd, ldap-utils)")
@@ -35,11 +43,21 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
         try Data(Self.rootPassword.utf8).write(to: URL(fileURLWithPath: passwordFile))
         chmod(passwordFile, 0o600)
         let schema = Self.repository.appendingPathComponent("packaging/ldap/entra-sync.ldif").path
+        var tlsConfig = ""
+        if tls {
+            try Self.makeCertificates(in: directory)
+            tlsConfig = """
+                olcTLSCACertificateFile: \(directory.appendingPathComponent("ca.pem").path)
+                olcTLSCertificateFile: \(directory.appendingPathComponent("server.pem").path)
+                olcTLSCertificateKeyFile: \(directory.appendingPathComponent("server.key").path)
+
+                """
+        }
         let ldif = """
             dn: cn=config
             objectClass: olcGlobal
             cn: config
-
+            \(tlsConfig)
             dn: cn=module{0},cn=config
             objectClass: olcModuleList
             cn: module{0}
@@ -53,6 +71,7 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
             include: file:///etc/ldap/schema/core.ldif
             include: file:///etc/ldap/schema/cosine.ldif
             include: file:///etc/ldap/schema/inetorgperson.ldif
+            include: file:///etc/ldap/schema/nis.ldif
             include: file://\(schema)
 
             dn: olcDatabase={-1}frontend,cn=config
@@ -78,6 +97,8 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
             olcDbIndex: entraObjectId eq
             olcDbMaxSize: 67108864
             olcAccess: {0}to * by dn.exact=gidNumber=\(getegid())+uidNumber=\(geteuid()),cn=peercred,cn=external,cn=auth manage by * break
+            olcAccess: {1}to attrs=userPassword by anonymous auth by * none
+            olcAccess: {2}to * by users read
 
 
             """
@@ -86,16 +107,29 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
                      input: "dn: \(Self.suffix)\nobjectClass: dcObject\nobjectClass: organization\no: example\ndc: example\n\n")
         guard let free = LoopbackPort.free() else { throw Unavailable(description: "no free loopback port") }
         port = free
-        process.executableURL = URL(fileURLWithPath: slapd)
         let socket = directory.appendingPathComponent("ldapi").path.replacingOccurrences(of: "/", with: "%2F")
+        var listeners = "ldap://127.0.0.1:\(port)/ ldapi://\(socket)"
+        if tls {
+            guard let free = LoopbackPort.free(), free != port else { throw Unavailable(description: "no second free loopback port") }
+            tlsPort = free
+            listeners += " ldaps://127.0.0.1:\(tlsPort)/"
+        }
         // -d 0: stay in the foreground (the test owns the process) and log nothing.
-        process.arguments = ["-F", config.path, "-h", "ldap://127.0.0.1:\(port)/ ldapi://\(socket)", "-d", "0"]
+        arguments = ["-F", config.path, "-h", listeners, "-d", "0"]
+        try up()
+    }
+
+    /// Starts slapd (again, after `down`) on the same ports and database; returns once it listens.
+    public func up() throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/slapd")
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         // Bounded wait for the listener.
         for _ in 0..<200 {
-            if Self.accepts(port: port) { return }
+            if Self.accepts(port: port) && (tlsPort == 0 || Self.accepts(port: tlsPort)) { return }
             guard process.isRunning else { break }
             usleep(25_000)
         }
@@ -103,19 +137,40 @@ public final class Slapd: @unchecked Sendable {  // immutable after init; `proce
         throw Unavailable(description: "slapd did not listen on 127.0.0.1:\(port) within 5 s")
     }
 
+    /// Stops slapd and keeps its database: "the server is down" until `up`.
+    public func down() {
+        // Never signal before `run()`: pid 0 would be this process's whole group.
+        guard process.isRunning, process.processIdentifier > 0 else { return }
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        // Bounded: slapd exits at once on SIGTERM; after 5 s it is killed. (`isRunning` only changes
+        // once Foundation reaps the child, so /proc tells when it has exited.)
+        for _ in 0..<200 where Self.alive(pid) { usleep(10_000) }
+        if Self.alive(pid) { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// A test CA, a server certificate it signs for IP 127.0.0.1 and localhost, and a second CA.
+    static func makeCertificates(in directory: URL) throws {
+        let openssl = "/usr/bin/openssl"
+        guard FileManager.default.isExecutableFile(atPath: openssl) else { throw Unavailable(description: "openssl is not installed") }
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        for ca in ["ca", "other-ca"] {
+            _ = try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("\(ca).key"), "-out", path("\(ca).pem"),
+                              "-days", "2", "-subj", "/CN=entra-sync test \(ca)"])
+        }
+        _ = try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=127.0.0.1"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: path("server.ext"), atomically: true, encoding: .utf8)
+        _ = try run(openssl, ["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial",
+                          "-out", path("server.pem"), "-days", "2", "-extfile", path("server.ext")])
+        chmod(path("server.key"), 0o600)
+    }
+
     deinit { stop() }
 
     public func stop() {
-        // Never signal before `run()`: pid 0 would be this process's whole group.
-        if process.isRunning, process.processIdentifier > 0 {
-            let pid = process.processIdentifier
-            kill(pid, SIGTERM)
-            // Bounded: slapd exits at once on SIGTERM; after 5 s it is killed. (`isRunning` only changes
-            // once Foundation reaps the child, so /proc tells when it has exited.)
-            for _ in 0..<200 where Self.alive(pid) { usleep(10_000) }
-            if Self.alive(pid) { kill(pid, SIGKILL) }
-            process.waitUntilExit()
-        }
+        down()
         try? FileManager.default.removeItem(at: directory)
     }
 

@@ -3,7 +3,7 @@ import EntraDirectory
 import EntraHTTP
 import EntraLDAP
 @testable import EntraMirror
-@testable import EntraSync
+@testable import EntraPush
 import Foundation
 import Logging
 import Testing
@@ -65,8 +65,9 @@ struct LdapPusherTests {
     }
 
     static func push(_ target: LdapTarget, _ journal: Journal, _ desired: LdapDesired, deletionLimit: Int? = nil,
-                     cancel: CancellationFlag = CancellationFlag(), inFlight: ((Int) -> Void)? = nil) -> PushSummary {
+                     cancel: CancellationFlag = CancellationFlag(), reconcile: Bool = false, inFlight: ((Int) -> Void)? = nil) -> PushSummary {
         let pusher = LdapPusher(target: target, state: journal.state, logger: logger, cancel: cancel) { try journal.write($0) }
+        pusher.reconcile = reconcile
         let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: false)
         inFlight?(pusher.mostInFlight)
         return summary
@@ -294,5 +295,149 @@ struct LdapPusherTests {
         let down = Self.push(Self.target(slapd), journal, desired)
         #expect(down.result == .failed)
         #expect(journal.state.lastPush?.result == .failed)
+    }
+
+    static func posixEntry(_ slapd: Slapd, _ id: String) throws -> LDAPConnection.Entry? {
+        let ldap = try LDAPConnection(uri: slapd.uri, caFile: nil, timeout: 5)
+        try ldap.bind(dn: Slapd.rootDN, password: Slapd.rootPassword)
+        return try ldap.search(base: Slapd.suffix, scope: .subtree, filter: "(entraObjectId=\(id))",
+                               attributes: ["objectClass", "uidNumber", "gidNumber", "homeDirectory", "loginShell", "member"]).first
+    }
+
+    @Test("Posix=yes: users become posixAccount and groups posixGroup with the profile's POSIX ids, converted in place and back")
+    func posixEntries() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd)
+        let journal = Journal()
+        var mirror = Self.mirror()
+        let plain = Self.push(target, journal, Self.desired(mirror, target))
+        #expect(plain.result == .succeeded, "\(plain.error ?? "")")
+        #expect(try Self.posixEntry(slapd, "u1")?.attributes["uidnumber"] == nil)
+
+        // The ids [Linux] assigns (and the userdb serves); Posix= turned on for a populated directory.
+        for m in mirror.posixIDs.assign(["g1", "g2", "g3", "g4", "u1", "u2", "u3", "u4", "u5"], in: PosixIDRange(first: 70_000, last: 79_999)) {
+            mirror.apply(m)
+        }
+        target.posix = true
+        target.homeDirectory = "/home/%l"
+        target.loginShell = "/bin/zsh"
+        let desired = Self.desired(mirror, target)
+        let converted = Self.push(target, journal, desired)
+        #expect(converted.result == .succeeded && converted.failed == 0, "\(converted.error ?? "") \(journal.state.failures)")
+        try Self.expectMatches(slapd, desired)
+        let ada = try #require(try Self.posixEntry(slapd, "u1"))
+        let adaID = try #require(mirror.posixIDs["u1"])
+        #expect(Set((ada.attributes["objectclass"] ?? []).map { $0.lowercased() }).isSuperset(of: ["inetorgperson", "posixaccount", "entrasyncobject"]))
+        #expect(ada.first("uidNumber") == String(adaID) && ada.first("gidNumber") == String(adaID), "the same id the userdb serves")
+        #expect(ada.first("homeDirectory") == "/home/ada" && ada.first("loginShell") == "/bin/zsh")
+        let engineering = try #require(try Self.posixEntry(slapd, "g1"))
+        #expect(Set((engineering.attributes["objectclass"] ?? []).map { $0.lowercased() }) == ["posixgroup", "entrasyncobject"])
+        #expect(engineering.first("gidNumber") == String(try #require(mirror.posixIDs["g1"])))
+        #expect(engineering.attributes["member"]?.count == 3, "members kept as DNs: u1, u2 and the nested g2")
+
+        let again = Self.push(target, journal, desired)
+        #expect(again.result == .succeeded && again.operations == 0, "\(again)")
+
+        // A first load with Posix=yes (a fresh directory) gives the same entries.
+        let fresh = try Slapd()
+        defer { fresh.stop() }
+        var freshTarget = Self.target(fresh)
+        freshTarget.posix = true
+        freshTarget.homeDirectory = "/home/%l"
+        freshTarget.loginShell = "/bin/zsh"
+        let first = Self.push(freshTarget, Journal(), Self.desired(mirror, freshTarget))
+        #expect(first.result == .succeeded && first.created == 9, "\(first.error ?? "")")
+        try Self.expectMatches(fresh, Self.desired(mirror, freshTarget))
+
+        // Off again: the POSIX attributes and classes go.
+        target.posix = false
+        let off = Self.desired(mirror, target)
+        let back = Self.push(target, journal, off)
+        #expect(back.result == .succeeded && back.failed == 0, "\(back.error ?? "") \(journal.state.failures)")
+        try Self.expectMatches(slapd, off)
+        let plainAda = try #require(try Self.posixEntry(slapd, "u1"))
+        #expect(plainAda.attributes["uidnumber"] == nil && !(plainAda.attributes["objectclass"] ?? []).map { $0.lowercased() }.contains("posixaccount"))
+    }
+
+    @Test("UserRDN=cn: a first load names users by cn; switching a populated directory from uid renames every user in place")
+    func userRDN() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd)
+        let journal = Journal()
+        let mirror = Self.mirror()
+        #expect(Self.push(target, journal, Self.desired(mirror, target)).result == .succeeded)
+        let uuid = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first
+        target.userRDN = .cn
+        let desired = Self.desired(mirror, target)
+        let switched = Self.push(target, journal, desired)
+        #expect(switched.result == .succeeded && switched.failed == 0, "\(switched.error ?? "") \(journal.state.failures)")
+        try Self.expectMatches(slapd, desired)
+        let ada = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID", "uid"])
+        #expect(ada.keys.first?.lowercased() == "cn=ada lovelace,ou=people,\(Slapd.suffix)")
+        #expect(ada.values.first?.contains("uid: ada@contoso.com") == true, "the uid modrdn dropped is back")
+        #expect(ada.values.first?.first { $0.hasPrefix("entryUUID") } == uuid?.first, "renamed, not re-created")
+        #expect(Self.push(target, journal, desired).operations == 0)
+    }
+
+    @Test("DeprovisionMode=move: a user who leaves goes under DisabledDN= (created), disabled and out of its groups; restored, it comes back")
+    func moveToDisabledDN() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        var target = Self.target(slapd, mode: .move)
+        target.disabledDN = "ou=disabled,\(Slapd.suffix)"
+        let journal = Journal()
+        var mirror = Self.mirror()
+        #expect(Self.push(target, journal, Self.desired(mirror, target)).result == .succeeded)
+        let uuid = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first
+        let ada = mirror.users["u1"]!
+        mirror.apply(.removeUser("u1"))
+        let desired = Self.desired(mirror, target)
+        let moved = Self.push(target, journal, desired)
+        #expect(moved.result == .succeeded && moved.deprovisioned == 1, "\(moved.error ?? "")")
+        try Self.expectMatches(slapd, desired, disabled: ["u1"])
+        let parked = try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID", "entraAccountEnabled"])
+        #expect(parked.keys.first?.lowercased() == "uid=ada@contoso.com,ou=disabled,\(Slapd.suffix)", "\(parked)")
+        #expect(parked.values.first?.contains("entraAccountEnabled: FALSE") == true)
+        #expect(parked.values.first?.first { $0.hasPrefix("entryUUID") } == uuid?.first, "moved, not re-created")
+        #expect(Self.push(target, journal, desired).operations == 0, "a moved user is not moved again")
+
+        mirror.apply(.upsertUser(ada))
+        mirror.apply(.addMember(group: "g3", member: ObjectID("u1"), kind: .user))
+        let restored = Self.desired(mirror, target)
+        let back = Self.push(target, journal, restored)
+        #expect(back.result == .succeeded && back.failed == 0, "\(back.error ?? "")")
+        try Self.expectMatches(slapd, restored)
+        #expect(try slapd.entries(filter: "(entraObjectId=u1)", attributes: ["entryUUID"]).values.first == uuid)
+    }
+
+    @Test("drift repair: entries changed, deleted or stripped of members by hand are put back when the directory is read back; others are left alone")
+    func reconcile() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let target = Self.target(slapd)
+        let journal = Journal()
+        let desired = Self.desired(Self.mirror(), target)
+        #expect(Self.push(target, journal, desired).result == .succeeded)
+
+        let admin = try LDAPConnection(uri: slapd.uri, caFile: nil, timeout: 5)
+        try admin.bind(dn: Slapd.rootDN, password: Slapd.rootPassword)
+        let people = "ou=people,\(Slapd.suffix)", groups = "ou=groups,\(Slapd.suffix)"
+        try admin.modify(dn: "uid=ada@contoso.com,\(people)", [.replace("mail", ["hacked@example.org"]), .replace("entraAccountEnabled", ["FALSE"])])
+        try admin.delete(dn: "uid=bob@contoso.com,\(people)")
+        try admin.modify(dn: "cn=Engineering,\(groups)", [.delete("member", ["uid=ada@contoso.com,\(people)"])])
+        try admin.add(dn: "uid=local,\(people)", attributes: [("objectClass", ["inetOrgPerson"]), ("uid", ["local"]), ("cn", ["Local"]), ("sn", ["Local"]),
+                                                             ("mail", ["local@example.org"])])
+
+        let blind = Self.push(target, journal, desired)
+        #expect(blind.operations == 0, "without reading back, the drift is not seen (so the next check means something)")
+
+        let repaired = Self.push(target, journal, desired, reconcile: true)
+        #expect(repaired.result == .succeeded && repaired.failed == 0, "\(repaired.error ?? "") \(journal.state.failures)")
+        #expect(repaired.created == 1 && repaired.updated == 1 && repaired.memberAdds >= 1, "\(repaired)")
+        try Self.expectMatches(slapd, desired)
+        #expect(try slapd.entries(filter: "(uid=local)", attributes: ["mail"]).values.first == ["mail: local@example.org"], "an entry without entraObjectId is never touched")
+        #expect(Self.push(target, journal, desired, reconcile: true).operations == 0, "in step again")
     }
 }

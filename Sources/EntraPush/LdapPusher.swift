@@ -13,15 +13,18 @@ import Logging
 /// by the id; a membership value sent twice answers attributeOrValueExists / noSuchAttribute and
 /// is taken as done; a rename or modify of an entry that moved answers noSuchObject and the entry
 /// is found again by its id.
-final class LdapPusher: PushTarget {
+public final class LdapPusher: PushTarget {
     let target: LdapTarget
-    var name: String { target.name }
-    private(set) var state: LdapTargetState
-    private let journal: ([LdapMutation]) throws -> Void
+    public var name: String { target.name }
+    private var ledger: PushLedger<LdapTargetState>
+    var state: LdapTargetState { ledger.state }
     private let logger: Logger
     /// Set when the daemon stops: the push ends before its next operation (what was acknowledged is kept).
     private let cancel: CancellationFlag
-    private var summary: PushSummary
+    /// Drift repair before this push: the managed entries are read back and compared (see `reconcile()`).
+    public var reconcile = false
+    /// Entries the last reconcile found changed or deleted by hand (for tests and the log).
+    private(set) var drifted = 0
     private var ldap: LDAPConnection!
     /// Maximum member values in one modify request.
     static let memberChunk = 1000
@@ -29,35 +32,31 @@ final class LdapPusher: PushTarget {
     static let addWindow = 32
     /// The most adds that were unanswered at once (for tests).
     private(set) var mostInFlight = 0
-    static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled"]
-    static let groupAttributes = ["cn", "description", "entraobjectid"]
+    static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled",
+                                 "uidnumber", "gidnumber", "homedirectory", "loginshell"]
+    static let groupAttributes = ["cn", "description", "entraobjectid", "gidnumber"]
 
     /// A failure of the whole push that is not an LDAP result (a managed container cannot be created).
     struct Abort: Error {
         var message: String
     }
 
-    init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
-         journal: @escaping ([LdapMutation]) throws -> Void) {
+    public init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
+                journal: @escaping ([LdapMutation]) throws -> Void) {
         self.target = target
         self.cancel = cancel
-        self.state = state
         self.logger = logger
-        self.journal = journal
-        summary = PushSummary(result: .succeeded, started: Date().timeIntervalSince1970, finished: 0)
+        ledger = PushLedger(target: target.name, state: state, journal: journal)
     }
 
-    private func commit(_ mutations: [LdapMutation]) throws {
-        guard !mutations.isEmpty else { return }
-        try journal(mutations)
-        for m in mutations { state.apply(m) }
-    }
+    private func commit(_ mutations: [LdapMutation]) throws { try ledger.commit(mutations) }
 
-    func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
+    public func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
         var blocked: String?
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
             ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
+            try ldap.connect()
             switch target.bind {
             case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
             case .external: try ldap.bindExternal()
@@ -65,19 +64,16 @@ final class LdapPusher: PushTarget {
             if !state.adopted {
                 try ensureContainers()
                 try adopt(desired)
+            } else if reconcile {
+                try reconcileWithDirectory()
             }
-            try recordUnsendable(desired)
-            let plan = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode)
-            var operations = plan.operations
-            if let limit = deletionLimit, plan.deletions > limit {
-                operations.removeAll(where: \.isDeletion)
-                blocked = "\(plan.deletions) deprovisions/deletions held back: more than MaxDeletions= allows (\(limit)); they wait for approval"
-                logger.warning("LDAP target \(target.name): \(blocked!)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
+            try ledger.recordUnsendable(desired.unsendable)
+            var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) {
+                "approve with: entra-syncctl ldap PROFILE \(target.name) --allow-deletions \($0)"
             }
-            let now = Date().timeIntervalSince1970
-            operations.removeAll { op in
-                guard !retryAll, let failure = state.failures[op.objectId] else { return false }
-                return failure.nextAttempt > now
+            if let blocked {
+                logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
             try addPipelined(operations, desired: desired)
             for op in operations {
@@ -85,39 +81,41 @@ final class LdapPusher: PushTarget {
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
-            try clearStaleFailures(desired: desired)
+            try ledger.clearStaleFailures(pending: LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations,
+                                          unsendable: desired.unsendable)
         } catch let error as LDAPError {
-            summary.result = .failed
-            summary.error = "LDAP target \(target.name): \(error)"
+            ledger.summary.result = .failed
+            ledger.summary.error = "LDAP target \(target.name): \(error)"
         } catch let error as Abort {
-            summary.result = .failed
-            summary.error = error.message
+            ledger.summary.result = .failed
+            ledger.summary.error = error.message
         } catch {
-            summary.result = .failed
-            summary.error = "cannot record the push in the journal: \(error)"
+            ledger.summary.result = .failed
+            ledger.summary.error = "cannot record the push in the journal: \(error)"
         }
-        summary.requests = ldap?.operations ?? 0
+        ledger.summary.requests = ldap?.operations ?? 0
         ldap = nil  // unbinds
-        let left = summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
-        summary.finish(blocked: blocked, failures: state.failures.count, left: left)
-        if summary.result != .failed || state.location == target.location {
-            try? commit([.pushed(target: target.name, summary)])
-        }
-        return summary
+        let left = ledger.summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        return ledger.finish(blocked: blocked, left: left, reached: state.location == target.location)
     }
 
     // MARK: First contact
 
     /// UsersDN= and GroupsDN= exist, or are created when their RDN is `ou=`.
     private func ensureContainers() throws {
-        for dn in Set([target.usersDN, target.groupsDN]) {
-            guard try !exists(dn) else { continue }
-            guard let rdn = LdapDN.rdn(of: dn), rdn.0 == "ou" else {
-                throw Abort(message: "LDAP target \(target.name): \(dn) does not exist; create it (only ou= containers are created)")
-            }
-            try ldap.add(dn: dn, attributes: [("objectClass", ["organizationalUnit"]), ("ou", [rdn.1])])
-            logger.info("LDAP target \(target.name): created \(dn)", metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+        for dn in Set([target.usersDN, target.groupsDN]) { try ensureContainer(dn) }
+    }
+
+    /// DisabledDN= is made sure of once a push, before the first move into it.
+    private var disabledContainerChecked = false
+
+    private func ensureContainer(_ dn: String) throws {
+        guard try !exists(dn) else { return }
+        guard let rdn = LdapDN.rdn(of: dn), rdn.0 == "ou" else {
+            throw Abort(message: "LDAP target \(target.name): \(dn) does not exist; create it (only ou= containers are created)")
         }
+        try ldap.add(dn: dn, attributes: [("objectClass", ["organizationalUnit"]), ("ou", [rdn.1])])
+        logger.info("LDAP target \(target.name): created \(dn)", metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
     }
 
     private func exists(_ dn: String) throws -> Bool {
@@ -150,7 +148,7 @@ final class LdapPusher: PushTarget {
             let want = isGroup ? desired.groups : desired.users
             let base = isGroup ? target.groupsDN : target.usersDN
             let naming = isGroup ? "cn" : "uid"
-            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(objectClass=groupOfNames)" : "(objectClass=inetOrgPerson)",
+            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(|(objectClass=groupOfNames)(objectClass=posixGroup))" : "(objectClass=inetOrgPerson)",
                                            attributes: ["objectClass", "member"] + (isGroup ? Self.groupAttributes : Self.userAttributes))
             var byId: [String: LDAPConnection.Entry] = [:]
             var byName: [String: LDAPConnection.Entry] = [:]
@@ -191,6 +189,53 @@ final class LdapPusher: PushTarget {
                     metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
     }
 
+    /// Drift repair: every entry under the managed DNs that carries an `entraObjectId` the state
+    /// knows is read back (a paged subtree search); where someone changed its managed attributes,
+    /// renamed it or changed its members by hand, the state takes what the directory holds, and an
+    /// entry deleted by hand is forgotten, so the plan that follows puts each back. Entries without
+    /// `entraObjectId`, and ids the state does not know, are never touched.
+    private func reconcileWithDirectory() throws {
+        var found: [String: LDAPConnection.Entry] = [:]
+        for isGroup in [false, true] where isGroup ? target.groups : target.users {
+            let base = isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN
+            for entry in try ldap.search(base: base, scope: .subtree, filter: "(entraObjectId=*)",
+                                         attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)) {
+                guard let id = entry.first("entraObjectId"), (isGroup ? state.groups[id] : state.users[id]) != nil else { continue }
+                found[id] = entry
+            }
+        }
+        let idByDN = Dictionary(found.map { (LdapDN.normalized($0.value.dn), $0.key) }, uniquingKeysWith: { a, _ in a })
+        var mutations: [LdapMutation] = []
+        var drifted = Set<String>()
+        for (isGroup, links) in [(false, state.users), (true, state.groups)] {
+            for (id, link) in links.sorted(by: { $0.key < $1.key }) {
+                guard let entry = found[id] else {
+                    mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: nil))
+                    drifted.insert(id)
+                    continue
+                }
+                let held = Self.link(entry, isGroup: isGroup)
+                if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != link.attributes {
+                    mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: held))
+                    drifted.insert(id)
+                }
+                guard isGroup else { continue }
+                let members = Set((entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id })
+                let added = members.subtracting(link.members), removed = link.members.subtracting(members)
+                if !added.isEmpty || !removed.isEmpty {
+                    mutations.append(.members(target: target.name, group: id, added: added.sorted(), removed: removed.sorted()))
+                    drifted.insert(id)
+                }
+            }
+        }
+        try commit(mutations)
+        self.drifted = drifted.count
+        if !drifted.isEmpty {
+            logger.notice("LDAP target \(target.name): \(drifted.count) entries were changed or deleted by hand; putting them back",
+                          metadata: ["ENTRA_LDAP_TARGET": "\(target.name)"])
+        }
+    }
+
     /// A link from an entry as the directory holds it (managed attributes only, members not included).
     static func link(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
         let names = isGroup ? groupAttributes : userAttributes
@@ -199,7 +244,8 @@ final class LdapPusher: PushTarget {
 
     /// The entry carrying `id`, wherever it is under the managed DNs.
     private func find(_ id: String, isGroup: Bool) throws -> LDAPConnection.Entry? {
-        try ldap.search(base: isGroup ? target.groupsDN : target.usersDN, scope: .subtree,
+        // Moved users (DeprovisionMode=move) may be under DisabledDN=, outside UsersDN=.
+        try ldap.search(base: isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN, scope: .subtree,
                         filter: "(entraObjectId=\(LDAPConnection.filterValue(id)))",
                         attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)).first
     }
@@ -219,16 +265,15 @@ final class LdapPusher: PushTarget {
             switch op {
             case .add(_, _, let link): try add(id, isGroup: isGroup, link)
             case .rename(_, _, let dn): try rename(id, isGroup: isGroup, to: dn)
-            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes)
+            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes, members: desired.groups[id]?.members ?? [])
             case .changeMembers(_, let add, let remove): try changeMembers(group: id, add: add, remove: remove)
             case .deleteGroup: try delete(id, isGroup: true)
             case .deprovisionUser: try deprovision(id)
             }
-            if state.failures[id] != nil { try commit([.failure(target: target.name, id: id, nil)]) }
+            try ledger.succeeded(id, [])
         } catch let error as LDAPError where !error.isTargetFailure {
-            let failure = PushFailure.refused(id, isGroup: isGroup, name: entry?.dn ?? id, operation: error.operation, status: Int(error.code),
-                                              detail: error.diagnostic, previous: state.failures[id])
-            try commit([.failure(target: target.name, id: id, failure)])
+            let failure = try ledger.refused(id, isGroup: isGroup, name: entry?.dn ?? id, operation: error.operation, status: Int(error.code),
+                                             detail: error.diagnostic)
             logger.warning("LDAP target \(target.name): \(error); retrying in \(Int(failure.nextAttempt - failure.at)) s",
                            metadata: ["MESSAGE_ID": "\(MessageID.ldapObjectFailed)", "ENTRA_LDAP_TARGET": "\(target.name)", "ENTRA_OBJECT_ID": "\(id)"])
         }
@@ -269,9 +314,8 @@ final class LdapPusher: PushTarget {
                 again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
                 continue
             }
-            try commit([.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))]
-                       + (state.failures[done.id] != nil ? [.failure(target: target.name, id: done.id, nil)] : []))
-            summary.created += 1
+            try ledger.succeeded(done.id, [.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))])
+            ledger.summary.created += 1
         }
         for op in again { try execute(op, desired: desired) }
     }
@@ -282,7 +326,7 @@ final class LdapPusher: PushTarget {
 
     /// The attributes an entry is added with.
     static func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
-        var attributes: [(String, [String])] = [("objectClass", isGroup ? LdapDesired.groupClasses : LdapDesired.userClasses)]
+        var attributes: [(String, [String])] = [("objectClass", LdapDesired.classes(link.attributes, isGroup: isGroup))]
         attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
         if isGroup { attributes.append(("member", [link.dn])) }
@@ -298,10 +342,10 @@ final class LdapPusher: PushTarget {
             // Perhaps added by a push that crashed before journaling it: then it carries our id.
             guard let found = try find(id, isGroup: isGroup), LdapDN.normalized(found.dn) == LdapDN.normalized(link.dn) else { throw error }
             try relink(id, isGroup: isGroup, found)
-            return try modify(id, isGroup: isGroup, to: link.attributes)
+            return try modify(id, isGroup: isGroup, to: link.attributes, members: [])
         }
         try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: link.attributes))])
-        summary.created += 1
+        ledger.summary.created += 1
     }
 
     /// Takes the entry as the directory holds it (after a crash or a change behind our back).
@@ -344,21 +388,55 @@ final class LdapPusher: PushTarget {
             let (rdn, parent) = LdapDN.split(dn)
             let oldParent = LdapDN.split(link.dn).parent
             try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: LdapDN.normalized(parent) == LdapDN.normalized(oldParent) ? nil : parent)
-            let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, to: dn))
+            let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, from: link.dn, to: dn))
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: renamed)])
-            summary.updated += 1
+            ledger.summary.updated += 1
             for group in holders { try changeMembers(group: group, add: [id], remove: []) }
         }
     }
 
-    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]]) throws {
+    /// Replaces the managed attributes that changed. `members`: what a group re-created on the way should list.
+    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]], members: Set<String>) throws {
         try located(id, isGroup: isGroup) { link in
             let changes = LdapEntry.changes(from: link.attributes, to: attributes)
             guard !changes.isEmpty else { return }
-            try ldap.modify(dn: link.dn, changes.map { .replace($0.name, $0.values) })
+            let replace = changes.map { LDAPConnection.Change.replace($0.name, $0.values) }
+            let posixAttribute = isGroup ? "gidnumber" : "uidnumber"
+            let posix = (link.attributes[posixAttribute] != nil, attributes[posixAttribute] != nil)
+            if isGroup, posix.0 != posix.1 {
+                return try recreateGroup(id, link: link, attributes: attributes, members: members)
+            }
+            // Posix= turned on or off for a user: posixAccount comes or goes in the same modify
+            // (its MUST attributes with it); already so (an adopted entry) is taken as done.
+            if posix.0 != posix.1 {
+                let posixClass = LdapDesired.posixUserClass
+                do {
+                    try ldap.modify(dn: link.dn, [posix.1 ? .add("objectClass", [posixClass]) : .delete("objectClass", [posixClass])] + replace)
+                } catch let error as LDAPError {
+                    guard error.code == LDAPError.attributeOrValueExists || error.code == LDAPError.noSuchAttribute else { throw error }
+                    try ldap.modify(dn: link.dn, replace)
+                }
+            } else {
+                try ldap.modify(dn: link.dn, replace)
+            }
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
-            summary.updated += 1
+            ledger.summary.updated += 1
         }
+    }
+
+    /// A group that gains or loses its POSIX id changes its structural class (groupOfNames ⇄
+    /// posixGroup), which LDAP cannot do in place: it is deleted and added again under the same DN
+    /// with its members (groups that list it keep the DN, so they need no change).
+    private func recreateGroup(_ id: String, link: LdapEntryLink, attributes: [String: [String]], members: Set<String>) throws {
+        let holders = state.groups.filter { $0.value.members.contains(id) }.keys.sorted()
+        try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
+        try commit([.entry(target: target.name, id: id, isGroup: true, link: nil)])
+        try add(id, isGroup: true, LdapEntryLink(dn: link.dn, attributes: attributes))
+        ledger.summary.created -= 1
+        ledger.summary.updated += 1
+        try changeMembers(group: id, add: members.sorted(), remove: [])
+        // The groups that list it still do (same DN); the journal says so again.
+        for group in holders { try changeMembers(group: group, add: [id], remove: []) }
     }
 
     /// Membership deltas as modify add/delete of `member` values, at most `memberChunk` values a
@@ -392,8 +470,8 @@ final class LdapPusher: PushTarget {
                 }
             }
             try commit([.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0))])
-            summary.memberAdds += addChunk.count
-            summary.memberRemoves += removeChunk.count
+            ledger.summary.memberAdds += addChunk.count
+            ledger.summary.memberRemoves += removeChunk.count
         }
     }
 
@@ -401,32 +479,31 @@ final class LdapPusher: PushTarget {
         guard let link = isGroup ? state.groups[id] : state.users[id] else { return }
         try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
         try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: nil)])
-        summary.deprovisioned += 1
+        ledger.summary.deprovisioned += 1
     }
 
+    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; move: first into DisabledDN= (modrdn,
+    /// journaled), then disabled, so a crash in between moves nothing twice and the next plan disables it.
     private func deprovision(_ id: String) throws {
-        guard target.deprovisionMode == .disable else { return try delete(id, isGroup: false) }
+        if target.deprovisionMode == .delete { return try delete(id, isGroup: false) }
+        if target.deprovisionMode == .move, let disabledDN = target.disabledDN {
+            if !disabledContainerChecked {
+                try ensureContainer(disabledDN)
+                disabledContainerChecked = true
+            }
+            try located(id, isGroup: false) { link in
+                let (rdn, parent) = LdapDN.split(link.dn)
+                guard LdapDN.normalized(parent) != LdapDN.normalized(disabledDN) else { return }
+                try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: disabledDN)
+                try commit([.entry(target: target.name, id: id, isGroup: false, link: LdapEntryLink(dn: "\(rdn),\(disabledDN)", attributes: link.attributes))])
+            }
+        }
         try located(id, isGroup: false) { link in
             var attributes = link.attributes
             attributes["entraaccountenabled"] = ["FALSE"]
             try ldap.modify(dn: link.dn, [.replace("entraAccountEnabled", ["FALSE"])])
             try commit([.entry(target: target.name, id: id, isGroup: false, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
-            summary.deprovisioned += 1
+            ledger.summary.deprovisioned += 1
         }
-    }
-
-    // MARK: Failures
-
-    /// Users that cannot be provisioned become failures (status 0) so operators see them.
-    private func recordUnsendable(_ desired: LdapDesired) throws {
-        try commit(desired.unsendable.filter { state.failures[$0.key]?.detail != $0.value }
-            .map { LdapMutation.failure(target: target.name, id: $0.key, PushFailure.unsendable($0.key, why: $0.value)) })
-    }
-
-    /// Failures of objects that left the scope, or are in sync again, are dropped.
-    private func clearStaleFailures(desired: LdapDesired) throws {
-        let pending = Set(LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.map(\.objectId))
-        let stale = state.failures.keys.filter { !pending.contains($0) && desired.unsendable[$0] == nil }
-        try commit(stale.map { .failure(target: target.name, id: $0, nil) })
     }
 }

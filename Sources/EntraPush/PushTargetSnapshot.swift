@@ -10,7 +10,7 @@ public struct PushTargetSnapshot: Sendable, Equatable {
         case unavailable
         case pushing
 
-        static func of(pushing: Bool, lastPush: PushSummary?, failures: Int, pending: Int) -> Phase {
+        public static func of(pushing: Bool, lastPush: PushSummary?, failures: Int, pending: Int) -> Phase {
             if pushing { return .pushing }
             guard let lastPush else { return .neverPushed }
             if lastPush.result == .failed { return .unavailable }
@@ -35,4 +35,14 @@ public struct PushTargetSnapshot: Sendable, Equatable {
     public var pushes = 0
     /// With `plan`: one line per operation the next push would send.
     public var plan: [String]?
+
+    public init(name: String, endpoint: String, phase: Phase, users: Int, groups: Int, pending: Int, failures: [ScimFailure]) {
+        self.name = name
+        self.endpoint = endpoint
+        self.phase = phase
+        self.users = users
+        self.groups = groups
+        self.pending = pending
+        self.failures = failures
+    }
 }

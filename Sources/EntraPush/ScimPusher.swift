@@ -1,5 +1,4 @@
 import EntraConfig
-import EntraGraph
 import EntraHTTP
 import EntraMirror
 import Foundation
@@ -30,39 +29,32 @@ struct ScimFeatures {
 
 /// Executes one push to one target: first contact (adoption), then the plan, journaling every
 /// acknowledged operation before the next is sent, so a crash or an outage resumes where it stopped.
-final class ScimPusher: PushTarget {
+public final class ScimPusher: PushTarget {
     let target: ScimTarget
-    var name: String { target.name }
+    public var name: String { target.name }
     private let client: ScimClient
-    private(set) var state: ScimTargetState
-    private let journal: ([ScimMutation]) throws -> Void
+    private var ledger: PushLedger<ScimTargetState>
+    var state: ScimTargetState { ledger.state }
     private let logger: Logger
     private var features = ScimFeatures()
-    private var summary: ScimPushSummary
     /// Maximum member values per membership PATCH request.
     static let memberChunk = 1000
 
-    init(target: ScimTarget, client: ScimClient, state: ScimTargetState, logger: Logger,
-         journal: @escaping ([ScimMutation]) throws -> Void) {
+    public init(target: ScimTarget, client: ScimClient, state: ScimTargetState, logger: Logger,
+                journal: @escaping ([ScimMutation]) throws -> Void) {
         self.target = target
         self.client = client
-        self.state = state
         self.logger = logger
-        self.journal = journal
-        summary = ScimPushSummary(result: .succeeded, started: Date().timeIntervalSince1970, finished: 0)
+        ledger = PushLedger(target: target.name, state: state, journal: journal)
     }
 
-    private func commit(_ mutations: [ScimMutation]) throws {
-        guard !mutations.isEmpty else { return }
-        try journal(mutations)
-        for m in mutations { state.apply(m) }
-    }
+    private func commit(_ mutations: [ScimMutation]) throws { try ledger.commit(mutations) }
 
     /// Pushes `desired`; per-object failures are recorded, target failures end the push.
     /// - Parameters:
     ///   - deletionLimit: the most deprovisions/deletions allowed without approval (nil: no limit).
     ///   - retryAll: also send objects whose failure backoff has not expired.
-    func push(desired: ScimDesired, deletionLimit: Int?, retryAll: Bool) -> ScimPushSummary {
+    public func push(desired: ScimDesired, deletionLimit: Int?, retryAll: Bool) -> ScimPushSummary {
         var blocked: String?
         do {
             if state.endpoint != target.endpoint { try commit([.reset(target: target.name, endpoint: target.endpoint)]) }
@@ -78,36 +70,28 @@ final class ScimPusher: PushTarget {
                 adoptionCandidates = (desired.users.mapValues(\.userName), desired.groups.mapValues(\.displayName))
                 try adopt()
             }
-            try recordUnsendable(desired)
-            let plan = ScimPlan(desired: desired, state: state, mode: target.deprovisionMode)
-            var operations = plan.operations
-            if let limit = deletionLimit, plan.deletions > limit {
-                operations.removeAll(where: \.isDeletion)
-                blocked = "\(plan.deletions) deprovisions/deletions held back: more than MaxDeletions= allows (\(limit)); approve with: entra-syncctl scim PROFILE \(target.name) --allow-deletions \(plan.deletions)"
-                logger.warning("SCIM target \(target.name): \(blocked!)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_SCIM_TARGET": "\(target.name)"])
+            try ledger.recordUnsendable(desired.unsendable)
+            var operations = ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) {
+                "approve with: entra-syncctl scim PROFILE \(target.name) --allow-deletions \($0)"
             }
-            let now = Date().timeIntervalSince1970
-            operations.removeAll { op in
-                guard !retryAll, let failure = state.failures[op.objectId] else { return false }
-                return failure.nextAttempt > now
+            if let blocked {
+                logger.warning("SCIM target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_SCIM_TARGET": "\(target.name)"])
             }
             try execute(operations)
-            try clearStaleFailures(desired: desired)
+            try ledger.clearStaleFailures(pending: ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations,
+                                          unsendable: desired.unsendable)
         } catch let error as ScimTargetError {
-            summary.result = .failed
-            summary.error = error.description
+            ledger.summary.result = .failed
+            ledger.summary.error = error.description
         } catch {
-            summary.result = .failed
-            summary.error = "cannot record the push in the journal: \(error)"
+            ledger.summary.result = .failed
+            ledger.summary.error = "cannot record the push in the journal: \(error)"
         }
-        summary.requests = client.requests
-        summary.bytesSent = client.bytesSent
-        let left = summary.result == .failed ? 0 : ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
-        summary.finish(blocked: blocked, failures: state.failures.count, left: left)
-        if summary.result != .failed || state.endpoint == target.endpoint {
-            try? commit([.pushed(target: target.name, summary)])
-        }
-        return summary
+        ledger.summary.requests = client.requests
+        ledger.summary.bytesSent = client.bytesSent
+        let left = ledger.summary.result == .failed ? 0 : ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        return ledger.finish(blocked: blocked, left: left, reached: state.endpoint == target.endpoint)
     }
 
     // MARK: First contact
@@ -269,7 +253,7 @@ final class ScimPusher: PushTarget {
         if (200..<300).contains(status), let scimId = resource?["id"] as? String {
             let link = ScimUserLink(scimId: scimId, etag: etag ?? resource.flatMap(Self.version), pushed: attributes)
             try succeeded(id, [.user(target: target.name, id: id, link: link)])
-            summary.created += 1
+            ledger.summary.created += 1
         } else if status == 409, let existing = try findUser(id: id, userName: attributes.userName) {
             // Already there (a crash after the POST, or created by hand): adopt it, then bring it up to date.
             try commit([.user(target: target.name, id: id, link: existing)])
@@ -316,7 +300,7 @@ final class ScimPusher: PushTarget {
                     let scimId = String(location.split(separator: "/").last ?? "")
                     links.append(.user(target: target.name, id: id, link: ScimUserLink(scimId: scimId, etag: result["version"] as? String, pushed: attributes)))
                     if state.failures[id] != nil { links.append(.failure(target: target.name, id: id, nil)) }
-                    summary.created += 1
+                    ledger.summary.created += 1
                 } else {
                     let detail = (result["response"] as? [String: Any]).map { ScimResponse(status: status, body: Array((try? JSONSerialization.data(withJSONObject: $0)) ?? Data()), etag: nil).detail } ?? "HTTP \(status)"
                     try finishCreateUser(id: id, attributes, status: status, resource: nil, etag: nil, detail: detail)
@@ -350,7 +334,7 @@ final class ScimPusher: PushTarget {
         case 200..<300:
             let etag = response.etag ?? response.json.flatMap(Self.version)
             try succeeded(id, [.user(target: target.name, id: id, link: ScimUserLink(scimId: link.scimId, etag: etag, pushed: to))])
-            summary.updated += 1
+            ledger.summary.updated += 1
         case 404:
             // Deleted on the target behind our back: create it again.
             try commit([.user(target: target.name, id: id, link: nil)])
@@ -379,7 +363,7 @@ final class ScimPusher: PushTarget {
             if response.isSuccess || response.status == 404 {
                 let etag = response.etag ?? response.json.flatMap(Self.version)
                 try succeeded(id, [.user(target: target.name, id: id, link: response.status == 404 ? nil : ScimUserLink(scimId: link.scimId, etag: etag, pushed: to))])
-                summary.deprovisioned += 1
+                ledger.summary.deprovisioned += 1
             } else if response.status == 412 {
                 try commit([.user(target: target.name, id: id, link: ScimUserLink(scimId: link.scimId, etag: nil, pushed: link.pushed))])
                 try deprovisionUser(id: id)
@@ -390,7 +374,7 @@ final class ScimPusher: PushTarget {
             let response = try client.send("DELETE", "/Users/\(link.scimId)")
             if response.isSuccess || response.status == 404 {
                 try succeeded(id, [.user(target: target.name, id: id, link: nil)])
-                summary.deprovisioned += 1
+                ledger.summary.deprovisioned += 1
             } else {
                 try failed(id, isGroup: false, name: link.pushed.userName, operation: "DELETE /Users/\(link.scimId)", status: response.status, detail: response.detail)
             }
@@ -406,7 +390,7 @@ final class ScimPusher: PushTarget {
         let response = try client.send("POST", "/Groups", json: body)
         if response.isSuccess, let scimId = response.json?["id"] as? String {
             try succeeded(id, [.group(target: target.name, id: id, scimId: scimId, etag: response.etag ?? response.json.flatMap(Self.version), displayName: displayName)])
-            summary.created += 1
+            ledger.summary.created += 1
         } else if response.status == 409, features.filter, let existing = try findGroup(id: id, displayName: displayName) {
             try adoptGroup(id: id, existing, displayName: displayName)
         } else {
@@ -441,7 +425,7 @@ final class ScimPusher: PushTarget {
                                         json: ["schemas": [ScimSchema.patch], "Operations": [["op": "replace", "path": "displayName", "value": displayName]]])
         if response.isSuccess {
             try succeeded(id, [.group(target: target.name, id: id, scimId: link.scimId, etag: response.etag, displayName: displayName)])
-            summary.updated += 1
+            ledger.summary.updated += 1
         } else if response.status == 404 {
             try commit([.group(target: target.name, id: id, scimId: nil, etag: nil, displayName: "")])
             try createGroup(id: id, displayName: displayName)
@@ -477,8 +461,8 @@ final class ScimPusher: PushTarget {
                 }
             }
             try succeeded(group, [.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0), etag: nil)])
-            summary.memberAdds += addChunk.count
-            summary.memberRemoves += removeChunk.count
+            ledger.summary.memberAdds += addChunk.count
+            ledger.summary.memberRemoves += removeChunk.count
         }
     }
 
@@ -487,7 +471,7 @@ final class ScimPusher: PushTarget {
         let response = try client.send("DELETE", "/Groups/\(link.scimId)")
         if response.isSuccess || response.status == 404 {
             try succeeded(id, [.group(target: target.name, id: id, scimId: nil, etag: nil, displayName: "")])
-            summary.deprovisioned += 1
+            ledger.summary.deprovisioned += 1
         } else {
             try failed(id, isGroup: true, name: link.displayName, operation: "DELETE /Groups/\(link.scimId)", status: response.status, detail: response.detail)
         }
@@ -495,34 +479,13 @@ final class ScimPusher: PushTarget {
 
     // MARK: Failures
 
-    private func succeeded(_ id: String, _ mutations: [ScimMutation]) throws {
-        try commit(mutations + (state.failures[id] != nil ? [.failure(target: target.name, id: id, nil)] : []))
-    }
+    private func succeeded(_ id: String, _ mutations: [ScimMutation]) throws { try ledger.succeeded(id, mutations) }
 
     /// Records a refused object; it is tried again after a `Backoff.refusedObject` (1 min doubling to 1 h, jittered).
     private func failed(_ id: String, isGroup: Bool, name: String, operation: String, status: Int, detail: String) throws {
-        let failure = PushFailure.refused(id, isGroup: isGroup, name: name, operation: operation, status: status, detail: detail,
-                                          previous: state.failures[id])
-        let backoff = failure.nextAttempt - failure.at
-        try commit([.failure(target: target.name, id: id, failure)])
-        logger.warning("SCIM target \(target.name): \(operation) for \(name) failed: HTTP \(status) \(failure.detail); retrying in \(Int(backoff)) s",
+        let failure = try ledger.refused(id, isGroup: isGroup, name: name, operation: operation, status: status, detail: detail)
+        logger.warning("SCIM target \(target.name): \(operation) for \(name) failed: HTTP \(status) \(failure.detail); retrying in \(Int(failure.nextAttempt - failure.at)) s",
                        metadata: ["MESSAGE_ID": "\(MessageID.scimObjectFailed)", "ENTRA_SCIM_TARGET": "\(target.name)", "ENTRA_OBJECT_ID": "\(id)"])
-    }
-
-    /// Users that cannot be sent become failures (status 0) so operators see them.
-    private func recordUnsendable(_ desired: ScimDesired) throws {
-        var mutations: [ScimMutation] = []
-        for (id, why) in desired.unsendable where state.failures[id]?.detail != why {
-            mutations.append(.failure(target: target.name, id: id, .unsendable(id, why: why)))
-        }
-        try commit(mutations)
-    }
-
-    /// Failures of objects that left the scope, or are in sync again, are dropped.
-    private func clearStaleFailures(desired: ScimDesired) throws {
-        let pending = Set(ScimPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.map(\.objectId))
-        let stale = state.failures.keys.filter { !pending.contains($0) && desired.unsendable[$0] == nil }
-        try commit(stale.map { .failure(target: target.name, id: $0, nil) })
     }
 
     static func quote(_ value: String) -> String {

@@ -1,5 +1,4 @@
 import EntraConfig
-import EntraGraph
 import EntraHTTP
 import EntraMirror
 import Foundation
@@ -44,7 +43,7 @@ struct ScimResponse {
 ///
 /// Transport errors, 429, 500, 502, 503 and 504 are retried; when the attempts run out the target
 /// is unavailable. 401 and 403 stop the push at once: the token is wrong.
-final class ScimClient {
+public final class ScimClient {
     let target: ScimTarget
     private let http: HTTPClient
     private let cancel: CancellationFlag
@@ -54,7 +53,7 @@ final class ScimClient {
     static let maxAttempts = 4
     static let maxRetryAfter = 120.0
 
-    init(target: ScimTarget, cancel: CancellationFlag) throws(ScimTargetError) {
+    public init(target: ScimTarget, cancel: CancellationFlag) throws(ScimTargetError) {
         self.target = target
         self.cancel = cancel
         var options = HTTPClientOptions(caFile: target.caFile, proxy: target.proxy)

@@ -1,4 +1,3 @@
-import EntraMirror
 /// Stable journald `MESSAGE_ID`s of the events admins look for; `packaging/systemd/entra-sync.catalog`
 /// explains each. Never change a value: admins filter on them (`journalctl MESSAGE_ID=...`).
 public enum MessageID {

@@ -11,7 +11,7 @@ import Foundation
 /// resumes without duplicates; refused objects become `PushFailure`s retried after
 /// `Backoff.refusedObject` without blocking the others; a target failure ends the push (retried
 /// with `Backoff.run`); deletions beyond `deletionLimit` are held back until approved.
-protocol PushTarget {
+public protocol PushTarget {
     associatedtype Desired
     var name: String { get }
     /// Pushes `desired`; returns what was done (the summary is journaled too).

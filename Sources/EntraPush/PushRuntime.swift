@@ -2,20 +2,24 @@ import EntraHTTP
 import EntraMirror
 
 /// In-memory bookkeeping of one kind of push target in a runner (not journaled).
-struct PushRuntime: Sendable {
+public struct PushRuntime: Sendable {
+    public init() {}
+
     /// The target being pushed, if any.
-    var pushing: String?
+    public var pushing: String?
     /// Pushes in a row that could not reach each target (backoff).
-    var unavailableInARow: [String: Int] = [:]
+    public var unavailableInARow: [String: Int] = [:]
     /// Deletions approved for the next push of each target.
-    var allowedDeletions: [String: Int] = [:]
-    var nextAttempt: Double?
+    public var allowedDeletions: [String: Int] = [:]
+    public var nextAttempt: Double?
     /// Pushes by target and result since the daemon started (Prometheus counters).
-    var pushesByResult: [String: [String: Int]] = [:]
-    var operations: [String: Int] = [:]
+    public var pushesByResult: [String: [String: Int]] = [:]
+    public var operations: [String: Int] = [:]
+    /// When each target was last read back for drift repair (LDAP; in memory: a restart reconciles again).
+    public var lastReconcile: [String: Double] = [:]
 
     /// Records a finished push of `target`.
-    mutating func finished(_ target: String, _ summary: PushSummary) {
+    public mutating func finished(_ target: String, _ summary: PushSummary) {
         pushing = nil
         unavailableInARow[target] = summary.result == .failed ? (unavailableInARow[target] ?? 0) + 1 : 0
         pushesByResult[target, default: [:]][summary.result.rawValue, default: 0] += 1
@@ -24,7 +28,7 @@ struct PushRuntime: Sendable {
 
     /// When the targets should be pushed again: an unreachable one after `Backoff.run` (30 s doubling,
     /// at most the sync interval, jittered), refused objects when their own backoff ends; nil: not before the next run.
-    func nextPush(_ targets: [(name: String, lastPush: PushSummary?, failures: [PushFailure])], interval: Double, now: Double) -> Double? {
+    public func nextPush(_ targets: [(name: String, lastPush: PushSummary?, failures: [PushFailure])], interval: Double, now: Double) -> Double? {
         var next: Double?
         for target in targets {
             guard let last = target.lastPush else { continue }
