@@ -1,18 +1,18 @@
 import Dispatch
-import Synchronization
+import EntraLock
 
 /// The `AppBudget` of one app (`ClientId`), shared by every `GraphClient` of the profiles that use it.
 /// `SyncManager` holds them (`AppThrottles`); a client asks before each request and reports what
 /// Graph answered.
 public final class AppThrottle: Sendable {
     public let clientId: String
-    private let budget: Mutex<AppBudget>
+    private let budget: Locked<AppBudget>
     private let clock: @Sendable () -> Double
 
     /// - Parameter clock: seconds on a monotonic clock (tests pass their own).
     public init(clientId: String, settings: AppBudget.Settings = .init(), clock: @escaping @Sendable () -> Double = AppThrottle.uptime) {
         self.clientId = clientId
-        self.budget = Mutex(AppBudget(settings: settings))
+        self.budget = Locked(AppBudget(settings: settings))
         self.clock = clock
     }
 
@@ -42,7 +42,7 @@ public final class AppThrottle: Sendable {
 
 /// Every app's `AppThrottle`, by `ClientId` (case-insensitive): profiles of one app get the same one.
 public final class AppThrottles: Sendable {
-    private let throttles = Mutex<[String: AppThrottle]>([:])
+    private let throttles = Locked<[String: AppThrottle]>([:])
     private let settings: AppBudget.Settings
 
     public init(settings: AppBudget.Settings = .init()) {

@@ -5,7 +5,7 @@ import EntraGraph
 import EntraHTTP
 import Foundation
 import Logging
-import Synchronization
+import EntraLock
 
 /// A full sync read in parallel, bounded by Graph's throttling budget rather than by its time per
 /// delta page (issue #16).
@@ -239,7 +239,7 @@ struct ParallelFullSync {
         var pages = 0
 
         final class Shared: Sendable {
-            let state = Mutex(Listing())
+            let state = Locked(Listing())
         }
     }
 

@@ -8,36 +8,23 @@ import Synchronization
 /// profile's status: a thousand runs ending together (or a stop cancelling a thousand queued ones)
 /// would otherwise read them a million times.
 final class StatusUpdates: Sendable {
-    private struct State {
-        var pending = false
-        var manager: SyncManager?
-    }
-
-    private let state = Mutex(State())
+    /// True from the first run ending until its line is sent; only the run that sets it arms the timer.
+    private let pending = Atomic<Bool>(false)
     private let timer = EventLoop.shared.timer(queue: DispatchQueue(label: "entra-sync.status"))
     private let delay: Double
 
     init(delay: Double = 0.5) {
         self.delay = delay
-        timer.setEventHandler { [weak self] in self?.send() }
         timer.activate()
     }
 
     /// A run of `manager` ended: the line is sent within `delay`, once for all runs ending meanwhile.
     func runFinished(_ manager: SyncManager) {
-        let arm = state.withLock { s -> Bool in
-            s.manager = manager
-            defer { s.pending = true }
-            return !s.pending
+        guard pending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        timer.setEventHandler { [weak self] in
+            self?.pending.store(false, ordering: .releasing)
+            SystemdNotifier.status(manager.statusLine())
         }
-        if arm { timer.schedule(deadline: .now() + delay) }
-    }
-
-    private func send() {
-        guard let manager = state.withLock({ s -> SyncManager? in
-            s.pending = false
-            return s.manager
-        }) else { return }
-        SystemdNotifier.status(manager.statusLine())
+        timer.schedule(deadline: .now() + delay)
     }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import EntraLock
 import Testing
 @testable import EntraGraph
 
@@ -109,7 +109,7 @@ struct AppBudgetTests {
 
     @Test("the shared throttle reads its injected clock: two tenants of the app slow both their clients")
     func throttleUsesItsClock() {
-        let now = Mutex(50.0)
+        let now = Locked(50.0)
         let throttle = AppThrottle(clientId: "app", clock: { now.withLock { $0 } })
         for _ in 0..<10 {
             #expect(throttle.reserve() == 0)
