@@ -23,6 +23,8 @@ public final class EventLoop: Sendable {
     /// Scheduled timers by id: deadline (uptime nanoseconds), the schedule's generation, the timer.
     /// Guarded by `timersLock` (a pthread mutex, which ThreadSanitizer understands).
     nonisolated(unsafe) private var timerTable: [UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)] = [:]
+    /// What the timerfd is armed for (nil: disarmed). Guarded by `timersLock`.
+    nonisolated(unsafe) private var armedDeadline: UInt64?
     private let timersLock = NSLock()
     private let nextTimerID = Atomic<UInt64>(1)
     /// Registered sources by the id in their epoll data: a stale event for a cancelled source (its
@@ -89,21 +91,24 @@ public final class EventLoop: Sendable {
 
     func newTimerID() -> UInt64 { nextTimerID.add(1, ordering: .relaxed).oldValue }
 
-    /// Sets or (nil) removes a timer's deadline and arms the timerfd for the earliest one.
+    /// Sets or (nil) removes a timer's deadline. Only an earlier deadline than the armed one re-arms
+    /// the timerfd: a removed or later one lets it fire early, and `expireTimers` arms it again for
+    /// what is left. So a thousand profiles' timers are set and cancelled in constant time each.
     func setTimer(_ timer: EventTimer, deadline: UInt64?, generation: UInt64) {
         timersLock.lock()
         defer { timersLock.unlock() }
         timerTable[timer.id] = deadline.map { ($0, generation, timer) }
-        armTimerFD(timerTable)
+        if let deadline, armedDeadline.map({ deadline < $0 }) ?? true { armTimerFD(deadline) }
     }
 
-    private func armTimerFD(_ t: [UInt64: (deadline: UInt64, generation: UInt64, timer: EventTimer)]) {
+    private func armTimerFD(_ next: UInt64?) {
         var spec = itimerspec()  // zero: disarmed
-        if let next = t.values.lazy.map(\.deadline).min() {
+        if let next {
             let now = DispatchTime.now().uptimeNanoseconds
             let delay = max(next > now ? next - now : 0, 1)  // 0 would disarm it
             spec.it_value = timespec(tv_sec: Int(delay / 1_000_000_000), tv_nsec: Int(delay % 1_000_000_000))
         }
+        armedDeadline = next
         timerfd_settime(timerFD, 0, &spec, nil)
     }
 
@@ -115,7 +120,7 @@ public final class EventLoop: Sendable {
         timersLock.lock()
         let expired = timerTable.filter { $0.value.deadline <= now }
         for id in expired.keys { timerTable[id] = nil }
-        armTimerFD(timerTable)
+        armTimerFD(timerTable.values.lazy.map(\.deadline).min())
         timersLock.unlock()
         let due = expired.values.map { ($0.generation, $0.timer) }
         for (generation, timer) in due { timer.expired(generation: generation) }

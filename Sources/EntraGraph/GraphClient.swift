@@ -70,9 +70,12 @@ public final class GraphClient: Sendable {
     /// client waits it out, not only the one that was throttled, so parallel requests do not
     /// storm a bucket that is dry.
     private let throttledUntil = Locked<ContinuousClock.Instant?>(nil)
+    /// The budget this profile's app (`ClientId`) shares with the app's other profiles; nil: none shared.
+    private let appThrottle: AppThrottle?
 
-    public init(profile: Profile, retryPolicy: RetryPolicy? = nil, logger: Logger) throws(HTTPError) {
+    public init(profile: Profile, retryPolicy: RetryPolicy? = nil, appThrottle: AppThrottle? = nil, logger: Logger) throws(HTTPError) {
         self.profile = profile
+        self.appThrottle = appThrottle
         self.retry = retryPolicy ?? RetryPolicy(maxAttempts: profile.maxAttempts)
         self.logger = logger
         self.graphOrigin = URLOrigin(profile.graphEndpoint)
@@ -90,6 +93,16 @@ public final class GraphClient: Sendable {
         counterState.withLock { $0.throttled += 1 }
         let until = ContinuousClock.now + .milliseconds(Int64(min(retryAfter, 300) * 1000))
         throttledUntil.withLock { $0 = max($0 ?? until, until) }
+        noteAppThrottled(retryAfter: min(retryAfter, 300))
+    }
+
+    /// Tells the app's shared budget about a 429; logs when it slowed every profile of the app.
+    private func noteAppThrottled(retryAfter: Double) {
+        guard let appThrottle,
+              case .app(let until, let rate, slowed: true) = appThrottle.throttled(tenant: profile.tenantId, retryAfter: retryAfter) else { return }
+        let pause = max(0, until - AppThrottle.uptime())
+        logger.warning("Graph's per-app limit: several tenants of app \(appThrottle.clientId) were throttled; every profile of the app waits \(Int(pause.rounded(.up))) s, then sends at most \(Int(rate.rounded(.up))) resource units per second together",
+                       metadata: ["client_id": "\(appThrottle.clientId)"])
     }
 
     /// True when a client made for `a` serves `b` as well: same tenant, app, credential, endpoints,
@@ -275,6 +288,7 @@ public final class GraphClient: Sendable {
                 let left = (until - .now).components
                 if left.seconds > 0 || left.attoseconds > 0 { try sleep(Double(left.seconds) + Double(left.attoseconds) / 1e18, cancel: cancel) }
             }
+            if let wait = appThrottle?.reserve(), wait > 0 { try sleep(wait, cancel: cancel) }
             let token = try accessToken(cancel: cancel)
             let clientRequestId = UUID().uuidString.lowercased()
             let request = HTTPRequest(
@@ -304,6 +318,7 @@ public final class GraphClient: Sendable {
                 continue
             }
             let requestId = response.header("request-id")
+            if response.status != 429 { appThrottle?.answered(cost: response.header("x-ms-resource-unit").flatMap { Double($0) }) }
             if (200..<300).contains(response.status) { return response }
             let body = try? JSONDecoder().decode(GraphErrorBody.self, from: Data(response.body))
             let code = body?.error?.code
@@ -327,6 +342,7 @@ public final class GraphClient: Sendable {
                 if response.status == 429 {
                     let until = ContinuousClock.now + .milliseconds(Int64(delay * 1000))
                     throttledUntil.withLock { $0 = max($0 ?? until, until) }
+                    noteAppThrottled(retryAfter: delay)
                 }
                 try sleep(delay, cancel: cancel)
             case 401 where !refreshedToken:

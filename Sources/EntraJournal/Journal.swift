@@ -130,10 +130,13 @@ public final class Journal {
             if header.isSnapshot { journal.snapshotBytes = bytes.count }
         }
         if !report.removedFiles.isEmpty { try fsyncPath(directory) }
+        // Writable now, or the profile fails at start and says why rather than at its first commit.
         if journal.segmentPath.isEmpty {
-            try journal.startSegment(sequence: 1)
+            // A new journal gets its first segment at its first commit or snapshot, not here: a
+            // thousand new profiles then start without a thousand fdatasyncs, and an empty
+            // directory replays as an empty journal whenever a crash comes.
+            guard access(directory, W_OK) == 0 else { throw JournalError.io(directory, "cannot write to") }
         } else {
-            // Writable now, or the profile fails at start and says why rather than at its first commit.
             Glibc.close(try journal.openSegment())
         }
         return (journal, report)
@@ -210,7 +213,9 @@ public final class Journal {
     /// one large batch can make a segment larger than the limit.
     public func commit(_ produce: (_ emit: (JournalRecord) -> Void) throws -> Void) throws {
         guard !isClosed && !tailDamaged else { throw JournalError(kind: .closed, path: directory, offset: nil, message: "journal is closed") }
-        if size > JournalFormat.headerSize && size >= options.segmentSizeLimit {
+        if segmentPath.isEmpty {
+            try startSegment(sequence: 1)
+        } else if size > JournalFormat.headerSize && size >= options.segmentSizeLimit {
             try rotate()
         }
         let fd = try openSegment()
@@ -302,6 +307,7 @@ public final class Journal {
             throw JournalError.io(finalPath, "cannot rename", code)
         }
         try Self.fsyncPath(directory)
+        if segmentPath.isEmpty { try Self.fsyncParent(of: directory) }
         CrashPoint.hit("compaction.rename")
         // From here the snapshot is the journal; the old segments are garbage.
         let old = (try? Self.listDirectory(directory))?.filter { $0.hasSuffix(".seg") && $0 < JournalFormat.fileName(sequence) } ?? []
@@ -335,6 +341,7 @@ public final class Journal {
             try writeAll(nfd, header, path: path)
             if fdatasync(nfd) != 0 { throw JournalError.io(path, "fdatasync failed") }
             try Self.fsyncPath(directory)
+            if segmentPath.isEmpty { try Self.fsyncParent(of: directory) }
         } catch {
             Glibc.close(nfd)
             unlink(path)
@@ -398,6 +405,12 @@ public final class Journal {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// The first segment makes the journal's directory entry durable too (`open` made it without a sync).
+    static func fsyncParent(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/") else { return try fsyncPath(".") }
+        try fsyncPath(slash == path.startIndex ? "/" : String(path[..<slash]))
     }
 
     static func fsyncPath(_ path: String) throws {

@@ -86,6 +86,8 @@ public final class ProfileRunner: Sendable {
     let stopFlag = CancellationFlag()
     /// The daemon's run slots: every run takes one (`--max-concurrent-runs`).
     private let slots: RunSlots
+    /// Each app's shared Graph budget (`AppThrottle`, by `ClientId`): held by `SyncManager`.
+    private let appThrottles: AppThrottles
 
     struct GraphSlot: ~Copyable {
         var graph: GraphClient?
@@ -99,7 +101,7 @@ public final class ProfileRunner: Sendable {
     /// Opens the profile's journal and replays it. A journal that cannot be read leaves the runner
     /// in a failed state that says why; it never runs on a partial mirror.
     public init(profile: Profile, stateRoot: String, schedulerQueue: DispatchQueue, logger: Logger,
-                compaction: CompactionPolicy = .init(), slots: RunSlots = RunSlots(limit: .max),
+                compaction: CompactionPolicy = .init(), slots: RunSlots = RunSlots(limit: .max), appThrottles: AppThrottles = AppThrottles(),
                 onRunFinished: @escaping @Sendable (ProfileRunner, RunSummary) -> Void) {
         self.name = profile.name
         self.directory = stateRoot + "/" + profile.name
@@ -114,6 +116,7 @@ public final class ProfileRunner: Sendable {
         self.ldapTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.onRunFinished = onRunFinished
         self.slots = slots
+        self.appThrottles = appThrottles
         self.store = ProfileStore(directory: directory, profile: profile.name, logger: logger, compaction: compaction)
         self.exports = ExportConsumer(directory: directory + "/export")
         var shared = Shared(profile: profile)
@@ -251,6 +254,15 @@ public final class ProfileRunner: Sendable {
     /// Cancels any run in progress (its in-flight HTTP is aborted, nothing is committed) and
     /// stops scheduling. Returns when the run and push queues are idle and the journal is closed, or the deadline passes.
     public func stop(deadline: DispatchTime) -> Bool {
+        let stopped = DispatchGroup()
+        beginStop(stopped)
+        return stopped.wait(timeout: deadline) == .success
+    }
+
+    /// `stop` without waiting: `stopped` is left once the run and push queues are idle and the
+    /// journal is closed. `SyncManager` stops every profile this way and waits once, so no thread
+    /// blocks per profile.
+    public func beginStop(_ stopped: DispatchGroup) {
         shared.withLock {
             if case .broken = $0.lifecycle {} else { $0.lifecycle = .stopping }
             $0.cancel.cancel()
@@ -265,12 +277,11 @@ public final class ProfileRunner: Sendable {
         // The run and any push finish (both were cancelled) before the journal closes.
         let idle = DispatchGroup()
         for queue in [runQueue, scimQueue, ldapQueue] { queue.async(group: idle) {} }
-        let done = DispatchSemaphore(value: 0)
+        stopped.enter()
         idle.notify(queue: runQueue) {
             self.store.close()
-            done.signal()
+            stopped.leave()
         }
-        return done.wait(timeout: deadline) == .success
     }
 
     // MARK: The run
@@ -416,7 +427,7 @@ public final class ProfileRunner: Sendable {
     private func graphClient(for profile: Profile) throws -> GraphClient {
         try graph.withLock { w throws -> GraphClient in
             if let client = w.graph, let made = w.graphProfile, GraphClient.sameConnection(made, profile) { return client }
-            let client = try GraphClient(profile: profile, logger: logger)
+            let client = try GraphClient(profile: profile, appThrottle: appThrottles.throttle(clientId: profile.clientId), logger: logger)
             w.retiredCounters = w.retiredCounters + (w.graph?.counters ?? GraphRequestCounters())
             w.graph = client
             w.graphProfile = profile

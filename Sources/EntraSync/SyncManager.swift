@@ -1,5 +1,6 @@
 import Dispatch
 import EntraConfig
+import EntraGraph
 import EntraMirror
 import EntraPush
 import Foundation
@@ -61,6 +62,8 @@ public final class SyncManager: Sendable {
     private let profiles = Locked(Profiles())
     /// Every profile's runs take one of these (`Options.maxConcurrentRuns`).
     public let runSlots: RunSlots
+    /// Graph's per-app budget, one per `ClientId`, shared by the profiles of that app.
+    public let appThrottles = AppThrottles()
     /// One reload at a time; held while journals replay, which the profiles lock never is.
     private let reloading = Locked(())
     /// Called after every finished run (the executable updates systemd's STATUS= line).
@@ -144,7 +147,8 @@ public final class SyncManager: Sendable {
         var opened: [ProfileRunner] = []
         for profile in toOpen {
             let runner = ProfileRunner(profile: profile, stateRoot: options.stateDirectory, schedulerQueue: schedulerQueue,
-                                       logger: logger, compaction: options.compaction, slots: runSlots) { [weak self] _, _ in
+                                       logger: logger, compaction: options.compaction, slots: runSlots,
+                                       appThrottles: appThrottles) { [weak self] _, _ in
                 if let self { self.onRunFinished(self) }
             }
             runner.refreshExportsIfStale()
@@ -177,11 +181,11 @@ public final class SyncManager: Sendable {
             p.stopping = true
             return Array(p.runners.values)
         }
-        let group = DispatchGroup()
-        for runner in runners {
-            DispatchQueue(label: "entra-sync.stop.\(runner.name)").async(group: group) { _ = runner.stop(deadline: deadline) }
-        }
-        _ = group.wait(timeout: deadline)
+        // Every runner is cancelled first (queued runs leave the queue before a slot can admit
+        // them), then one wait: a thread blocked per runner would starve the queues that finish them.
+        let stopped = DispatchGroup()
+        for runner in runners { runner.beginStop(stopped) }
+        _ = stopped.wait(timeout: deadline)
     }
 
     /// The one-line summary for systemd's STATUS=.

@@ -10,7 +10,7 @@ struct Admission {
 }
 
 extension Simulator {
-    /// Builds the buckets from `settings.resourceUnits`. Called with the lock held.
+    /// Builds the buckets from `settings.resourceUnits` and `settings.appResourceUnits`. Called with the lock held.
     func configureThrottle() {
         let capacity: Int
         switch settings.resourceUnits {
@@ -18,11 +18,11 @@ extension Simulator {
         case "auto": capacity = Throttle.tenantCapacity(users: tenant.userStatus.values.filter { $0 == .live }.count)
         default: capacity = max(0, Int(settings.resourceUnits) ?? 0)
         }
-        throttle.limits = capacity == 0 ? [] : [
-            Throttle.Limit(scope: "Tenant_Application/\(settings.clientId)/\(settings.tenantId)", capacity: Double(capacity),
-                           window: settings.resourceUnitsWindow, now: Self.now()),
-        ]
+        throttle.tenantShape = .init(capacity: Double(capacity), window: settings.resourceUnitsWindow)
+        throttle.appShape = .init(capacity: Double(settings.appResourceUnits), window: settings.appResourceUnitsWindow)
+        throttle.reset()
         stats["resourceUnitCapacity"] = capacity
+        stats["appResourceUnitCapacity"] = settings.appResourceUnits
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -48,14 +48,22 @@ extension Simulator {
         guard request.path.hasPrefix("/v1.0/") else { return Admission() }
         stats["requests.\(Self.kind(request))", default: 0] += 1
         var admission = Admission()
-        switch throttle.charge(Throttle.cost(method: request.method, path: request.path, query: request.query), now: Self.now()) {
+        // The tenant is the one the bearer token was issued for (as Graph reads it from the token).
+        let tenant = tokenTenant(request) ?? settings.tenantId.lowercased()
+        let cost = Throttle.cost(method: request.method, path: request.path, query: request.query)
+        switch throttle.charge(cost, app: settings.clientId, tenant: tenant, now: Self.now()) {
         case .admitted(let cost, let percentage):
             stats["resourceUnits", default: 0] += cost
             if throttle.enabled { admission.headers.append(("x-ms-resource-unit", String(cost))) }
             if let percentage { admission.headers.append(("x-ms-throttle-limit-percentage", String(format: "%.2f", percentage))) }
             if request.method == "GET" { admission.latencyMs = latency.sample() }
-        case .throttled(let cost, let retryAfter, let scope):
+        case .throttled(let cost, let retryAfter, let scope, let perApp):
             stats["throttledRequests", default: 0] += 1
+            if perApp {
+                stats["appThrottledRequests", default: 0] += 1
+                appThrottledTenants.insert(tenant)
+                stats["appThrottledTenants"] = appThrottledTenants.count
+            }
             admission.rejected = graphError(429, "TooManyRequests", "Please retry again later.", request, headers: [
                 ("Retry-After", String(retryAfter)), ("x-ms-resource-unit", String(cost)),
                 ("x-ms-throttle-limit-percentage", "1.00"), ("x-ms-throttle-scope", scope),

@@ -20,6 +20,13 @@ struct Settings {
     var resourceUnits = "off"
     /// Seconds the RU bucket takes to refill (Graph: 10); tests shorten it to keep throttled runs quick.
     var resourceUnitsWindow = 10.0
+    /// The per-app bucket across every tenant (`Throttle`), RU per `appResourceUnitsWindow`
+    /// (Graph: 150,000 per 20 s); 0: off.
+    var appResourceUnits = 0
+    var appResourceUnitsWindow = 20.0
+    /// More tenant ids the simulator answers for, each with the same directory: the app's other
+    /// customers, for the per-app bucket across tenants.
+    var extraTenants: Set<String> = []
     /// The most objects a list page holds whatever `$top` asks (Graph may send fewer than asked);
     /// tests lower it to page small tenants.
     var listPageCap = 999
@@ -56,7 +63,10 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     private let lock = NSLock()
     var settings: Settings
     let tenant: Tenant
-    private var tokens: [String: Date] = [:]
+    /// Issued tokens: when each expires and the tenant it was issued for.
+    private var tokens: [String: (expiry: Date, tenant: String)] = [:]
+    /// The tenants the per-app bucket answered 429 (`appThrottledTenants` in `/_sim/stats`).
+    var appThrottledTenants: Set<String> = []
     private var rounds: [String: Round] = [:]
     private var roundCache = RoundCache()
     private var nextRound = 1
@@ -66,8 +76,9 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
     /// Seeded random faults (`Simulator+Chaos.swift`); guarded by `lock` like the rest.
     var chaos = Chaos()
     private var requestLog: [[String: Any]] = []
-    /// `/_sim/stats`: also `requests.KIND` (`Simulator.kind`), `resourceUnits` spent and
-    /// `throttledRequests` (429s sent by the RU bucket).
+    /// `/_sim/stats`: also `requests.KIND` (`Simulator.kind`), `resourceUnits` spent,
+    /// `throttledRequests` (429s sent by any RU bucket), `appThrottledRequests` (those sent by the
+    /// per-app bucket) and `appThrottledTenants` (how many tenants got them).
     var stats: [String: Int] = ["tokenRequests": 0, "graphRequests": 0, "bytesServed": 0, "resourceUnits": 0, "throttledRequests": 0]
     var throttle = Throttle()
     var latency = PageLatency()
@@ -193,7 +204,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         guard parts.first == "v1.0" else { return graphError(404, "Request_ResourceNotFound", "Resource not found.", request) }
         stats["graphRequests", default: 0] += 1
         guard let auth = request.header("authorization"), auth.hasPrefix("Bearer "),
-              let expiry = tokens[String(auth.dropFirst(7))], expiry > Date() else {
+              let expiry = tokens[String(auth.dropFirst(7))]?.expiry, expiry > Date() else {
             return graphError(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.", request)
         }
         guard settings.consent else {
@@ -210,6 +221,13 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
 
     private func knownTenant(_ t: String) -> Bool {
         t.lowercased() == settings.tenantId.lowercased() || t.lowercased() == settings.domain.lowercased()
+            || settings.extraTenants.contains(t.lowercased())
+    }
+
+    /// The tenant the request's bearer token was issued for. Called with the lock held.
+    func tokenTenant(_ request: Request) -> String? {
+        guard let auth = request.header("authorization"), auth.hasPrefix("Bearer ") else { return nil }
+        return tokens[String(auth.dropFirst(7))]?.tenant
     }
 
     // MARK: Token endpoint
@@ -246,7 +264,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
                 return aadError(401, "invalid_client", code, text)
             }
             stats["assertionsAccepted", default: 0] += 1
-            return issueToken()
+            return issueToken(tenant: t)
         }
         guard let secret = form["client_secret"], !secret.isEmpty else {
             return aadError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
@@ -257,12 +275,14 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
         if settings.secretExpired {
             return aadError(401, "invalid_client", 7000222, "The provided client secret keys for app '\(settings.clientId)' are expired.")
         }
-        return issueToken()
+        return issueToken(tenant: t)
     }
 
-    private func issueToken() -> Response {
+    private func issueToken(tenant t: String) -> Response {
         let token = "sim." + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        tokens[token] = Date().addingTimeInterval(Double(settings.tokenLifetime))
+        // The domain and the id of the main tenant are one tenant (one bucket).
+        let tenant = t.lowercased() == settings.domain.lowercased() ? settings.tenantId.lowercased() : t.lowercased()
+        tokens[token] = (Date().addingTimeInterval(Double(settings.tokenLifetime)), tenant)
         return .json(200, ["token_type": "Bearer", "expires_in": settings.tokenLifetime, "ext_expires_in": settings.tokenLifetime, "access_token": token])
     }
 
@@ -379,6 +399,7 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             return .json(200, stats)
         case ("DELETE", "stats", 1):
             for key in stats.keys { stats[key] = 0 }
+            appThrottledTenants = []
             return .json(200, [:])
         case ("GET", "requests", 1):
             return .json(200, ["requests": requestLog])
@@ -415,9 +436,13 @@ final class Simulator: @unchecked Sendable {  // every field is guarded by `lock
             if let v = body["maxLinksPerPage"] as? Int { settings.maxLinksPerPage = max(0, v) }
             if let v = body["resourceUnits"] { settings.resourceUnits = "\(v)" }
             if let v = body["resourceUnitsWindow"] as? Double, v > 0 { settings.resourceUnitsWindow = v }
+            if let v = body["appResourceUnits"] as? Int { settings.appResourceUnits = max(0, v) }
+            if let v = body["appResourceUnitsWindow"] as? Double, v > 0 { settings.appResourceUnitsWindow = v }
             if let v = body["listPageCap"] as? Int { settings.listPageCap = min(999, max(1, v)) }
             (latency.medianMs, latency.sigma) = (settings.pageLatencyMs, settings.latencySigma)
-            if body["resourceUnits"] != nil || body["resourceUnitsWindow"] != nil { configureThrottle() }
+            if ["resourceUnits", "resourceUnitsWindow", "appResourceUnits", "appResourceUnitsWindow"].contains(where: { body[$0] != nil }) {
+                configureThrottle()
+            }
             if let v = body["consent"] as? Bool { settings.consent = v }
             if let v = body["secretExpired"] as? Bool { settings.secretExpired = v }
             if let v = body["clockSkew"] as? Double { clockSkew = v }

@@ -2,11 +2,12 @@ import Foundation
 
 /// Graph's throttling for identity and access: token buckets of resource units (RU).
 ///
-/// Each request costs RU (`cost(method:path:query:)`) and must fit into every bucket of the
-/// throttle: today one bucket per app and tenant, 3,500 / 5,000 / 8,000 RU per 10 s for tenants
-/// with under 50 / 50–500 / over 500 users. The per-app bucket across tenants (150,000 RU per 20 s)
-/// is one more `Limit` in `limits`, with its own scope; a request is admitted only when every limit
-/// has room, and then it is charged to all of them.
+/// Each request costs RU (`cost(method:path:query:)`) and must fit into every bucket of its scopes:
+/// the bucket per app and tenant, 3,500 / 5,000 / 8,000 RU per 10 s for tenants with under 50 /
+/// 50–500 / over 500 users, and, when configured, the per-app bucket across tenants (Graph:
+/// 150,000 RU per 20 s; off unless `--app-resource-units` sets it). Buckets are made per scope on
+/// first use; a request is admitted only when every bucket of its scopes has room, and then it is
+/// charged to all of them.
 ///
 /// | request | RU |
 /// |---|---|
@@ -53,12 +54,27 @@ struct Throttle {
     enum Decision: Equatable {
         /// `percentage`: the fullest bucket's fill, when past 0.8.
         case admitted(cost: Int, percentage: Double?)
-        case throttled(cost: Int, retryAfter: Int, scope: String)
+        /// `perApp`: the bucket that had no room is the app's across tenants.
+        case throttled(cost: Int, retryAfter: Int, scope: String, perApp: Bool)
     }
 
-    var limits: [Limit] = []
+    /// The size of a kind of bucket; capacity 0: that kind is off.
+    struct Shape {
+        var capacity: Double = 0
+        var window: Double = 10
+    }
 
-    var enabled: Bool { !limits.isEmpty }
+    /// The bucket per app and tenant.
+    var tenantShape = Shape()
+    /// The bucket per app across all tenants (off unless configured).
+    var appShape = Shape(capacity: 0, window: 20)
+    /// Every bucket in use, by scope.
+    private(set) var limits: [String: Limit] = [:]
+
+    var enabled: Bool { tenantShape.capacity > 0 || appShape.capacity > 0 }
+
+    /// Forgets every bucket (new shapes take effect with full buckets).
+    mutating func reset() { limits = [:] }
 
     /// The app+tenant bucket Graph gives a tenant of `users` users, RU per 10 s.
     static func tenantCapacity(users: Int) -> Int {
@@ -78,16 +94,23 @@ struct Throttle {
         return max(1, cost)
     }
 
-    /// Charges `cost` to every limit, or none of them when one has no room.
-    mutating func charge(_ cost: Int, now: Double) -> Decision {
+    /// Charges `cost` to every bucket of the request's scopes, or none of them when one has no room.
+    mutating func charge(_ cost: Int, app: String, tenant: String, now: Double) -> Decision {
         guard enabled else { return .admitted(cost: cost, percentage: nil) }
-        for i in limits.indices { limits[i].refill(now) }
-        if let short = limits.first(where: { $0.tokens < Double(cost) }) {
-            let wait = (Double(cost) - short.tokens) / short.rate
-            return .throttled(cost: cost, retryAfter: max(1, Int(wait.rounded(.up))), scope: short.scope)
+        var scopes: [(String, Shape, Bool)] = []
+        if tenantShape.capacity > 0 { scopes.append(("Tenant_Application/\(app)/\(tenant)", tenantShape, false)) }
+        if appShape.capacity > 0 { scopes.append(("Application/\(app)", appShape, true)) }
+        for (scope, shape, _) in scopes {
+            if limits[scope] == nil { limits[scope] = Limit(scope: scope, capacity: shape.capacity, window: shape.window, now: now) }
+            limits[scope]!.refill(now)
         }
-        for i in limits.indices { limits[i].tokens -= Double(cost) }
-        let fullest = limits.map(\.used).max() ?? 0
+        if let (scope, _, perApp) = scopes.first(where: { limits[$0.0]!.tokens < Double(cost) }) {
+            let short = limits[scope]!
+            let wait = (Double(cost) - short.tokens) / short.rate
+            return .throttled(cost: cost, retryAfter: max(1, Int(wait.rounded(.up))), scope: scope, perApp: perApp)
+        }
+        for (scope, _, _) in scopes { limits[scope]!.tokens -= Double(cost) }
+        let fullest = scopes.map { limits[$0.0]!.used }.max() ?? 0
         return .admitted(cost: cost, percentage: fullest > 0.8 ? fullest : nil)
     }
 }

@@ -11,6 +11,9 @@ let usage = """
                            [--latency-sigma X]   (lognormal tail of the time per page; 0: always MS)
                            [--page-member-links N]   (cap member links per delta page, 500 on Graph; 0: none)
                            [--resource-units off|auto|N]   (the RU bucket per app and tenant, RU per 10 s)
+                           [--app-resource-units N] [--app-resource-units-window S]   (the per-app bucket across
+                                                            tenants, N RU per S s (default 20); off unless given)
+                           [--extra-tenants ID,ID,...]   (more tenant ids answered, each with the same directory)
                            [--client-cert CERT.pem --client-public-key PUBLIC.pem]   (accept certificate credentials)
     """
 
@@ -20,6 +23,7 @@ nonisolated(unsafe) var options: [String: String] = [
     "client-secret": "sim-secret", "users": "20", "groups": "5", "memberships": "40", "nested-groups": "1",
     "seed": "1", "page-size": "100", "member-slice": "50", "token-lifetime": "3599",
     "page-latency": "0", "latency-sigma": "0", "page-member-links": "0", "resource-units": "off",
+    "app-resource-units": "0", "app-resource-units-window": "20", "extra-tenants": "",
 ]
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -48,6 +52,11 @@ guard ["off", "auto"].contains(options["resource-units"]!) || Int(options["resou
     FileHandle.standardError.write(Data("entra-graph-sim: --resource-units takes off, auto or RU per 10 s; --latency-sigma a number\n".utf8))
     exit(2)
 }
+guard let appWindow = Double(options["app-resource-units-window"]!), appWindow > 0, number("app-resource-units") >= 0 else {
+    FileHandle.standardError.write(Data("entra-graph-sim: --app-resource-units takes RU (0: off), --app-resource-units-window seconds above 0\n".utf8))
+    exit(2)
+}
+let extraTenants = options["extra-tenants"]!.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
 let tenant = Tenant(domain: options["tenant-domain"]!, seed: UInt64(number("seed")))
 tenant.generate(users: number("users"), groups: number("groups"), memberships: number("memberships"), nested: number("nested-groups"))
 var certificate: AssertionVerifier?
@@ -64,7 +73,8 @@ let simulator = Simulator(
                        memberSlice: max(1, number("member-slice")), tokenLifetime: number("token-lifetime"),
                        pageLatencyMs: max(0, number("page-latency")), latencySigma: max(0, Double(options["latency-sigma"]!) ?? 0),
                        maxLinksPerPage: max(0, number("page-member-links")), resourceUnits: options["resource-units"]!,
-                       certificate: certificate),
+                       appResourceUnits: number("app-resource-units"), appResourceUnitsWindow: appWindow,
+                       extraTenants: Set(extraTenants), certificate: certificate),
     tenant: tenant)
 signal(SIGPIPE, SIG_IGN)
 let server: HTTPServer

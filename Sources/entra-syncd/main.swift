@@ -96,9 +96,10 @@ struct Daemon: ParsableCommand {
         if let maxConcurrentRuns, maxConcurrentRuns < 1 {
             throw ValidationError("--max-concurrent-runs must be at least 1, not \(maxConcurrentRuns)")
         }
+        let statusUpdates = StatusUpdates()
         let manager = SyncManager(options: .init(configDirectory: configDirectory, stateDirectory: stateDir, compaction: compaction,
                                                  maxConcurrentRuns: maxConcurrentRuns ?? SyncManager.defaultMaxConcurrentRuns),
-                                  logger: logger) { manager in SystemdNotifier.status(manager.statusLine()) }
+                                  logger: logger) { manager in statusUpdates.runFinished(manager) }
         let service = ManagerService(engine: manager, access: AccessPolicy(adminGroup: adminGroup), logger: logger)
         // Listening before the profiles load (their first runs may use every descriptor); clients
         // wait in the backlog until the profiles are loaded and the server starts.

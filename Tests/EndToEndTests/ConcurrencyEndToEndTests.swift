@@ -45,4 +45,26 @@ struct ConcurrencyEndToEndTests {
         #expect(sawQueued || states.isEmpty, "no run ever waited for a slot: \(states)")
         #expect(try daemon.stop() == 0)
     }
+
+    @Test("stopping 1,000 profiles while most runs are queued: SIGTERM ends the daemon in seconds, not at the 20 s deadline")
+    func stopWithQueuedRuns() throws {
+        let profiles = 1000
+        // Every delta page is held 2 s: the two running runs hold their slots, the rest queue.
+        let sim = try Simulator(users: 5, groups: 1, memberships: 5, pageSize: 100, extra: ["--page-latency", "2000"])
+        let daemon = DaemonHarness()
+        daemon.extraArguments = ["--log-level", "notice", "--max-concurrent-runs", "2"]
+        for i in 0..<profiles { try daemon.writeProfile(String(format: "p%04d", i), simulator: sim) }
+        try daemon.launch()
+        // First runs spread over 30 s; wait until a few hundred are due and queued.
+        var queued = 0
+        try Harness.waitUntil("hundreds of queued runs", timeout: 90, every: 0.5) {
+            guard let status = try? daemon.status() else { return false }
+            queued = status.values.filter { $0["state"] as? String == "queued" }.count
+            return queued >= 300
+        }
+        let started = Date()
+        #expect(try daemon.stop() == 0)
+        let took = Date().timeIntervalSince(started)
+        #expect(took < 5, "SIGTERM with \(queued) queued runs took \(took) s")
+    }
 }

@@ -111,6 +111,37 @@ struct EventLoopTests {
         #expect(count == 2)
     }
 
+    @Test("cancelling the earliest timer or moving it later leaves the timerfd armed early: the others still fire on time, none before")
+    func timersAfterTheEarliestIsCancelledOrMovedLater() throws {
+        let queue = DispatchQueue(label: "test.lazy")
+        let early = EventLoop.shared.timer(queue: queue), later = EventLoop.shared.timer(queue: queue)
+        let earlyHits = Hits(), laterHits = Hits()
+        early.setEventHandler { earlyHits.hit() }
+        later.setEventHandler { laterHits.hit() }
+        early.activate()
+        later.activate()
+        let start = DispatchTime.now()
+        early.schedule(deadline: start + .milliseconds(30), repeating: .never, leeway: .milliseconds(1))
+        later.schedule(deadline: start + .milliseconds(120), repeating: .never, leeway: .milliseconds(1))
+        early.cancel()
+        #expect(laterHits.wait())
+        #expect(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds >= 120_000_000)
+        #expect(!earlyHits.wait(0.05), "a cancelled timer fired")
+
+        let moved = Hits()
+        let timer = EventLoop.shared.timer(queue: queue)
+        timer.setEventHandler { moved.hit() }
+        timer.activate()
+        let again = DispatchTime.now()
+        timer.schedule(deadline: again + .milliseconds(20), repeating: .never, leeway: .milliseconds(1))
+        timer.schedule(deadline: again + .milliseconds(150), repeating: .never, leeway: .milliseconds(1))
+        #expect(moved.wait())
+        #expect(DispatchTime.now().uptimeNanoseconds - again.uptimeNanoseconds >= 150_000_000, "fired at the deadline it was moved from")
+        #expect(moved.count.load(ordering: .relaxed) == 1)
+        timer.cancel()
+        later.cancel()
+    }
+
     @Test func aCancelledTimerIgnoresScheduleEvenWhenItsDescriptorNumberIsReused() throws {
         let queue = DispatchQueue(label: "test.reuse")
         let old = EventLoop.shared.timer(queue: queue)

@@ -71,6 +71,53 @@ struct JournalTests {
         }
     }
 
+    @Test("a new journal writes no segment until its first commit or snapshot; every state between replays")
+    func newJournalCreatesItsFirstSegmentLazily() throws {
+        do {
+            let (seen, _, journal) = try reopen()
+            #expect(seen.isEmpty)
+            #expect(try segments().isEmpty)
+            journal.close()
+        }
+        // Opened again before anything was written (a crash or a stop right after start): still empty.
+        do {
+            let (seen, report, journal) = try reopen()
+            #expect(seen.isEmpty && report.committedBatches == 0 && report.removedFiles.isEmpty)
+            try journal.commit([record(1)])
+            journal.close()
+        }
+        #expect(try segments().map { ($0 as NSString).lastPathComponent } == ["0000000000000001.seg"])
+        #expect(try reopen().0 == [record(1)])
+
+        // The first write of another new journal is a snapshot (a profile's first sync).
+        let other = dir + "-snapshot"
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        do {
+            let (journal, _) = try Journal.open(directory: other) { _ in }
+            try journal.writeSnapshot { try $0(record(7)) }
+            try journal.commit([record(8)])
+            journal.close()
+        }
+        var seen: [JournalRecord] = []
+        _ = try Journal.open(directory: other) { seen.append($0) }
+        #expect(seen == [record(7), record(8)])
+    }
+
+    @Test("a journal an older version started with an empty first segment opens and continues it")
+    func headerOnlySegmentOfAnOlderVersionOpens() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Data(JournalFormat.encodeHeader(.init(flags: 0, sequence: 1, salt: 0x1234_5678)))
+            .write(to: URL(fileURLWithPath: dir + "/0000000000000001.seg"))
+        do {
+            let (seen, report, journal) = try reopen()
+            #expect(seen.isEmpty && report.truncatedBytes == 0)
+            try journal.commit([record(3)])
+            journal.close()
+        }
+        #expect(try segments().count == 1)
+        #expect(try reopen().0 == [record(3)])
+    }
+
     @Test func bitFlipInTheTailIsTruncatedButEarlierDamageIsCorruption() throws {
         do {
             let (_, _, journal) = try reopen()
