@@ -12,6 +12,7 @@ extension SyncRun {
     func readInParallel(users: Bool? = nil, groups: Bool? = nil) throws -> ParallelFullSync.Rounds? {
         let (users, groups) = (users ?? profile.syncUsers, groups ?? profile.syncGroups)
         guard profile.parallel.limit > 0, users || groups else { return nil }
+        if profile.parallel == .auto, try isSmall(users: users, groups: groups) { return nil }
         do {
             let rounds = try ParallelFullSync(graph: graph, maximum: profile.parallel.limit, syncUsers: users,
                                               syncGroups: groups, cancel: cancel, logger: logger).run()
@@ -23,6 +24,29 @@ extension SyncRun {
             logger.warning("the parallel full sync failed (\(error)); reading the tenant as one sequential delta chain instead (Parallel=off skips the attempt)")
             parallelFallback("\(error)")
             return nil
+        }
+    }
+
+    /// Below this many objects (users and groups), `Parallel=auto` reads the delta chain: at most
+    /// about 25 delta pages, seconds at Graph's time per page, against the 60 or more requests
+    /// (partitions, listings, member batches, links, counts, catch-up) and their RU that the parallel
+    /// read costs whatever the size. 1,000 tenants of 50 users each took 236 s to sync in parallel
+    /// and 42 s as delta chains (BENCHMARKS.md).
+    static let autoParallelMinimum = 5_000
+
+    /// Whether the tenant is small enough for `Parallel=auto` to read the delta chain, by `$count`
+    /// (two cheap requests). A count Graph will not give also means the delta chain: the parallel
+    /// read needs the counts for its completeness check.
+    private func isSmall(users: Bool, groups: Bool) throws -> Bool {
+        do {
+            let objects = try (users ? graph.count(.users, cancel: cancel) : 0) + (groups ? graph.count(.groups, cancel: cancel) : 0)
+            guard objects < Self.autoParallelMinimum else { return false }
+            logger.debug("\(objects) users and groups, fewer than \(Self.autoParallelMinimum): Parallel=auto reads the delta chain")
+            return true
+        } catch {
+            if error.kind == .cancelled { throw error }
+            logger.info("cannot count the tenant's objects (\(error)); reading it as one sequential delta chain")
+            return true
         }
     }
 
