@@ -66,6 +66,7 @@ let simulator = Simulator(
                        maxLinksPerPage: max(0, number("page-member-links")), resourceUnits: options["resource-units"]!,
                        certificate: certificate),
     tenant: tenant)
+simulator.listIndex.warm(tenant)  // before the port is announced: nothing else runs yet
 signal(SIGPIPE, SIG_IGN)
 let server: HTTPServer
 do {
