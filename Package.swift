@@ -27,12 +27,14 @@ let package = Package(
         // Typed wrappers for libcurl's variadic calls (Swift cannot call C variadics).
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
+        // The one lock (a pthread mutex that ThreadSanitizer understands; see Locked).
+        .target(name: "EntraLock"),
         .target(name: "EntraConfig"),
         // Transport: libcurl HTTP, cancellation, origins, the one backoff schedule. Graph and every push target use it.
-        .target(name: "EntraHTTP", dependencies: ["CCurlShim", "CCurl"]),
+        .target(name: "EntraHTTP", dependencies: ["EntraLock", "CCurlShim", "CCurl"]),
         // The directory model: object ids, users, groups, memberships and their deltas. No I/O.
         .target(name: "EntraDirectory"),
-        .target(name: "EntraGraph", dependencies: [
+        .target(name: "EntraGraph", dependencies: ["EntraLock",
             "EntraHTTP", "EntraDirectory", "EntraConfig",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -48,14 +50,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Sockets, timers and signals on one epoll thread, instead of DispatchSource (see EventLoop).
-        .target(name: "EntraEvents", dependencies: ["CEpoll"]),
-        .target(name: "EntraControl", dependencies: ["EntraEvents"]),
-        .target(name: "EntraSync", dependencies: [
+        .target(name: "EntraEvents", dependencies: ["EntraLock", "CEpoll"]),
+        .target(name: "EntraControl", dependencies: ["EntraLock", "EntraEvents"]),
+        .target(name: "EntraSync", dependencies: ["EntraLock",
             "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The control service: io.entrasync.Manager over the engine (dispatch table, access, wire mapping, queries).
-        .target(name: "EntraService", dependencies: ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
+        .target(name: "EntraService", dependencies: ["EntraLock", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory",
                                                      .product(name: "Logging", package: "swift-log")]),
 
         // Linux identities: systemd's io.systemd.UserDatabase over what the profiles serve (`[Linux]`).
@@ -83,15 +85,15 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EntraHTTPTests", dependencies: ["EntraHTTP", "TestSupport"]),
         .testTarget(name: "EntraDirectoryTests", dependencies: ["EntraDirectory"]),
-        .testTarget(name: "EntraGraphTests", dependencies: ["EntraGraph", "EntraHTTP", "EntraDirectory", "TestSupport"]),
+        .testTarget(name: "EntraGraphTests", dependencies: ["EntraLock", "EntraGraph", "EntraHTTP", "EntraDirectory", "TestSupport"]),
         .testTarget(name: "EntraSystemdTests", dependencies: ["EntraSystemd"]),
-        .testTarget(name: "EntraControlTests", dependencies: ["EntraControl", "TestSupport"]),
-        .testTarget(name: "EntraEventsTests", dependencies: ["EntraEvents"]),
-        .testTarget(name: "EntraServiceTests", dependencies: ["EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
+        .testTarget(name: "EntraControlTests", dependencies: ["EntraLock", "EntraControl", "TestSupport"]),
+        .testTarget(name: "EntraEventsTests", dependencies: ["EntraLock", "EntraEvents"]),
+        .testTarget(name: "EntraServiceTests", dependencies: ["EntraLock", "EntraService", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
         .testTarget(name: "EntraMirrorTests", dependencies: ["EntraMirror", "EntraGraph", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
         .testTarget(name: "EntraLDAPTests", dependencies: ["EntraLDAP", "TestSupport"]),
         .testTarget(name: "EntraSyncTests", dependencies: [.product(name: "Logging", package: "swift-log"), "EntraSync", "EntraLDAP", "EntraMirror", "EntraGraph", "EntraHTTP", "EntraDirectory", "EntraConfig", "EntraJournal", "TestSupport"]),
-        .testTarget(name: "EntraUserDBTests", dependencies: ["EntraUserDB", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["EntraControl", "EntraHTTP", "TestSupport"]),
+        .testTarget(name: "EntraUserDBTests", dependencies: ["EntraLock", "EntraUserDB", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["EntraLock", "EntraControl", "EntraHTTP", "TestSupport"]),
     ]
 )

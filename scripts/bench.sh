@@ -9,6 +9,9 @@
 # sequential delta chain (Parallel=off) and in parallel (Parallel=auto), side by side, for each median
 # page latency in BENCH_LATENCIES (default "100 500"), with the RU floor: the RU the parallel sync
 # spent divided by the bucket's refill rate (800 RU/s).
+# BENCH_BEFORE=REV (a commit) or BENCH_BEFORE_BIN=DIR (its release binaries): each size is measured
+# with that build's daemon too, in the same run, row by row (column "build"), against a fresh
+# simulator of the same seed each time. REV is built in a temporary worktree (release).
 # scripts/bench.sh tenants [N ...] (default 100 1000 3000): many small profiles on one daemon instead,
 # release build, each count with the machine's open-file limit and under 1024:1024
 # (scripts/many-profiles.sh, one line each).
@@ -70,21 +73,40 @@ sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(S M L)
 scripts/install-deps.sh
 swift build -c release >&2
-bin="$(swift build -c release --show-bin-path)"
+current="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d /tmp/es-bench.XXXXXX)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+    [ -n "${before_tree:-}" ] && git worktree remove --force "$before_tree" 2>/dev/null
+    rm -rf "$work"
+}
 trap cleanup EXIT
 ms() { date +%s%3N; }
+builds=(now)
+declare -A bins=([now]="$current")
+if [ -n "${BENCH_BEFORE:-}" ] && [ -z "${BENCH_BEFORE_BIN:-}" ]; then
+    before_tree="$work/before-tree"
+    git worktree add -q --detach "$before_tree" "$BENCH_BEFORE"
+    (cd "$before_tree" && swift build -c release >&2)
+    BENCH_BEFORE_BIN="$(cd "$before_tree" && swift build -c release --show-bin-path)"
+fi
+if [ -n "${BENCH_BEFORE_BIN:-}" ]; then
+    builds=(before now)
+    bins[before]="$BENCH_BEFORE_BIN"
+fi
 
-printf '%-3s %9s %8s %10s | %9s %8s %8s %8s %9s %6s | %8s %8s %9s %9s | %8s %8s %9s %10s   (page latency %s ms)\n' \
-    size users groups members render_ms floor_ms sync_ms wall_ms cpu_ms ratio rss_MB journal_MB json_MB sim_MB/s incr_ms ready_ms users_ms members_ms \
+printf '%-6s %-3s %9s %8s %10s | %9s %8s %8s %8s %9s %6s | %8s %8s %9s %9s | %8s %8s %9s %10s   (page latency %s ms)\n' \
+    build size users groups members render_ms floor_ms sync_ms wall_ms cpu_ms ratio rss_MB journal_MB json_MB sim_MB/s incr_ms ready_ms users_ms members_ms \
     "$latency"
 for size in "${sizes[@]}"; do
+  for build in "${builds[@]}"; do
+    bin="${bins[$build]}"
     bench_size "$size" || exit 2
-    dir="$work/$size"
+    dir="$work/$size-$build"
     mkdir -p "$dir/etc"
-    "$bin/entra-graph-sim" --port 0 --port-file "$dir/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \
+    # Every build is measured against the current simulator.
+    "$current/entra-graph-sim" --port 0 --port-file "$dir/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \
         --seed 7 --page-size 999 --member-slice 1000 --page-latency "$latency" >/dev/null 2>"$dir/sim.log" &
     sim=$!
     pids+=($sim)
@@ -154,8 +176,9 @@ for size in "${sizes[@]}"; do
     t=$(ms); if "$bin/entra-syncctl" members b "$group" --transitive --json >/dev/null; then members_ms=$(( $(ms) - t )); else members_ms=-1; fi
     kill -TERM $daemon $sim; wait $daemon $sim 2>/dev/null || true
 
-    awk -v s=$size -v u=$u -v g=$g -v m=$m -v rd=$render_ms -v f=$floor_ms -v y=$sync_ms -v w=$wall_ms -v c=$cpu_ms -v r=$rss_kb -v j=$journal_bytes -v b=$floor_bytes \
+    awk -v build=$build -v s=$size -v u=$u -v g=$g -v m=$m -v rd=$render_ms -v f=$floor_ms -v y=$sync_ms -v w=$wall_ms -v c=$cpu_ms -v r=$rss_kb -v j=$journal_bytes -v b=$floor_bytes \
         -v i=$incr_ms -v d=$ready_ms -v q=$users_ms -v t=$members_ms 'BEGIN {
-        printf "%-3s %9d %8d %10d | %9d %8d %8d %8d %9d %6.2f | %8.0f %8.1f %9.1f %9.0f | %8d %8d %9d %10d\n",
-            s, u, g, m, rd, f, y, w, c, y / f, r / 1024, j / 1048576, b / 1048576, (b / 1048576) / (f / 1000), i, d, q, t }'
+        printf "%-6s %-3s %9d %8d %10d | %9d %8d %8d %8d %9d %6.2f | %8.0f %8.1f %9.1f %9.0f | %8d %8d %9d %10d\n",
+            build, s, u, g, m, rd, f, y, w, c, y / f, r / 1024, j / 1048576, b / 1048576, (b / 1048576) / (f / 1000), i, d, q, t }'
+  done
 done

@@ -2,6 +2,7 @@ import Dispatch
 import EntraEvents
 import Foundation
 import Glibc
+import EntraLock
 import Synchronization
 
 /// Answers one call; safe to use from any thread, later than the handler returns.
@@ -46,7 +47,7 @@ public final class VarlinkServer: Sendable {
     let queue = DispatchQueue(label: "entra-sync.varlink")
     /// Calls run in parallel, on as many threads as there are processors (at least two).
     private let handlers = WorkPool(name: "entra-sync.varlink.handlers", threads: max(2, ProcessInfo.processInfo.activeProcessorCount))
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     struct State: ~Copyable {
         var source: EventSource?

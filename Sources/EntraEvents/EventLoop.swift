@@ -1,6 +1,7 @@
 import CEpoll
 import Dispatch
 import Foundation
+import EntraLock
 import Synchronization
 
 /// The daemon's event loop: one thread waits in epoll for sockets, timers and signals and hands
@@ -26,7 +27,7 @@ public final class EventLoop: Sendable {
     private let nextTimerID = Atomic<UInt64>(1)
     /// Registered sources by the id in their epoll data: a stale event for a cancelled source (its
     /// descriptor number may be reused already) finds nothing.
-    private let sources = Mutex<[UInt64: EventSource]>([:])
+    private let sources = Locked<[UInt64: EventSource]>([:])
     private let nextID = Atomic<UInt64>(1)
 
     private init() {

@@ -1,7 +1,7 @@
 import CEpoll
 import Dispatch
 import Foundation
-import Synchronization
+import EntraLock
 
 /// A descriptor watched by the `EventLoop`; its handler runs on its queue, never twice at once,
 /// and again after it returned as long as the descriptor stays ready (as a `DispatchSource` does).
@@ -24,7 +24,7 @@ public final class EventSource: Sendable {
     private let queue: DispatchQueue
     /// Reads what made a timer or signal descriptor ready; false when nothing was there (stale).
     private let drain: (@Sendable (Int32) -> Bool)?
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(loop: EventLoop, fd: Int32, ownsDescriptor: Bool, events: UInt32, queue: DispatchQueue,
          drain: (@Sendable (Int32) -> Bool)?) {

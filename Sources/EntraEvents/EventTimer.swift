@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import Synchronization
+import EntraLock
 
 /// A timer of the `EventLoop`; its handler runs on its queue. Scheduling again replaces the
 /// previous deadline.
@@ -23,7 +23,7 @@ public final class EventTimer: Sendable {
     private let loop: EventLoop
     private let queue: DispatchQueue
     let id: UInt64
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(loop: EventLoop, queue: DispatchQueue) {
         self.loop = loop

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import EntraLock
 
 /// A fixed set of threads taking work from one queue, in order: concurrent work without
 /// libdispatch's concurrent queues.
@@ -13,7 +13,7 @@ public final class WorkPool: Sendable {
         var next = 0
     }
 
-    private let jobs = Mutex(Jobs())
+    private let jobs = Locked(Jobs())
     private let available = DispatchSemaphore(value: 0)
 
     /// Starts `threads` threads named `name`; they live as long as the process.

@@ -3,7 +3,7 @@ import EntraDirectory
 import EntraHTTP
 import Foundation
 import Logging
-import Synchronization
+import EntraLock
 
 /// Which delta collection a round reads.
 public enum DeltaKind: String, Sendable {
@@ -58,18 +58,18 @@ public final class GraphClient: Sendable {
     private let profile: Profile
     /// Idle HTTP clients (each one connection, one request at a time): a request takes one, or
     /// makes one when none is idle, so parallel requests (`ParallelFullSync`) each have their own.
-    private let idleClients: Mutex<[HTTPClient]>
+    private let idleClients: Locked<[HTTPClient]>
     private let httpOptions: HTTPClientOptions
     private let retry: RetryPolicy
     private let logger: Logger
     /// The only origin that receives the Graph token: the profile's Graph endpoint's.
     private let graphOrigin: URLOrigin?
-    private let cachedToken = Mutex<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
-    private let counterState = Mutex(GraphRequestCounters())
+    private let cachedToken = Locked<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
+    private let counterState = Locked(GraphRequestCounters())
     /// Until when Graph asked this client to wait (a 429's `Retry-After`): every request of the
     /// client waits it out, not only the one that was throttled, so parallel requests do not
     /// storm a bucket that is dry.
-    private let throttledUntil = Mutex<ContinuousClock.Instant?>(nil)
+    private let throttledUntil = Locked<ContinuousClock.Instant?>(nil)
 
     public init(profile: Profile, retryPolicy: RetryPolicy? = nil, logger: Logger) throws(HTTPError) {
         self.profile = profile
@@ -77,7 +77,7 @@ public final class GraphClient: Sendable {
         self.logger = logger
         self.graphOrigin = URLOrigin(profile.graphEndpoint)
         self.httpOptions = HTTPClientOptions(caFile: profile.caFile, proxy: profile.proxy)
-        self.idleClients = Mutex([try HTTPClient(options: httpOptions)])
+        self.idleClients = Locked([try HTTPClient(options: httpOptions)])
     }
 
     public var counters: GraphRequestCounters { counterState.withLock { $0 } }

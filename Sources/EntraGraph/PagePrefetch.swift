@@ -1,6 +1,6 @@
 import EntraHTTP
 import Foundation
-import Synchronization
+import EntraLock
 
 /// The next delta page, requested on a thread of its own while the caller decodes the current one.
 ///
@@ -15,7 +15,7 @@ import Synchronization
 final class PagePrefetch: Sendable {
     /// The URL requested.
     let url: String
-    private let outcome = Mutex<Result<HTTPResponse, GraphError>?>(nil)
+    private let outcome = Locked<Result<HTTPResponse, GraphError>?>(nil)
     private let finished = DispatchSemaphore(value: 0)
 
     /// Starts `fetch(url)` on a new thread.
@@ -23,7 +23,7 @@ final class PagePrefetch: Sendable {
         self.url = url
         let thread = Thread { [self] in
             let result = Result { () throws(GraphError) in try fetch(url) }
-            // The Mutex, not the semaphore, orders the result's writes before `wait()` reads them.
+            // The lock, not the semaphore, orders the result's writes before `wait()` reads them.
             outcome.withLock { $0 = result }
             finished.signal()
         }

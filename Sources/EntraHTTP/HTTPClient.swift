@@ -1,7 +1,7 @@
 import CCurl
 import CCurlShim
 import Foundation
-import Synchronization
+import EntraLock
 
 /// The project's only HTTP stack: one reused libcurl easy handle (keep-alive, gzip, HTTP/2).
 ///
@@ -28,7 +28,7 @@ public final class HTTPClient: Sendable {
         }
     }
 
-    private let handle = Mutex<Handle?>(nil)
+    private let handle = Locked<Handle?>(nil)
     private let options: HTTPClientOptions
     private let caBlob: [UInt8]?
 

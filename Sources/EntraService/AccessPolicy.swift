@@ -1,7 +1,7 @@
 import EntraControl
 import EntraMirror
 import Glibc
-import Synchronization
+import EntraLock
 
 /// Who may change things over the control socket.
 ///
@@ -16,7 +16,7 @@ public struct AccessPolicy: Sendable {
     }
 
     /// getgrnam/getpwuid return static buffers: one caller at a time.
-    private static let lookup = Mutex(())
+    private static let lookup = Locked(())
 
     public func mayMutate(_ peer: PeerCredentials) -> Bool {
         if peer.uid == 0 || peer.uid == getuid() { return true }

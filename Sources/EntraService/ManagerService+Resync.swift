@@ -2,7 +2,7 @@ import Dispatch
 import EntraControl
 import EntraMirror
 import EntraSync
-import Synchronization
+import EntraLock
 
 extension ManagerService {
     /// Answers `Resync`: the profile's state is discarded and a full sync started (see
@@ -23,7 +23,7 @@ extension ManagerService {
         }
         let wait = request.wait ?? false
         let finished = DispatchGroup()
-        let run = Mutex<RunInfo?>(nil)
+        let run = Locked<RunInfo?>(nil)
         var waiter: (@Sendable (RunSummary) -> Void)?
         if wait {
             finished.enter()

@@ -4,7 +4,7 @@ import EntraMirror
 import EntraSync
 import Foundation
 import Logging
-import Synchronization
+import EntraLock
 
 /// `io.entrasync.Manager` on top of the engine: one table of methods, the access policy, and the
 /// mapping from domain values to wire types. The engine knows nothing of varlink.
@@ -105,7 +105,7 @@ public final class ManagerService: Sendable {
             throw VarlinkError.invalidParameter("profile")
         }
         let wait = request.wait ?? false
-        let results = Mutex<[String: RunNowResult]>([:])
+        let results = Locked<[String: RunNowResult]>([:])
         let group = DispatchGroup()
         for name in names {
             var waiter: (@Sendable (RunSummary) -> Void)?

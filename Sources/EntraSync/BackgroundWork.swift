@@ -2,7 +2,7 @@ import Dispatch
 import EntraMirror
 import Foundation
 import Glibc
-import Synchronization
+import EntraLock
 
 /// Work started on its own thread now and waited for later: a run plans its users on one while
 /// the groups round downloads. A thread, not a dispatch queue: the waiter is itself a queue's
@@ -11,7 +11,7 @@ import Synchronization
 /// When no thread can be created (the process or the system is out of threads or memory), the
 /// work runs at once on the caller's thread: the run takes longer, and it neither fails nor hangs.
 final class BackgroundWork<Value: Sendable>: Sendable {
-    private let result = Mutex<Value?>(nil)
+    private let result = Locked<Value?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
     init(name: String, _ work: @escaping @Sendable () -> Value) {

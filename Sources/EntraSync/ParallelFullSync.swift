@@ -5,7 +5,7 @@ import EntraGraph
 import EntraHTTP
 import Foundation
 import Logging
-import Synchronization
+import EntraLock
 
 /// A full sync read in parallel, bounded by Graph's throttling budget rather than by its time per
 /// delta page (issue #16).
@@ -296,7 +296,7 @@ struct ParallelFullSync {
         var split: [String] = []
 
         final class Shared: Sendable {
-            let state = Mutex(Listing())
+            let state = Locked(Listing())
         }
     }
 

@@ -30,7 +30,7 @@ extension ProfileRunner {
         }
         scheduleLdapRetry(profile: profile)
         writeMetrics(profile: profile, logger: logger)
-        compactIfNeeded(logger: logger)
+        store.compactIfNeeded(logger: logger)
     }
 
     // MARK: Retries
@@ -57,7 +57,7 @@ extension ProfileRunner {
 
     private func scheduleLdapRetry(profile: Profile) {
         let now = Date().timeIntervalSince1970
-        let (mirror, runtime) = shared.withLock { ($0.state, $0.ldap) }
+        let (mirror, runtime) = (self.mirror, shared.withLock { $0.ldap })
         let targets = profile.ldapTargets.map { t in
             (name: t.name, lastPush: mirror.ldap[t.name]?.lastPush, failures: mirror.ldap[t.name].map { Array($0.failures.values) } ?? [])
         }
@@ -74,7 +74,8 @@ extension ProfileRunner {
     /// mirror now; without (cheap enough for every `status`), -1, and a push that started before the
     /// last successful run counts as pending.
     public func ldapStatus(plan: Bool) -> [PushTargetSnapshot] {
-        let (profile, mirror, runtime) = shared.withLock { ($0.profile, $0.state, $0.ldap) }
+        let mirror = self.mirror
+        let (profile, runtime) = shared.withLock { ($0.profile, $0.ldap) }
         guard !profile.ldapTargets.isEmpty else { return [] }
         let view = plan ? ScopedView(state: mirror, scope: profile.scope) : nil
         return profile.ldapTargets.map { t in
@@ -96,7 +97,7 @@ extension ProfileRunner {
 
     /// Prometheus lines of the LDAP targets (`entra_sync_ldap_*`).
     func ldapMetrics(profile: Profile) -> String {
-        let (mirror, runtime) = shared.withLock { ($0.state, $0.ldap) }
+        let (mirror, runtime) = (self.mirror, shared.withLock { $0.ldap })
         return Self.pushMetrics(kind: "ldap", what: "LDAP target", profile: profile.name, runtime: runtime, targets: profile.ldapTargets.map { t in
             let state = mirror.ldap[t.name] ?? LdapTargetState()
             return (t.name, state.users.count, state.groups.count, state.failures.count, state.lastSuccess)

@@ -9,9 +9,10 @@ extension ProfileRunner {
     /// On `runQueue`: after each committed run, at start and after a reload. Ids that the local
     /// account database holds are skipped.
     func assignPosixIDs() {
-        let (profile, state, broken) = shared.withLock { s -> (Profile, MirrorState, Bool) in
-            if case .broken = s.lifecycle { return (s.profile, s.state, true) }
-            return (s.profile, s.state, false)
+        let state = mirror
+        let (profile, broken) = shared.withLock { s -> (Profile, Bool) in
+            if case .broken = s.lifecycle { return (s.profile, true) }
+            return (s.profile, false)
         }
         guard !broken, let linux = profile.linux else {
             shared.withLock { $0.linux = nil }
@@ -47,7 +48,7 @@ extension ProfileRunner {
 
     /// Builds the served users and groups from the committed mirror and the host's local accounts.
     private func rebuildLinuxDirectory() {
-        let (profile, state) = shared.withLock { ($0.profile, $0.state) }
+        let (profile, state) = (self.profile, mirror)
         let directory = LinuxDirectory(state: state, profile: profile, local: LocalAccounts.readHost())
         let previous = shared.withLock { s -> [LinuxRefusal] in
             let previous = s.linux?.refused ?? []

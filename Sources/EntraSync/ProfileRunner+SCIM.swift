@@ -41,7 +41,7 @@ extension ProfileRunner {
         }
         scheduleScimRetry(profile: profile)
         writeMetrics(profile: profile, logger: logger)
-        compactIfNeeded(logger: logger)
+        store.compactIfNeeded(logger: logger)
     }
 
     /// Journals what a target acknowledged, then applies it to the mirror.
@@ -75,7 +75,7 @@ extension ProfileRunner {
     /// sync interval, jittered); refused objects when their own backoff ends.
     private func scheduleScimRetry(profile: Profile) {
         let now = Date().timeIntervalSince1970
-        let (mirror, runtime) = shared.withLock { ($0.state, $0.scim) }
+        let (mirror, runtime) = (self.mirror, shared.withLock { $0.scim })
         let targets = profile.scimTargets.map { t in
             (name: t.name, lastPush: mirror.scim[t.name]?.lastPush, failures: mirror.scim[t.name].map { Array($0.failures.values) } ?? [])
         }
@@ -103,7 +103,8 @@ extension ProfileRunner {
 
     /// The targets' state; `pending` is what the next push would send, computed from the mirror now.
     public func scimStatus(target: String?, plan: Bool) -> [ScimTargetSnapshot] {
-        let (profile, mirror, runtime) = shared.withLock { ($0.profile, $0.state, $0.scim) }
+        let mirror = self.mirror
+        let (profile, runtime) = shared.withLock { ($0.profile, $0.scim) }
         let view = ScopedView(state: mirror, scope: profile.scope)
         return profile.scimTargets.filter { target == nil || $0.name == target }.map { t in
             let state = mirror.scim[t.name].flatMap { $0.endpoint == t.endpoint ? $0 : nil } ?? ScimTargetState()
@@ -151,7 +152,7 @@ extension ProfileRunner {
 
     /// Prometheus lines of the SCIM targets.
     func scimMetrics(profile: Profile) -> String {
-        let (mirror, runtime) = shared.withLock { ($0.state, $0.scim) }
+        let (mirror, runtime) = (self.mirror, shared.withLock { $0.scim })
         return Self.pushMetrics(kind: "scim", what: "SCIM target", profile: profile.name, runtime: runtime, targets: profile.scimTargets.map { t in
             let state = mirror.scim[t.name] ?? ScimTargetState()
             return (t.name, state.users.count, state.groups.count, state.failures.count, state.lastSuccess)

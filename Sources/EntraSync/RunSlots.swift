@@ -1,4 +1,4 @@
-import Synchronization
+import EntraLock
 
 /// The daemon's run slots: its one `RunGate` under a lock, with what each waiting profile does
 /// when it is admitted. `SyncManager` makes it; every `ProfileRunner` enters before a run and
@@ -9,11 +9,11 @@ public final class RunSlots: Sendable {
         var starts: [String: @Sendable () -> Void] = [:]
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// - Parameter limit: runs at once across the daemon (`--max-concurrent-runs`).
     public init(limit: Int) {
-        state = Mutex(State(gate: RunGate(limit: limit)))
+        state = Locked(State(gate: RunGate(limit: limit)))
     }
 
     public var limit: Int { state.withLock { $0.gate.limit } }

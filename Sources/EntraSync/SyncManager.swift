@@ -3,7 +3,7 @@ import EntraConfig
 import EntraMirror
 import Foundation
 import Logging
-import Synchronization
+import EntraLock
 
 /// The daemon's engine: its profiles and their runners. It knows no socket and no wire format;
 /// the control service (`EntraService`) and the executable sit on top of it.
@@ -57,11 +57,11 @@ public final class SyncManager: Sendable {
 
     private let options: Options
     private let logger: Logger
-    private let profiles = Mutex(Profiles())
+    private let profiles = Locked(Profiles())
     /// Every profile's runs take one of these (`Options.maxConcurrentRuns`).
     public let runSlots: RunSlots
     /// One reload at a time; held while journals replay, which the profiles lock never is.
-    private let reloading = Mutex(())
+    private let reloading = Locked(())
     /// Called after every finished run (the executable updates systemd's STATUS= line).
     private let onRunFinished: @Sendable (SyncManager) -> Void
     /// The scheduler queue: timers fire here; the watchdog is fed from here too.

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import EntraLock
 import Testing
 
 /// Every file of one export set as a reader got it: `.state` and the four export files.
@@ -48,7 +48,7 @@ final class ExportReader: Sendable {
         var stop = false
     }
 
-    private let seen = Mutex(Seen())
+    private let seen = Locked(Seen())
     private let finished = DispatchSemaphore(value: 0)
 
     init(_ export: String) {

@@ -9,19 +9,21 @@ struct ModuleEdgeTests {
     /// Each module and the project modules it may import (C system libraries included).
     static let allowed: [String: Set<String>] = [
         "CCurlShim": ["CCurl"],
+        // The one lock; it knows nothing else.
+        "EntraLock": [],
         "EntraConfig": [],
-        "EntraHTTP": ["CCurl", "CCurlShim"],
+        "EntraHTTP": ["EntraLock", "CCurl", "CCurlShim"],
         "EntraDirectory": [],
-        "EntraGraph": ["EntraHTTP", "EntraDirectory", "EntraConfig"],
+        "EntraGraph": ["EntraLock", "EntraHTTP", "EntraDirectory", "EntraConfig"],
         "EntraJournal": [],
         // libldap behind CLDAP; nothing of the mirror or the engine.
         "EntraLDAP": ["CLDAP"],
         "EntraMirror": ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"],
-        "EntraSync": ["EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc"],
+        "EntraSync": ["EntraLock", "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraLDAP", "CMalloc"],
         // Sockets, timers and signals on one epoll thread (no libdispatch manager thread).
-        "EntraEvents": ["CEpoll"],
-        "EntraControl": ["EntraEvents"],
-        "EntraService": ["EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
+        "EntraEvents": ["EntraLock", "CEpoll"],
+        "EntraControl": ["EntraLock", "EntraEvents"],
+        "EntraService": ["EntraLock", "EntraSync", "EntraMirror", "EntraControl", "EntraConfig", "EntraDirectory"],
         "EntraSystemd": ["CSystemd"],
         // Linux identities: io.systemd.UserDatabase over the varlink server, answering from the pure core's LinuxDirectory.
         "EntraUserDB": ["EntraControl", "EntraMirror"],

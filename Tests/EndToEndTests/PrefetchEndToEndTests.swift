@@ -1,6 +1,6 @@
 import EntraHTTP
 import Foundation
-import Synchronization
+import EntraLock
 import Testing
 
 /// The client fetches the next delta page while it decodes the current one, from a link it
@@ -69,7 +69,7 @@ struct PrefetchEndToEndTests {
 
 /// The outcome of a request made on another thread: its status and when it arrived.
 final class PageFetch: Sendable {
-    private let result = Mutex<(status: Int, at: Date)?>(nil)
+    private let result = Locked<(status: Int, at: Date)?>(nil)
 
     var done: (status: Int, at: Date)? { result.withLock { $0 } }
 

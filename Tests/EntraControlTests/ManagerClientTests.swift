@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import EntraLock
 import Testing
 @testable import EntraControl
 
@@ -15,7 +15,7 @@ struct ManagerClientTests {
     }
 
     final class Calls: Sendable {
-        let methods = Mutex<[String]>([])
+        let methods = Locked<[String]>([])
     }
 
     /// Answers every method with an empty reply of its type, or with the error the request's

@@ -1,4 +1,5 @@
 import Foundation
+import EntraLock
 import Synchronization
 import Testing
 @testable import EntraControl
@@ -148,7 +149,7 @@ struct VarlinkTests {
     func idleClientsAreEvicted() throws {
         var limits = VarlinkLimits()
         limits.maxConnections = 4
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         let s = try server(limits: limits, log: { line in lines.withLock { $0.append(line) } })
         defer { s.stop() }
         let idle = try (0..<6).map { _ in try connectIdle() }
@@ -219,7 +220,7 @@ struct VarlinkTests {
 
     /// Log lines a server writes, for tests to wait on.
     final class LogLines: Sendable {
-        private let lines = Mutex<[String]>([])
+        private let lines = Locked<[String]>([])
         func append(_ line: String) { lines.withLock { $0.append(line) } }
         /// Polls until a line contains `text`, up to `timeout` seconds.
         func waitFor(_ text: String, timeout: Double = 60) -> Bool {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import EntraLock
 import Synchronization
 import Testing
 @testable import EntraEvents
@@ -144,7 +145,7 @@ struct EventLoopTests {
         #expect(done.wait(2) && done.wait(2))
         // Many more jobs than threads all run, in the order given when there is one thread.
         let serial = WorkPool(name: "test.serial", threads: 1)
-        let order = Mutex<[Int]>([])
+        let order = Locked<[Int]>([])
         for i in 0..<200 { serial.async { order.withLock { $0.append(i) }; if i == 199 { done.hit() } } }
         #expect(done.wait())
         #expect(order.withLock { $0 } == Array(0..<200))

@@ -3,7 +3,7 @@ import EntraConfig
 import EntraHTTP
 import Foundation
 import Logging
-import Synchronization
+import EntraLock
 import Testing
 import TestSupport
 
@@ -72,7 +72,7 @@ final class FakeGraph: Sendable {
 
 /// A counter shared by a server's connection threads.
 final class Tally: Sendable {
-    private let count = Mutex(0)
+    private let count = Locked(0)
     /// Adds one; returns the new count.
     func next() -> Int { count.withLock { $0 += 1; return $0 } }
 }

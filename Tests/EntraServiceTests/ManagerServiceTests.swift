@@ -5,6 +5,7 @@ import EntraDirectory
 @testable import EntraService
 @testable import EntraSync
 import Foundation
+import EntraLock
 import Synchronization
 import Testing
 
@@ -17,7 +18,7 @@ struct ManagerServiceTests {
         let profile: Profile
         let mirror: MirrorState
         let stopping = Atomic(false)
-        let triggered = Mutex<[(String, Bool, Int)]>([])
+        let triggered = Locked<[(String, Bool, Int)]>([])
         let reloads = Atomic(0)
 
         init() throws {
@@ -90,7 +91,7 @@ struct ManagerServiceTests {
 
     /// The one reply (or error) of a call, decoded from the wire bytes the service sent.
     final class Answer: Sendable {
-        private let messages = Mutex<[[UInt8]]>([])
+        private let messages = Locked<[[UInt8]]>([])
         private let done = DispatchSemaphore(value: 0)
         var replier: VarlinkReplier {
             VarlinkReplier(oneway: false) { bytes, last in

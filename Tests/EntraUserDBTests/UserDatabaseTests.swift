@@ -4,7 +4,7 @@ import EntraDirectory
 import EntraMirror
 @testable import EntraUserDB
 import Foundation
-import Synchronization
+import EntraLock
 import Testing
 
 /// The mirror of a small tenant: two users (one disabled), a nested group with a cycle, a group out
@@ -109,7 +109,7 @@ struct LinuxDirectoryTests {
 
 /// Calls the service as the varlink server would and collects the replies.
 func call(_ db: UserDatabase, _ method: String, _ parameters: [String: Any], more: Bool = false) -> (replies: [[String: Any]], error: String?) {
-    let collected = Mutex<[[UInt8]]>([])
+    let collected = Locked<[[UInt8]]>([])
     let replier = VarlinkReplier(oneway: false) { bytes, _ in collected.withLock { $0.append(bytes) } }
     let body = try! JSONSerialization.data(withJSONObject: parameters)
     db.handle(VarlinkCall(method: "io.systemd.UserDatabase." + method, parameters: Array(body), more: more,

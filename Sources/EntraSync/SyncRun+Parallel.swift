@@ -4,33 +4,31 @@ import EntraHTTP
 import Logging
 
 /// `Parallel=`: a full sync read with parallel listings (`ParallelFullSync`), or the delta chain.
-extension ProfileRunner {
+extension SyncRun {
     /// The rounds of a full sync read in parallel, or nil when the run should read the sequential
     /// delta chain: `Parallel=off`, or the parallel read failed (logged, and shown in `status`).
     /// - Parameters:
     ///   - users, groups: which to read (a resync of one kind reads only that one).
-    func readInParallel(_ profile: Profile, graph: GraphClient, cancel: CancellationFlag, logger: Logger,
-                        users: Bool? = nil, groups: Bool? = nil) throws -> ParallelFullSync.Rounds? {
+    func readInParallel(users: Bool? = nil, groups: Bool? = nil) throws -> ParallelFullSync.Rounds? {
         let (users, groups) = (users ?? profile.syncUsers, groups ?? profile.syncGroups)
         guard profile.parallel.limit > 0, users || groups else { return nil }
         do {
             let rounds = try ParallelFullSync(graph: graph, maximum: profile.parallel.limit, syncUsers: users,
                                               syncGroups: groups, cancel: cancel, logger: logger).run()
-            shared.withLock { $0.parallelFallback = nil }
+            parallelFallback(nil)
             return rounds
         } catch let error as GraphError where error.kind == .cancelled {
             throw error
         } catch {
             logger.warning("the parallel full sync failed (\(error)); reading the tenant as one sequential delta chain instead (Parallel=off skips the attempt)")
-            shared.withLock { $0.parallelFallback = "\(error)" }
+            parallelFallback("\(error)")
             return nil
         }
     }
 
     /// The round from `link`; when Graph demands a full resync (410, `syncStateNotFound`) and
     /// `Parallel=` is on, the full round is read in parallel (or, should that fail, as the delta chain).
-    func roundOrResync<Entry>(_ kind: DeltaKind, from link: String?, _ profile: Profile, graph: GraphClient, cancel: CancellationFlag,
-                              logger: Logger, round: (String?, Bool) throws(GraphError) -> DeltaRound<Entry>,
+    func roundOrResync<Entry>(_ kind: DeltaKind, from link: String?, round: (String?, Bool) throws(GraphError) -> DeltaRound<Entry>,
                               pick: (ParallelFullSync.Rounds) -> DeltaRound<Entry>?) throws -> DeltaRound<Entry> {
         let parallel = profile.parallel.limit > 0
         let first: Result<DeltaRound<Entry>, GraphError>
@@ -45,7 +43,7 @@ extension ProfileRunner {
         case .failure(let error):
             guard error.kind == .resyncRequired, parallel, link != nil else { throw error }
             logger.warning("Graph asked for a full resync of \(kind.rawValue): \(error.message); reading it in parallel")
-            let rounds = try readInParallel(profile, graph: graph, cancel: cancel, logger: logger, users: kind == .users, groups: kind == .groups)
+            let rounds = try readInParallel(users: kind == .users, groups: kind == .groups)
             var full = try rounds.flatMap(pick) ?? round(nil, true)
             full.resyncReason = error.message
             return full
