@@ -8,11 +8,9 @@ swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
     # Linux identities through nss-systemd and userdbctl in a private mount namespace (a few seconds).
     scripts/userdb-nss-test.sh
-    # The ThreadSanitizer pass (scripts/sanitizer-test.sh thread) is not run here for now: Swift's
-    # Synchronization.Mutex takes a contended lock through a priority-inheritance futex, a hand-over
-    # in the kernel that ThreadSanitizer does not see, so every contended Mutex shows as a race
-    # (148 such reports on this tree, all on correctly locked state). Run it by hand; it belongs
-    # back here once the locks are pthread-based (NSLock), which ThreadSanitizer understands.
+    # The end-to-end tests again with ThreadSanitizer (the locks are pthread mutexes, `Locked`, which
+    # it understands; Synchronization.Mutex's priority-inheritance hand-over it does not).
+    scripts/sanitizer-test.sh thread
     # System tests under a real systemd (skipped, with the reason, where namespaces are not available).
     scripts/system-test.sh
 fi
