@@ -2,7 +2,9 @@
 # First sync under the realistic Graph model: sequential delta chain vs parallel full sync.
 # Usage: BENCH_MODE=parallel scripts/bench.sh [M] [L] [XL]   (default: M L), or this script directly.
 # BENCH_LATENCIES="100 500": median page latencies in ms (lognormal, sigma BENCH_SIGMA=0.5).
-# BENCH_SEQUENTIAL=0 skips the sequential chain (it takes about pages x latency: L at 500 ms is ~20 min).
+# BENCH_SEQUENTIAL=0 skips the sequential chain (it takes about pages x latency: L at 500 ms is ~25 min); its
+# time is then estimated from its page count (seq_pages) x BENCH_MS_PER_PAGE (default: the lognormal mean).
+# BENCH_PARALLEL=N reads with Parallel=N instead of auto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-sizes.sh
@@ -35,11 +37,26 @@ sync_once() {
         kill -0 $daemon || { tail -20 "$dir/d.log" >&2; exit 1; }
         sleep 0.2
     done
-    "$bin/entra-syncctl" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["profiles"][0]; print(r["lastRun"]["durationMsec"], r["lastRun"]["result"], "fallback" if r.get("warnings") else "-")'
+    local rss_mb
+    rss_mb=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
+    "$bin/entra-syncctl" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["profiles"][0]; print(r["lastRun"]["durationMsec"], r["lastRun"]["result"], "fallback" if r.get("warnings") else "-", sys.argv[1])' "$rss_mb"
     kill -TERM $daemon; wait $daemon 2>/dev/null || true
 }
 
-printf '%-3s %7s %7s | %10s | %10s %9s %9s %7s %8s %8s | %7s %7s\n' size latency sigma seq_ms par_ms par_req par_RU 429s floor_ms par/floor speedup result
+# Pages of the sequential delta chain: the simulator renders a whole round on its first page.
+chain_pages() {
+    local base="$1" token
+    token="$(curl -s -d 'client_id=11111111-2222-3333-4444-555555555555&client_secret=sim-secret&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default' \
+        "$base/contoso.onmicrosoft.com/oauth2/v2.0/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')"
+    curl -s -X DELETE "$base/_sim/stats" >/dev/null
+    curl -s -o /dev/null -H "Authorization: Bearer $token" "$base/v1.0/users/delta?\$select=id,userPrincipalName"
+    curl -s -o /dev/null -H "Authorization: Bearer $token" "$base/v1.0/groups/delta?\$select=id,displayName,members"
+    stat "$base" pagesRendered
+}
+
+echo "$(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-3s %7s %7s | %10s %9s %9s | %10s %9s %9s %7s %8s %8s | %7s %7s %7s %s\n' size latency sigma seq_ms seq_pages ms/page \
+    par_ms par_req par_RU 429s floor_ms par/floor speedup seq_est par_RSS "result; load average after"
 for size in "${sizes[@]}"; do
     bench_size "$size" || exit 2
     for latency in $latencies; do
@@ -52,20 +69,26 @@ for size in "${sizes[@]}"; do
         pids+=($sim)
         for _ in $(seq 1 6000); do [ -s "$dir/port" ] && break; sleep 0.1; done
         base="http://127.0.0.1:$(cat "$dir/port")"
+        pages=$(chain_pages "$base")
+        sleep 1
         seq_ms=-1; seq_result=skipped
         if [ "${BENCH_SEQUENTIAL:-1}" != 0 ]; then
-            read -r seq_ms seq_result _ < <(sync_once "$dir" off "$base")
+            read -r seq_ms seq_result _ _ < <(sync_once "$dir" off "$base")
             sleep 10  # the bucket refills
         fi
         curl -s -X DELETE "$base/_sim/stats" >/dev/null
-        read -r par_ms par_result par_note < <(sync_once "$dir" auto "$base")
+        read -r par_ms par_result par_note par_rss < <(sync_once "$dir" "${BENCH_PARALLEL:-auto}" "$base")
         requests=$(stat "$base" graphRequests)
         ru=$(stat "$base" resourceUnits)
         throttled=$(stat "$base" throttledRequests)
         kill -TERM $sim; wait $sim 2>/dev/null || true
-        awk -v s=$size -v l=$latency -v sg=$sigma -v q=$seq_ms -v p=$par_ms -v r=$requests -v ru=$ru -v t=$throttled \
-            -v res="$seq_result/$par_result/$par_note" 'BEGIN {
+        # seq_est: the chain's pages x the mean time per page, measured (seq_ms / pages) or, when the
+        # chain was not run, BENCH_MS_PER_PAGE (default: the lognormal's mean, median x e^(sigma^2/2)).
+        awk -v s=$size -v l=$latency -v sg=$sigma -v q=$seq_ms -v pg=$pages -v p=$par_ms -v r=$requests -v ru=$ru -v t=$throttled \
+            -v mpp="${BENCH_MS_PER_PAGE:-}" -v rss=$par_rss -v res="$seq_result/$par_result/$par_note; $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
             floor = ru / 800 * 1000
-            printf "%-3s %7d %7.2f | %10d | %10d %9d %9d %7d %8.0f %8.2f | %7.1f %s\n", s, l, sg, q, p, r, ru, t, floor, p / floor, (q > 0 ? q / p : 0), res }'
+            per = q > 0 ? q / pg : (mpp != "" ? mpp : l * exp(sg * sg / 2))
+            est = q > 0 ? q : pg * per
+            printf "%-3s %7d %7.2f | %10d %9d %9.0f | %10d %9d %9d %7d %8.0f %8.2f | %7.1f %7.0f %7d %s\n", s, l, sg, q, pg, per, p, r, ru, t, floor, p / floor, est / p, est, rss, res }'
     done
 done

@@ -226,7 +226,7 @@ public struct ProfileSet: Sendable {
 }
 
 /// `[Sync] Parallel=`: a full sync (the first, `run-now --full`, a resync) reads the tenant with
-/// parallel listings bounded by Graph's throttling budget (`auto`: up to 16 requests at once,
+/// parallel listings bounded by Graph's throttling budget (`auto`: up to 32 requests at once,
 /// adapting to the budget), with at most N requests at once, or (`off`) as one sequential delta
 /// chain. Incremental runs are always one delta chain.
 public enum ParallelSync: Sendable, Equatable {
@@ -248,7 +248,7 @@ public enum ParallelSync: Sendable, Equatable {
     /// The most requests a full sync has in flight at once; 0: the sequential delta chain.
     public var limit: Int {
         switch self {
-        case .auto: 16
+        case .auto: Self.maxRequests
         case .off: 0
         case .max(let n): n
         }

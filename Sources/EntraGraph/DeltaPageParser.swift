@@ -35,11 +35,20 @@ enum DeltaPageParser {
 
     private static func page<Entry>(_ bytes: UnsafeRawBufferPointer, entry: (inout JSONCursor) throws -> Entry) throws -> Page<Entry> {
         var cursor = JSONCursor(bytes)
+        let page = try page(&cursor, entry: entry)
+        try cursor.expectEnd()
+        return page
+    }
+
+    /// A page object at the cursor; `sawValue` tells whether it had a `value` array at all.
+    private static func page<Entry>(_ cursor: inout JSONCursor, sawValue: UnsafeMutablePointer<Bool>? = nil,
+                                    entry: (inout JSONCursor) throws -> Entry) throws -> Page<Entry> {
         var page = Page<Entry>(entries: [])
         try cursor.enterObject()
         var more = false
         while let key = try cursor.nextKey(&more) {
             if cursor.matches(key, valueKey) {
+                sawValue?.pointee = true
                 page.entries = []
                 if cursor.takeNull() { continue }
                 try cursor.enterArray()
@@ -55,7 +64,6 @@ enum DeltaPageParser {
                 try cursor.skipValue()
             }
         }
-        try cursor.expectEnd()
         return page
     }
 
@@ -177,26 +185,108 @@ enum DeltaPageParser {
         try cursor.enterArray()
         var more = false
         while try cursor.nextElement(&more) {
-            var id: ObjectID?
-            var kind = MemberKind.other
-            var removed = false
-            try cursor.enterObject()
-            var moreKeys = false
-            while let key = try cursor.nextKey(&moreKeys) {
-                if cursor.matches(key, idKey) {
-                    id = try cursor.objectID()
-                } else if cursor.matches(key, typeKey) {
-                    kind = try cursor.memberKind()
-                } else if cursor.matches(key, removedKey) {
-                    removed = try removal(&cursor) != nil
-                } else {
-                    try cursor.skipValue()
-                }
-            }
-            guard let id else { throw JSONCursor.Malformed() }
-            out.append(MemberDelta(id: id, kind: kind, removed: removed))
+            out.append(try member(&cursor))
         }
         return out
+    }
+
+    /// One member: `{"@odata.type":"#microsoft.graph.user","id":"…"}`, with `@removed` in a delta round.
+    private static func member(_ cursor: inout JSONCursor) throws -> MemberDelta {
+        var id: ObjectID?
+        var kind = MemberKind.other
+        var removed = false
+        try cursor.enterObject()
+        var moreKeys = false
+        while let key = try cursor.nextKey(&moreKeys) {
+            if cursor.matches(key, idKey) {
+                id = try cursor.objectID()
+            } else if cursor.matches(key, typeKey) {
+                kind = try cursor.memberKind()
+            } else if cursor.matches(key, removedKey) {
+                removed = try removal(&cursor) != nil
+            } else {
+                try cursor.skipValue()
+            }
+        }
+        guard let id else { throw JSONCursor.Malformed() }
+        return MemberDelta(id: id, kind: kind, removed: removed)
+    }
+
+    // MARK: Member listings
+
+    /// A page of `/groups/{id}/members?$select=id`.
+    static func members(_ bytes: UnsafeRawBufferPointer) -> Page<MemberDelta>? {
+        try? page(bytes) { cursor in try member(&cursor) }
+    }
+
+    /// One answer of a `$batch` of member listings: `body` is nil unless it is a page with `value`.
+    struct BatchItem {
+        var id: String
+        var status: Int
+        var headers: [String: String] = [:]
+        var body: Page<MemberDelta>?
+    }
+
+    private static let responsesKey = Array("responses".utf8)
+    private static let statusKey = Array("status".utf8)
+    private static let headersKey = Array("headers".utf8)
+    private static let bodyKey = Array("body".utf8)
+
+    /// `{"responses":[{"id":"0","status":200,"headers":{…},"body":{"value":[…]}}]}`, or nil when the
+    /// envelope is not that (the caller then decodes it with `JSONDecoder` for its error message).
+    static func memberBatch(_ bytes: UnsafeRawBufferPointer) -> [BatchItem]? {
+        try? batchItems(bytes)
+    }
+
+    private static func batchItems(_ bytes: UnsafeRawBufferPointer) throws -> [BatchItem] {
+        var cursor = JSONCursor(bytes)
+        var items: [BatchItem]?
+        try cursor.enterObject()
+        var more = false
+        while let key = try cursor.nextKey(&more) {
+            guard cursor.matches(key, responsesKey) else {
+                try cursor.skipValue()
+                continue
+            }
+            items = []
+            try cursor.enterArray()
+            var moreItems = false
+            while try cursor.nextElement(&moreItems) {
+                var id: String?, status: Int?
+                var item = BatchItem(id: "", status: 0)
+                try cursor.enterObject()
+                var moreKeys = false
+                while let key = try cursor.nextKey(&moreKeys) {
+                    if cursor.matches(key, idKey) {
+                        id = try cursor.string()
+                    } else if cursor.matches(key, statusKey) {
+                        status = try cursor.int()
+                    } else if cursor.matches(key, headersKey) {
+                        if cursor.takeNull() { continue }
+                        try cursor.enterObject()
+                        var moreHeaders = false
+                        while let name = try cursor.nextKey(&moreHeaders) {
+                            let name = try cursor.unescape(name)
+                            if cursor.takeNull() { continue }
+                            if let value = try? cursor.string() { item.headers[name] = value } else { try cursor.skipValue() }
+                        }
+                    } else if cursor.matches(key, bodyKey) {
+                        if cursor.takeNull() { continue }
+                        var sawValue = false
+                        let body = try page(&cursor, sawValue: &sawValue) { cursor in try member(&cursor) }
+                        item.body = sawValue ? body : nil
+                    } else {
+                        try cursor.skipValue()
+                    }
+                }
+                guard let id, let status else { throw JSONCursor.Malformed() }
+                (item.id, item.status) = (id, status)
+                items!.append(item)
+            }
+        }
+        try cursor.expectEnd()
+        guard let items else { throw JSONCursor.Malformed() }
+        return items
     }
 }
 
@@ -405,6 +495,15 @@ struct JSONCursor {
         if matches(key, "#microsoft.graph.user") { return .user }
         if matches(key, "#microsoft.graph.group") { return .group }
         return MemberKind(odataType: key.escaped ? try unescape(key) : try text(key))
+    }
+
+    /// An integer (the `status` of a `$batch` answer).
+    mutating func int() throws -> Int {
+        guard try peek() != 0x22 else { throw Malformed() }
+        let start = at
+        try skipNumber()
+        guard let value = Int(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self)) else { throw Malformed() }
+        return value
     }
 
     /// Skips one value of any type.

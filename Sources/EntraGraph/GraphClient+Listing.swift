@@ -31,10 +31,12 @@ extension GraphClient {
         return delta
     }
 
-    /// `/users/$count` or `/groups/$count` (with `ConsistencyLevel: eventual`).
-    public func count(_ kind: DeltaKind, cancel: CancellationFlag) throws(GraphError) -> Int {
-        let response = try get("\(graphEndpoint)/v1.0/\(kind.rawValue)/$count", extraHeaders: [(name: "ConsistencyLevel", value: "eventual")],
-                               cancel: cancel)
+    /// `/users/$count` or `/groups/$count` (with `ConsistencyLevel: eventual`); with `prefix`, the
+    /// users whose `userPrincipalName` starts with it (`$filter=startswith(...)`).
+    public func count(_ kind: DeltaKind, prefix: String? = nil, cancel: CancellationFlag) throws(GraphError) -> Int {
+        var url = "\(graphEndpoint)/v1.0/\(kind.rawValue)/$count"
+        if let prefix { url += "?$filter=" + Self.startsWith(prefix) }
+        let response = try get(url, extraHeaders: [(name: "ConsistencyLevel", value: "eventual")], cancel: cancel)
         let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let count = Int(text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text), count >= 0 else {
             throw GraphError(kind: .badResponse, message: "\(kind.rawValue)/$count: expected a number, got '\(text.prefix(40))'",
@@ -46,9 +48,14 @@ extension GraphClient {
     /// The first page of the users whose `userPrincipalName` starts with `prefix` (Graph matches
     /// case-insensitively), 999 a page, with the properties a delta round selects.
     public func userListURL(prefix: String) -> String {
+        "\(graphEndpoint)/v1.0/users?$top=999&$select=\(DirectoryUser.selectedProperties.joined(separator: ","))"
+            + "&$filter=\(Self.startsWith(prefix))"
+    }
+
+    /// `startswith(userPrincipalName,'prefix')`, encoded for a query.
+    static func startsWith(_ prefix: String) -> String {
         let literal = prefix.replacingOccurrences(of: "'", with: "''")  // OData: a quote in a string is doubled
-        return "\(graphEndpoint)/v1.0/users?$top=999&$select=\(DirectoryUser.selectedProperties.joined(separator: ","))"
-            + "&$filter=\(Self.queryEncode("startswith(userPrincipalName,'\(literal)')"))"
+        return queryEncode("startswith(userPrincipalName,'\(literal)')")
     }
 
     public var groupListURL: String {
@@ -80,6 +87,7 @@ extension GraphClient {
     public func memberPage(_ url: String, cancel: CancellationFlag) throws(GraphError) -> ListPage<MemberDelta>? {
         do {
             return try listPage(url, what: "group members", cancel: cancel) { body in
+                if let page = body.withUnsafeBytes({ DeltaPageParser.members($0) }) { return (page.entries, page.nextLink) }
                 let page = try JSONDecoder().decode(MemberListPage.self, from: Data(body))
                 return (page.value.map { MemberDelta(id: ObjectID($0.id), kind: MemberKind(odataType: $0.type), removed: false) }, page.nextLink)
             }
@@ -159,27 +167,37 @@ extension GraphClient {
         let body = (try? JSONSerialization.data(withJSONObject: ["requests": requests])) ?? Data()
         let url = "\(graphEndpoint)/v1.0/$batch"
         let response = try send("POST", url, body: Array(body), extraHeaders: [(name: "Content-Type", value: "application/json")], cancel: cancel)
-        let envelope: BatchEnvelope
-        do {
-            envelope = try JSONDecoder().decode(BatchEnvelope.self, from: Data(response.body))
-        } catch {
-            throw GraphError(kind: .badResponse, message: "$batch of member listings: invalid response: \(error)",
-                             httpStatus: response.status, requestId: response.header("request-id"))
+        // The envelope's own parser first (a million member ids at L); JSONDecoder for its error message.
+        var items = response.body.withUnsafeBytes { DeltaPageParser.memberBatch($0) }
+        if items == nil {
+            let envelope: BatchEnvelope
+            do {
+                envelope = try JSONDecoder().decode(BatchEnvelope.self, from: Data(response.body))
+            } catch {
+                throw GraphError(kind: .badResponse, message: "$batch of member listings: invalid response: \(error)",
+                                 httpStatus: response.status, requestId: response.header("request-id"))
+            }
+            items = envelope.responses.map { item in
+                DeltaPageParser.BatchItem(id: item.id, status: item.status, headers: item.headers ?? [:], body: item.body.map {
+                    DeltaPageParser.Page(entries: $0.value.map { MemberDelta(id: ObjectID($0.id), kind: MemberKind(odataType: $0.type), removed: false) },
+                                         nextLink: $0.nextLink)
+                })
+            }
         }
         var answers: [String: BatchAnswer] = [:]
-        for item in envelope.responses {
+        for item in items ?? [] {
             guard let index = Int(item.id), groups.indices.contains(index) else {
                 throw GraphError(kind: .badResponse, message: "$batch of member listings: an answer with the unknown id '\(item.id)'")
             }
-            let header = { (name: String) in item.headers?.first { $0.key.lowercased() == name }?.value }
+            let header = { (name: String) in item.headers.first { $0.key.lowercased() == name }?.value }
             var page: ListPage<MemberDelta>?
             if item.status == 200 {
                 guard let members = item.body else {
                     throw GraphError(kind: .badResponse, message: "$batch: the members of group \(groups[index]) came without a member list")
                 }
                 if let next = members.nextLink { try checkOrigin(next, named: "the @odata.nextLink of group \(groups[index])'s members") }
-                page = ListPage(entries: members.value.map { MemberDelta(id: ObjectID($0.id), kind: MemberKind(odataType: $0.type), removed: false) },
-                                nextLink: members.nextLink, throttlePercentage: header("x-ms-throttle-limit-percentage").flatMap { Double($0) })
+                page = ListPage(entries: members.entries, nextLink: members.nextLink,
+                                throttlePercentage: header("x-ms-throttle-limit-percentage").flatMap { Double($0) })
             }
             answers[groups[index]] = BatchAnswer(status: item.status, retryAfter: header("retry-after").flatMap { Double($0) }, page: page)
         }

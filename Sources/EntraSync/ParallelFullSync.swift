@@ -13,8 +13,9 @@ import EntraLock
 /// 1. Both `$deltaToken=latest` links are taken first: every change from then on will be in the
 ///    rounds that start from them.
 /// 2. Users are listed in parallel partitions (`$filter=startswith(userPrincipalName,'x')`, 999 a
-///    page), groups are listed, and each group's members are read, all through one `RequestGate`
-///    whose limit adapts to the RU bucket (`AdaptiveConcurrency`).
+///    page; a partition much larger than a few pages, by its `$count`, is split into two-character
+///    ones, `subPartitions`), groups are listed, and each group's members are read, all through
+///    one `RequestGate` whose limit adapts to the RU bucket (`AdaptiveConcurrency`).
 /// 3. The catch-up: an ordinary incremental round from each `latest` link, in the same run, before
 ///    the commit. Its entries are appended to the listings' (the last entry of an object wins, as
 ///    in any round), and its delta link is the one committed. So the first commit is already
@@ -36,6 +37,8 @@ import EntraLock
 /// directories may have synced. A catch-all ("everything else") is impossible with `startswith`,
 /// so completeness is checked, not assumed: a user outside these partitions makes the count check
 /// fail, and the run falls back to the delta chain, which reads every user whatever its name.
+/// A partition split in two-character ones still covers all of its users (`subPartitions` says
+/// why), and the same count check stands behind it.
 struct ParallelFullSync {
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -50,6 +53,25 @@ struct ParallelFullSync {
     static let batchSize = 20
 
     static let partitions: [String] = "abcdefghijklmnopqrstuvwxyz0123456789'.-_!#^~$%&*+/=?`{|}".map { String($0) }
+
+    /// A one-character partition with more than one page is counted (`/users/$count` with its
+    /// filter, 1 RU) and split when it holds more than this many of its first page (999 users on
+    /// Graph). A chain of 16 pages at 500 ms is about 9 s, which the member listings of a tenant
+    /// that size take anyway; a split costs 57 more requests, most of them for empty sub-partitions.
+    static let splitPages = 16
+
+    /// The two-character partitions that replace `prefix`: `prefix` followed by every character
+    /// of `partitions` or by `@`.
+    ///
+    /// They cover every user of `prefix` as the one-character partitions cover the tenant: a UPN
+    /// is `local@domain` with a non-empty local part, so a UPN that starts with `prefix` has a
+    /// second character, and that is either the `@` (a one-character local part) or a character
+    /// a local part may hold, which is one of `partitions` (see above; `startswith` is
+    /// case-insensitive on both characters). A second character outside them is caught by the
+    /// same count check as a first one: the run falls back to the delta chain.
+    static func subPartitions(_ prefix: String) -> [String] {
+        (partitions + ["@"]).map { prefix + $0 }
+    }
 
     /// Threads for every profile's parallel full syncs; each run keeps at most its own limit busy.
     static let pool = WorkPool(name: "graph-list", threads: ParallelSync.maxRequests)
@@ -69,23 +91,58 @@ struct ParallelFullSync {
         let listing = Listing.Shared()
         let requestsBefore = graph.counters.requests
 
+        /// One page through the gate.
+        @Sendable func page<Entry>(_ url: String, _ read: (String) throws(GraphError) -> ListPage<Entry>?) throws -> ListPage<Entry>? {
+            gate.acquire()
+            let page: ListPage<Entry>?
+            do {
+                page = try read(url)
+            } catch {
+                gate.release(percentage: nil, throttled: graph.counters.throttled)
+                throw error
+            }
+            gate.release(percentage: page?.throttlePercentage, throttled: graph.counters.throttled)
+            if page != nil { listing.state.withLock { $0.pages += 1 } }
+            return page
+        }
+
         /// Reads every page from `first`, one request at a time through the gate.
         @Sendable func pages<Entry>(_ first: String, _ read: (String) throws(GraphError) -> ListPage<Entry>?, _ take: ([Entry]) -> Void) throws {
             var next: String? = first
             while let url = next, !jobs.stopped {
+                guard let page = try page(url, read) else { return }
+                take(page.entries)
+                next = page.nextLink
+            }
+        }
+
+        /// The users of one partition. A one-character partition whose first page is followed by
+        /// more than `splitPages` pages of that size (its `$count`) is read as its two-character
+        /// sub-partitions instead, in parallel (`subPartitions`), and its first page is dropped.
+        @Sendable func readPartition(_ prefix: String) throws {
+            let read = { (url: String) throws(GraphError) -> ListPage<UserDelta>? in try graph.userListPage(url, cancel: cancel) }
+            guard let first = try page(graph.userListURL(prefix: prefix), read), !jobs.stopped else { return }
+            if prefix.count == 1, first.nextLink != nil, !first.entries.isEmpty {
                 gate.acquire()
-                let page: ListPage<Entry>?
+                let counted: Int
                 do {
-                    page = try read(url)
+                    counted = try graph.count(.users, prefix: prefix, cancel: cancel)
                 } catch {
                     gate.release(percentage: nil, throttled: graph.counters.throttled)
                     throw error
                 }
-                gate.release(percentage: page?.throttlePercentage, throttled: graph.counters.throttled)
-                guard let page else { return }
-                listing.state.withLock { $0.pages += 1 }
-                take(page.entries)
-                next = page.nextLink
+                gate.release(percentage: nil, throttled: graph.counters.throttled)
+                if counted > first.entries.count * Self.splitPages {
+                    listing.state.withLock { $0.split.append("\(prefix) (\(counted))") }
+                    for sub in Self.subPartitions(prefix) {
+                        jobs.submit { try readPartition(sub) }
+                    }
+                    return
+                }
+            }
+            listing.state.withLock { $0.users.append(contentsOf: first.entries) }
+            if let next = first.nextLink {
+                try pages(next, read) { entries in listing.state.withLock { $0.users.append(contentsOf: entries) } }
             }
         }
 
@@ -147,11 +204,7 @@ struct ParallelFullSync {
 
         if syncUsers {
             for prefix in Self.partitions {
-                jobs.submit { [graph, cancel] in
-                    try pages(graph.userListURL(prefix: prefix), { url throws(GraphError) in try graph.userListPage(url, cancel: cancel) }) { entries in
-                        listing.state.withLock { $0.users.append(contentsOf: entries) }
-                    }
-                }
+                jobs.submit { try readPartition(prefix) }
             }
         }
         if syncGroups {
@@ -177,6 +230,7 @@ struct ParallelFullSync {
             throw Failure(description: "a listing failed: \(error)")
         }
         if cancel.isCancelled { throw GraphError(kind: .cancelled, message: "cancelled") }
+        let split = listing.state.withLock { $0.split }
         var read = listing.state.withLock { l in
             let taken = l
             l = Listing()
@@ -224,6 +278,7 @@ struct ParallelFullSync {
         }
         let message = "parallel full sync read \(rounds.users?.entries.count ?? 0) user and \(rounds.groups?.entries.count ?? 0) group entries"
                     + " in \(graph.counters.requests - requestsBefore) requests, up to \(gate.peak) at once;"
+                    + (split.isEmpty ? "" : " user partitions split in two-character ones: \(split.sorted().joined(separator: ", "));")
                     + " the catch-up from the latest links had \(catchUpEntries.users) user and \(catchUpEntries.groups) group entries"
         logger.info("\(message)")
         return rounds
@@ -237,6 +292,8 @@ struct ParallelFullSync {
         /// Groups listed but gone before their members were read (404): the catch-up removes them.
         var gone: Set<String> = []
         var pages = 0
+        /// Partitions read as their two-character sub-partitions, with their counts.
+        var split: [String] = []
 
         final class Shared: Sendable {
             let state = Locked(Listing())

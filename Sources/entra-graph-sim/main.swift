@@ -76,6 +76,7 @@ let simulator = Simulator(
                        appResourceUnits: number("app-resource-units"), appResourceUnitsWindow: appWindow,
                        extraTenants: Set(extraTenants), certificate: certificate),
     tenant: tenant)
+simulator.listIndex.warm(tenant)  // before the port is announced: nothing else runs yet
 signal(SIGPIPE, SIG_IGN)
 let server: HTTPServer
 do {

@@ -89,6 +89,63 @@ struct ParallelSyncEndToEndTests {
         #expect(again == now, "\(again.difference(from: now))")
     }
 
+    @Test("a partition much larger than the others is read as two-character partitions, with the same mirror as the delta chain")
+    func skewedPartition() throws {
+        // Most UPNs start with "j" (list pages of 20: about 400 of them are 20 pages, more than the 16
+        // that make a split), among them second characters that only the sub-partitions "j@",
+        // "j'", "j_", "j#", "j~" and "j0" cover, and an upper-case one.
+        let sim = try Simulator(users: 120, groups: 8, memberships: 400, pageSize: 50, memberSlice: 30)
+        try sim.admin("POST", "/_sim/settings", ["listPageCap": 20])
+        let odd = ["j", "J.Upper", "j'quote", "j_under", "j#hash", "j~tilde", "j0zero", "JZ"]
+        let names = odd + (0..<(380 - odd.count)).map { "j\(["ohn", "uergen", "ane", "ack"][$0 % 4]).\($0)" }
+        let group = ((try sim.admin("GET", "/_sim/state") as! [String: Any])["groups"] as! [[String: Any]])[2]["id"] as! String
+        for (n, name) in names.enumerated() {
+            let user = try sim.admin("POST", "/_sim/users", ["userPrincipalName": "\(name)@contoso.onmicrosoft.com", "displayName": name,
+                                                             "accountEnabled": n % 5 != 0]) as! [String: Any]
+            if n % 3 == 0 { try sim.admin("POST", "/_sim/groups/\(group)/members", ["id": user["id"] as! String]) }
+        }
+
+        let sequential = DaemonHarness()
+        try sequential.writeProfile("contoso", simulator: sim, parallel: "off", extra: "[Output]\nExport=json,csv")
+        try sequential.start()
+        try sim.admin("DELETE", "/_sim/stats")
+        try sim.admin("DELETE", "/_sim/requests")
+        let parallel = DaemonHarness()
+        try parallel.writeProfile("contoso", simulator: sim, parallel: "auto", extra: "[Output]\nExport=json,csv")
+        try parallel.start()
+        #expect((try parallel.status()["contoso"]?["lastRun"] as? [String: Any])?["result"] as? String == "succeeded")
+        #expect(try parallel.status()["contoso"]?["warnings"] == nil, "no fallback")
+        // Only "j" split (380 added and the generated Johns and Jürgens), with its count.
+        let split = parallel.log.components(separatedBy: "user partitions split in two-character ones: ").dropFirst().first?.prefix { $0 != ";" }
+        let counted = split.flatMap { Int($0.dropFirst(3).dropLast()) } ?? 0
+        #expect(split?.hasPrefix("j (") == true && counted >= 380 && counted < 400, "\(parallel.log.suffix(3000))")
+
+        // The "j" partition's first page, its count, then its 57 sub-partitions; no other partition split.
+        let requests = ((try sim.admin("GET", "/_sim/requests") as! [String: Any])["requests"] as! [[String: Any]]).map { $0["path"] as! String }
+        let counts = requests.filter { $0.hasPrefix("/v1.0/users/$count?") }
+        #expect(counts.count == 1 && counts[0].contains("%27j%27"), "\(counts)")
+        let listed = Set(requests.filter { $0.hasPrefix("/v1.0/users?") && !$0.contains("skiptoken") }.compactMap { path -> String? in
+            guard let start = path.range(of: "startswith(userPrincipalName,%27")?.upperBound else { return nil }
+            let literal = String(path[start...].prefix { $0 != ")" }).removingPercentEncoding ?? ""
+            return String(literal.dropLast()).replacingOccurrences(of: "''", with: "'")  // the closing quote; OData's doubled quote
+        })
+        let twoCharacters = listed.filter { $0.count == 2 }
+        #expect(twoCharacters.count == 57 && twoCharacters.allSatisfy { $0.hasPrefix("j") }, "\(twoCharacters.sorted())")
+        #expect(["j@", "j'", "j#", "j_", "jz"].allSatisfy { twoCharacters.contains($0) }, "\(twoCharacters.sorted())")
+        #expect(listed.contains("j") && listed.contains("a") && listed.count == 56 + 57, "\(listed.sorted())")
+
+        let expected = try sim.expectedMirror()
+        let exported = try Mirror.fromExports(parallel.exportDirectory("contoso"))
+        #expect(exported == expected, "\(exported.difference(from: expected))")
+        for name in odd {
+            #expect(exported.users.values.contains { $0.userPrincipalName == "\(name)@contoso.onmicrosoft.com" }, "\(name)")
+        }
+        let a = try Self.exports(sequential), b = try Self.exports(parallel)
+        for name in a.keys.sorted() {
+            #expect(a[name] != nil && a[name] == b[name], "\(name) differs")
+        }
+    }
+
     @Test("changes made while the listings run all arrive, through the catch-up from the latest links")
     func changesDuringEnumeration() throws {
         let sim = try Simulator(users: 120, groups: 8, memberships: 300, pageSize: 30, memberSlice: 20)

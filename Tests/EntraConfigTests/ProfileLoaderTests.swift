@@ -37,12 +37,12 @@ struct ProfileLoaderTests {
         #expect(profile.graphEndpoint == "https://graph.microsoft.com")
         #expect(profile.tokenURL == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
         #expect(profile.graphScope == "https://graph.microsoft.com/.default")
-        #expect(profile.parallel == .auto && profile.parallel.limit == 16)
+        #expect(profile.parallel == .auto && profile.parallel.limit == 32)
         #expect(warnings.isEmpty)
     }
 
     @Test("Parallel= takes auto, off or a maximum number of requests at once", arguments: [
-        ("auto", ParallelSync.auto, 16), ("off", .off, 0), ("OFF", .off, 0), ("8", .max(8), 8), ("32", .max(32), 32),
+        ("auto", ParallelSync.auto, 32), ("off", .off, 0), ("OFF", .off, 0), ("8", .max(8), 8), ("32", .max(32), 32),
     ])
     func parallel(value: String, mode: ParallelSync, limit: Int) throws {
         let path = try write("p.conf", tenant + "\nClientSecret=x\n[Sync]\nParallel=\(value)\n")

@@ -67,6 +67,31 @@ struct DeltaPageParserTests {
         #expect(parsed.deltaLink == "d")
     }
 
+    @Test func memberListsAndBatchesMatchJSONDecoder() throws {
+        let page = ##"{"@odata.context":"x","value":[{"id":"11111111-2222-3333-4444-555555555555","@odata.type":"#microsoft.graph.user"},"##
+            + ##"{"@odata.type":"#microsoft.graph.group","id":"21111111-2222-3333-4444-555555555555"},{"id":"31111111-2222-3333-4444-555555555555"}],"##
+            + ##""@odata.nextLink":"http://h/v1.0/groups/g/members?$skiptoken=a\/b"}"##
+        let decoded = try JSONDecoder().decode(MemberListPage.self, from: Data(page.utf8))
+        let parsed = try #require(Array(page.utf8).withUnsafeBytes { DeltaPageParser.members($0) })
+        #expect(parsed.entries == decoded.value.map { MemberDelta(id: ObjectID($0.id), kind: MemberKind(odataType: $0.type), removed: false) })
+        #expect(parsed.nextLink == decoded.nextLink && parsed.nextLink == "http://h/v1.0/groups/g/members?$skiptoken=a/b")
+
+        let batch = ##"{"responses":[{"id":"1","status":200,"headers":{"x-ms-resource-unit":"2","Retry-After":"3"},"body":"## + page + "},"
+            + ##"{"id":"0","status":429,"headers":{"Retry-After":"7"},"body":{"error":{"code":"TooManyRequests","message":"m"}}},"##
+            + ##"{"status":404,"id":"2","body":null}]}"##
+        let items = try #require(Array(batch.utf8).withUnsafeBytes { DeltaPageParser.memberBatch($0) })
+        let envelope = try JSONDecoder().decode(BatchEnvelope.self, from: Data(batch.utf8))
+        #expect(items.map(\.id) == envelope.responses.map(\.id) && items.map(\.status) == [200, 429, 404])
+        #expect(items.map(\.headers) == envelope.responses.map { $0.headers ?? [:] })
+        #expect(items[0].body?.entries == parsed.entries && items[0].body?.nextLink == parsed.nextLink)
+        #expect(items[1].body == nil && envelope.responses[1].body == nil, "an error body is no member list")
+        #expect(items[2].body == nil)
+        // Not an envelope: nil, and the caller's JSONDecoder says why.
+        for bad in [##"{"responses":{}}"##, ##"{"value":[]}"##, ##"{"responses":[{"id":"1"}]}"##, batch + "x"] {
+            #expect(Array(bad.utf8).withUnsafeBytes { DeltaPageParser.memberBatch($0) } == nil, "\(bad)")
+        }
+    }
+
     @Test func whatItDoesNotAcceptGoesToJSONDecoder() {
         for bad in [
             #"{"value":[{"id":"u1","accountEnabled":"yes"}]}"#,  // wrong type: JSONDecoder names the place
