@@ -227,7 +227,7 @@ public struct ProfileSet: Sendable {
 
 /// `[Sync] Parallel=`: a full sync (the first, `run-now --full`, a resync) reads the tenant with
 /// parallel listings bounded by Graph's throttling budget (`auto`: up to 32 requests at once,
-/// adapting to the budget), with at most N requests at once, or (`off`) as one sequential delta
+/// adapting to the budget, for tenants of 5,000 objects or more: `SyncRun.autoParallelMinimum`), with at most N requests at once, or (`off`) as one sequential delta
 /// chain. Incremental runs are always one delta chain.
 public enum ParallelSync: Sendable, Equatable {
     case auto

@@ -48,7 +48,7 @@ struct ParallelSyncEndToEndTests {
         #expect((try Self.stats(sim))["requests.usersList"] == nil, "Parallel=off reads the delta chain only")
 
         let parallel = DaemonHarness()
-        try parallel.writeProfile("contoso", simulator: sim, parallel: "auto", extra: "[Output]\nExport=json,csv")
+        try parallel.writeProfile("contoso", simulator: sim, parallel: "32", extra: "[Output]\nExport=json,csv")
         try parallel.start()
         let stats = try Self.stats(sim)
         #expect((stats["requests.usersList"] ?? 0) > 56 && (stats["requests.groupMembers"] ?? 0) > 12, "more than one page: \(stats)")
@@ -111,7 +111,7 @@ struct ParallelSyncEndToEndTests {
         try sim.admin("DELETE", "/_sim/stats")
         try sim.admin("DELETE", "/_sim/requests")
         let parallel = DaemonHarness()
-        try parallel.writeProfile("contoso", simulator: sim, parallel: "auto", extra: "[Output]\nExport=json,csv")
+        try parallel.writeProfile("contoso", simulator: sim, parallel: "32", extra: "[Output]\nExport=json,csv")
         try parallel.start()
         #expect((try parallel.status()["contoso"]?["lastRun"] as? [String: Any])?["result"] as? String == "succeeded")
         #expect(try parallel.status()["contoso"]?["warnings"] == nil, "no fallback")
@@ -203,12 +203,32 @@ struct ParallelSyncEndToEndTests {
         #expect(exported == (try sim.expectedMirror()))
     }
 
+    @Test("Parallel=auto reads a small tenant as the delta chain, after counting it; a number forces the parallel read")
+    func autoReadsSmallTenantsAsTheChain() throws {
+        let sim = try Simulator(users: 60, groups: 4, memberships: 80)
+        let auto = DaemonHarness()
+        try auto.writeProfile("contoso", simulator: sim, parallel: "auto", extra: "[Output]\nExport=json")
+        try auto.start()
+        var stats = try Self.stats(sim)
+        #expect(stats["requests.usersCount"] == 1 && stats["requests.groupsCount"] == 1, "counted once: \(stats)")
+        #expect(stats["requests.usersList"] == nil && stats["requests.groupMembers"] == nil, "read as the delta chain: \(stats)")
+        #expect(try auto.status()["contoso"]?["warnings"] == nil, "not a fallback")
+        #expect(try Mirror.fromExports(auto.exportDirectory("contoso")) == (try sim.expectedMirror()))
+
+        try sim.admin("DELETE", "/_sim/stats")
+        let forced = DaemonHarness()
+        try forced.writeProfile("contoso", simulator: sim, parallel: "8", extra: "[Output]\nExport=json")
+        try forced.start()
+        stats = try Self.stats(sim)
+        #expect((stats["requests.usersList"] ?? 0) >= 56, "Parallel=8 reads in parallel whatever the size: \(stats)")
+    }
+
     @Test("a partition that keeps failing, or a user outside the partitions, falls back to the delta chain and says so")
     func fallback() throws {
         let sim = try Simulator(users: 60, groups: 4, memberships: 80)
         try sim.addFault(["path": "startswith(userPrincipalName,%27m%27)", "status": 400, "code": "BadRequest", "count": 1])
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, parallel: "auto")
+        try daemon.writeProfile("contoso", simulator: sim, parallel: "32")
         try daemon.start()
         var status = try daemon.status()["contoso"]!
         #expect((status["lastRun"] as? [String: Any])?["result"] as? String == "succeeded", "\(status)")
@@ -232,7 +252,7 @@ struct ParallelSyncEndToEndTests {
         let sim = try Simulator(users: 80, groups: 6, memberships: 150)
         try sim.addFault(["path": "/v1.0/$batch", "method": "POST", "delayMs": 3000, "count": 1])
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, parallel: "auto")
+        try daemon.writeProfile("contoso", simulator: sim, parallel: "32")
         try daemon.launch()
         try Harness.waitUntil("a member listing to be held") { (try Self.stats(sim))["delayedRequests"] == 1 }
         try daemon.stop(SIGKILL)
