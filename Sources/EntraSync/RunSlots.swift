@@ -18,6 +18,9 @@ public final class RunSlots: Sendable {
 
     public var limit: Int { state.withLock { $0.gate.limit } }
 
+    /// The profiles whose runs hold a slot now.
+    public var running: Set<String> { state.withLock { $0.gate.running } }
+
     /// Runs going and runs waiting for a slot.
     public var counts: (running: Int, waiting: Int) { state.withLock { ($0.gate.running.count, $0.gate.waiting.count) } }
 

@@ -222,6 +222,13 @@ public final class SyncManager: Sendable {
     public func status(profile: String?) -> [ProfileSnapshot] {
         let (runners, broken) = profiles.withLock { ($0.runners, $0.broken) }
         var result = runners.values.map { $0.status() }
+        // Profiles are read one after another: a run that ended meanwhile, its slot taken by another,
+        // would show both syncing, more than the limit allows. Those no longer holding a slot are
+        // read again.
+        let holding = runSlots.running
+        for i in result.indices where result[i].state == .syncing && !holding.contains(result[i].name) {
+            if let runner = runners[result[i].name] { result[i] = runner.status() }
+        }
         for (name, error) in broken {
             result.append(ProfileSnapshot(name: name, state: .configError, error: error))
         }
