@@ -66,6 +66,9 @@ public final class ProfileRunner: Sendable {
     let scimQueue: DispatchQueue
     /// Where LDAP pushes run (their own queue: a slow directory delays neither runs nor SCIM).
     let ldapQueue: DispatchQueue
+    /// Where the OnChange program runs: a slow or hanging program delays neither the run's waiters
+    /// nor the next run (its change sets stay journaled as pending until it accepts them).
+    let hookQueue: DispatchQueue
     /// One writer of the metrics file at a time (runs and pushes both update it).
     let metricsLock = Locked(())
     /// The journal and the mirror: the one writer of the profile's state.
@@ -111,6 +114,7 @@ public final class ProfileRunner: Sendable {
         self.runQueue = DispatchQueue(label: "entra-sync.run.\(profile.name)")
         self.scimQueue = DispatchQueue(label: "entra-sync.scim.\(profile.name)")
         self.ldapQueue = DispatchQueue(label: "entra-sync.ldap.\(profile.name)")
+        self.hookQueue = DispatchQueue(label: "entra-sync.hook.\(profile.name)")
         self.timer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.scimTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
         self.ldapTimer = TimerSource(EventLoop.shared.timer(queue: schedulerQueue))
@@ -153,6 +157,8 @@ public final class ProfileRunner: Sendable {
         if scimPushInterrupted(profile: profile) { scheduleScimPush(in: 1) }
         if ldapPushInterrupted(profile: profile) { scheduleLdapPush(in: 1) }
         if profile.linux != nil { runQueue.async { self.assignPosixIDs() } }
+        // Change sets a stop or a crash left undelivered go out now, not only after the next run.
+        if let program = profile.onChange, !mirror.pendingChanges.isEmpty { deliverChanges(program: program, profile: profile) }
     }
 
     /// Carries out the scheduler's timer actions (`startRun` is handled under the lock by `begin`).
@@ -276,7 +282,7 @@ public final class ProfileRunner: Sendable {
         slots.withdraw(name)?()
         // The run and any push finish (both were cancelled) before the journal closes.
         let idle = DispatchGroup()
-        for queue in [runQueue, scimQueue, ldapQueue] { queue.async(group: idle) {} }
+        for queue in [runQueue, scimQueue, ldapQueue, hookQueue] { queue.async(group: idle) {} }
         stopped.enter()
         idle.notify(queue: runQueue) {
             self.store.close()
@@ -371,9 +377,6 @@ public final class ProfileRunner: Sendable {
                            "ENTRA_UPDATED": "\(summary.updated)", "ENTRA_REMOVED": "\(summary.removed)",
                            "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"])
         }
-        if summary.result == .succeeded, let program = profile.onChange {
-            deliverChanges(ChangeHook(program: program, timeout: profile.onChangeTimeout, profile: name, logger: logger))
-        }
 
         // Idle profiles hold no descriptors: the next run (minutes away) connects again.
         graph.withLock { $0.graph?.closeConnections() }
@@ -393,7 +396,11 @@ public final class ProfileRunner: Sendable {
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
         onRunFinished(self, summary)
-        // On the push queue: a slow SCIM target delays neither this run's waiters nor the next run.
+        // Each consumer on its own queue: a slow program or target delays neither this run's waiters
+        // nor the next run.
+        if summary.result == .succeeded, let program = profile.onChange {
+            deliverChanges(program: program, profile: profile)
+        }
         if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
         if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile, full = summary.full] in self.pushLdap(profile: profile, reconcile: full) } }
     }
@@ -406,7 +413,14 @@ public final class ProfileRunner: Sendable {
 
     /// Hands the pending change sets to the OnChange program and journals their delivery when it
     /// accepted them (at least once: a failure or a crash delivers them again).
-    private func deliverChanges(_ hook: ChangeHook) {
+    /// On `hookQueue`: after each successful run, and at start when some were never accepted.
+    private func deliverChanges(program: String, profile: Profile) {
+        let hook = ChangeHook(program: program, timeout: profile.onChangeTimeout, profile: name, logger: logger, stop: stopFlag)
+        hookQueue.async { self.deliver(hook) }
+    }
+
+    private func deliver(_ hook: ChangeHook) {
+        guard !stopFlag.isCancelled else { return }  // pending: delivered after the next start
         let pending = mirror.pendingChanges
         guard let runId = hook.deliver(pending) else { return }
         do {

@@ -175,6 +175,8 @@ struct HookEndToEndTests {
         chmod(hook, 0o755)
         try daemon.writeProfile("contoso", simulator: sim, extra: "[Output]\nOnChange=\(hook)\nOnChangeTimeout=20s")
         try daemon.start()
+        // The program runs on its own queue, after the run's waiters heard of it.
+        try Harness.waitUntil("the first change set") { (try? String(contentsOfFile: received, encoding: .utf8))?.contains("--- contoso ") == true }
         let first = try String(contentsOfFile: received, encoding: .utf8)
         let firstLines = first.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(firstLines.count == 5 + 1 + 3)
@@ -188,7 +190,7 @@ struct HookEndToEndTests {
         let users = ((try sim.admin("GET", "/_sim/state") as! [String: Any])["users"] as! [[String: Any]]).map { $0["id"] as! String }
         try sim.admin("PATCH", "/_sim/users/\(users[0])", ["displayName": "First change"])
         try daemon.runNow("contoso")
-        #expect(daemon.log.contains("will be delivered again"))
+        try Harness.waitUntil("the failed delivery") { daemon.log.contains("will be delivered again") }
 
         // Fixed, and a restart in between: both change sets arrive with the next run.
         try FileManager.default.removeItem(atPath: failFlag)
@@ -196,12 +198,48 @@ struct HookEndToEndTests {
         try daemon.start()
         try sim.admin("DELETE", "/_sim/users/\(users[1])?permanent=true")
         try daemon.runNow("contoso")
+        try Harness.waitUntil("both change sets") {
+            // The first run's, the failed one's at the restart, then the last run's.
+            ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").components(separatedBy: "--- contoso").count == 4
+        }
         let all = try String(contentsOfFile: received, encoding: .utf8)
         let later = all.dropFirst(first.count)
         #expect(later.contains("\"op\":\"update\",\"kind\":\"user\""))
         #expect(later.contains("First change"))
         #expect(later.contains("\"op\":\"remove\",\"kind\":\"user\""))
         #expect(later.components(separatedBy: "First change").count == 2, "delivered once after the fix")
+    }
+
+    @Test("a hanging OnChange program delays neither run-now --wait nor the next run; a restart delivers what it never accepted")
+    func slowHookDelaysNothing() throws {
+        let sim = try Simulator(users: 5, groups: 1, memberships: 3)
+        let daemon = DaemonHarness()
+        let hook = daemon.directory + "/hook.sh"
+        let calls = daemon.directory + "/calls"
+        try "#!/bin/sh\necho call >>\(calls)\ncat >/dev/null\nsleep 30\n".write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        try daemon.writeProfile("contoso", simulator: sim, extra: "[Output]\nOnChange=\(hook)\nOnChangeTimeout=60s")
+        try daemon.start()
+        try Harness.waitUntil("the program to hang") { FileManager.default.fileExists(atPath: calls) }
+        for n in 0..<2 {
+            try sim.admin("POST", "/_sim/churn", ["seed": 30 + n, "changes": 3])
+            let started = Date()
+            try daemon.runNow("contoso")
+            #expect(Date().timeIntervalSince(started) < 10, "run-now --wait took \(Date().timeIntervalSince(started)) s behind the hook")
+        }
+        #expect((try daemon.status()["contoso"]?["lastRun"] as? [String: Any])?["result"] as? String == "succeeded")
+        // Stopped while the program hangs: it is ended within seconds, nothing was accepted, and all
+        // three change sets stay pending.
+        let stopping = Date()
+        try daemon.stop()
+        #expect(Date().timeIntervalSince(stopping) < 10, "stop waited \(Date().timeIntervalSince(stopping)) s for the program")
+        #expect(daemon.log.contains("ended: the daemon is stopping"), "\(daemon.log.suffix(1500))")
+        try "#!/bin/sh\ncat >>\(daemon.directory)/received\n".write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        try daemon.start()
+        try Harness.waitUntil("the pending change sets, at the start") { FileManager.default.fileExists(atPath: daemon.directory + "/received") }
+        let received = try String(contentsOfFile: daemon.directory + "/received", encoding: .utf8)
+        #expect(received.split(separator: "\n").filter { $0.hasPrefix("{") }.count >= 5 + 1 + 3 + 2, "\(received.prefix(400))")
     }
 }
 
