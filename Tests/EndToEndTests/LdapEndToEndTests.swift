@@ -147,7 +147,10 @@ struct LdapEndToEndTests {
         let before = try Self.provisioned(slapd)
         let (victim, entry) = try #require(before.first { $0.value.dn.lowercased().hasPrefix("uid=") })
         try slapd.tool("ldapdelete", [entry.dn])
-        let other = try #require(before.first { $0.key != victim && $0.value.dn.lowercased().hasPrefix("uid=") }?.value.dn)
+        // An enabled user (the simulator disables some): its flag is turned off by hand.
+        let other = try #require(before.first {
+            $0.key != victim && $0.value.dn.lowercased().hasPrefix("uid=") && $0.value.lines.contains("entraAccountEnabled: TRUE")
+        }?.value.dn)
         try slapd.tool("ldapmodify", [], input: "dn: \(other)\nchangetype: modify\nreplace: entraAccountEnabled\nentraAccountEnabled: FALSE\n")
         #expect(try daemon.ctl(["run-now", "contoso", "--full", "--wait"]).status == 0)
         _ = try daemon.waitForScim("contoso", after: status, command: "ldap")
