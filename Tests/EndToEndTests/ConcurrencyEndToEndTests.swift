@@ -8,8 +8,9 @@ struct ConcurrencyEndToEndTests {
     @Test("80 profiles, at most 4 runs at once: first runs and run-now --all queue behind the limit, status shows queued, every profile synced")
     func limitHolds() throws {
         let profiles = 80, limit = 4
-        // Each delta request is held 30 ms, so runs overlap and a run beyond the limit would show.
-        let sim = try Simulator(users: 20, groups: 3, memberships: 30, pageSize: 100, extra: ["--page-latency", "30"])
+        // Each delta request is held 100 ms: a run (two of them) lasts longer than the 4 × 30 ms in which
+        // four more first runs fall due (the start spread), so runs queue even on an idle machine.
+        let sim = try Simulator(users: 20, groups: 3, memberships: 30, pageSize: 100, extra: ["--page-latency", "100"])
         let daemon = DaemonHarness()
         daemon.extraArguments = ["--log-level", "notice", "--max-concurrent-runs", "\(limit)"]
         for i in 0..<profiles { try daemon.writeProfile(String(format: "p%03d", i), simulator: sim) }
