@@ -6,20 +6,34 @@ set -euo pipefail
 # dpkg-dev (dpkg-shlibdeps) and binutils (strip) build the .deb; lintian checks it in the system tests.
 # libldap-dev builds the LDAP client; slapd and ldap-utils run the LDAP provisioning tests against a real server.
 # libnss-systemd and systemd-userdbd (userdbctl): the Linux identity tests ask the userdb socket as a host would.
-packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian libnss-systemd systemd-userdbd openssl)
+# samba, samba-ad-provision, samba-dsdb-modules, samba-vfs-modules (provisioning sets sysvol ACLs through acl_xattr)
+# and iproute2 (ip): scripts/samba-ad-test.sh runs a Samba AD domain controller for the Schema=activedirectory tests.
+packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian libnss-systemd systemd-userdbd openssl
+          samba samba-ad-provision samba-dsdb-modules samba-vfs-modules iproute2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Packages such as samba and slapd start their daemons from their postinst through invoke-rc.d; a
+# policy-rc.d that answers 101 ("not allowed") keeps them stopped. One that exists already is left as it is.
+policy=/usr/sbin/policy-rc.d
 if [ ${#missing[@]} -eq 0 ]; then
     :
 elif [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
     echo "installing: ${missing[*]}"
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | sudo tee "$policy" >/dev/null && sudo chmod 755 "$policy"
+        trap 'sudo rm -f "$policy"' EXIT
+    fi
     sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else

@@ -8,6 +8,8 @@ swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
     # Linux identities through nss-systemd and userdbctl in a private mount namespace (a few seconds).
     scripts/userdb-nss-test.sh
+    # Schema=activedirectory against a Samba AD domain controller in a private network namespace (about 30 s).
+    scripts/samba-ad-test.sh
     # The end-to-end tests again with ThreadSanitizer (the locks are pthread mutexes, `Locked`, which
     # it understands; Synchronization.Mutex's priority-inheritance hand-over it does not).
     scripts/sanitizer-test.sh thread

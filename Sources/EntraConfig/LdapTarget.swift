@@ -10,17 +10,25 @@
 /// - `BaseDN=` DN, required; `UsersDN=` default `ou=people,BASEDN`; `GroupsDN=` default `ou=groups,BASEDN`
 ///   (both created as organizationalUnit when missing and their RDN is `ou=`)
 /// - `UserRDN=` uid | cn, default uid: the attribute that names a user's entry (`uid=UPN` or `cn=DISPLAYNAME`);
-///   changing it renames the entries (modrdn)
-/// - `Schema=` inetorgperson (the only one in this version; activedirectory is refused as not yet supported)
-/// - `DeprovisionMode=` disable | delete | move, default disable (entraAccountEnabled=FALSE, out of every group;
-///   move: that, moved under `DisabledDN=`, a DN under BaseDN outside UsersDN, created when missing and named `ou=`)
+///   changing it renames the entries (modrdn). With Schema=activedirectory always cn (`uid` is an error)
+/// - `Schema=` inetorgperson | activedirectory, default inetorgperson: `inetOrgPerson`/`groupOfNames` entries with
+///   entra-sync's schema (OpenLDAP, 389 DS), or `user`/`group` entries for Active Directory and Samba AD (the object id
+///   in `msDS-cloudExtensionAttribute1`, a derived `sAMAccountName`, a random unknown password, `userAccountControl`;
+///   needs an encrypted connection: `ldaps://`, StartTLS or `ldapi://`, not plain `ldap://` to loopback)
+/// - `IdAttribute=` attribute name, only with Schema=activedirectory, default `msDS-cloudExtensionAttribute1`: where
+///   the Entra object id is kept (e.g. `msDS-ExternalDirectoryObjectId` on a Windows Server 2016 or later schema, or
+///   another `msDS-cloudExtensionAttributeN` when the first is taken); changing it starts over with first contact
+/// - `DeprovisionMode=` disable | delete | move, default disable (entraAccountEnabled=FALSE, AD: userAccountControl
+///   ACCOUNTDISABLE, out of every group; move: that, moved under `DisabledDN=`, a DN under BaseDN outside UsersDN,
+///   created when missing and named `ou=`)
 /// - `MaxDeletions=` count or percentage, default the profile's `[Sync] MaxDeletions=`
 /// - `Users=`, `Groups=` booleans, default yes
 /// - `RequestTimeout=` time span, default 30s
 /// - `ReconcileInterval=` time span, default 1d: drift repair (entries changed or deleted by hand put back) that
 ///   often, besides at the first push after a start and after a full sync (`run-now --full`)
 /// - `Posix=` boolean, default no: users get `posixAccount` (uidNumber, gidNumber = uidNumber,
-///   homeDirectory, loginShell), groups are `posixGroup` (gidNumber) with `member` DNs; the ids are the
+///   homeDirectory, loginShell), groups are `posixGroup` (gidNumber) with `member` DNs (Active Directory: the
+///   attributes uidNumber, gidNumber, unixHomeDirectory, loginShell and gidNumber, no class change); the ids are the
 ///   profile's POSIX ids (the ones `[Linux]` assigns and the userdb serves), so `Posix=yes` needs a `[Linux]` section
 /// - `HomeDirectory=` template, default `/home/%u`: `%u` the entry's uid (the UPN), `%l` UPN local part,
 ///   `%U` uidNumber, `%o` object id, `%%` a percent sign (only with `Posix=yes`)
@@ -31,7 +39,7 @@ public struct LdapTarget: Sendable, Equatable {
         case activedirectory
     }
 
-    /// The attribute that names a user's entry.
+    /// The attribute that names a user's entry (always `cn` with Schema=activedirectory).
     public enum UserRDN: String, Sendable, CaseIterable {
         /// `uid=USERPRINCIPALNAME`.
         case uid
@@ -71,6 +79,8 @@ public struct LdapTarget: Sendable, Equatable {
     public var requestTimeout: Double = 30
     public var posix = false
     public var userRDN = UserRDN.uid
+    /// `IdAttribute=` (Schema=activedirectory): nil for the schema's default.
+    public var idAttribute: String?
     /// `DisabledDN=`: where DeprovisionMode=move puts users (required with it).
     public var disabledDN: String?
     /// `ReconcileInterval=`: how often the managed entries are read back for drift repair (seconds).
@@ -88,5 +98,9 @@ public struct LdapTarget: Sendable, Equatable {
     }
 
     /// What the acknowledged state belongs to: pointing a target at another server or subtree starts over.
-    public var location: String { "\(uri) \(usersDN) \(groupsDN)" }
+    public var location: String {
+        let base = "\(uri) \(usersDN) \(groupsDN)"
+        // Another id attribute (Active Directory) means the entries must be found and stamped again.
+        return idAttribute.map { base + " " + $0 } ?? base
+    }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 extension ProfileLoader {
     static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
-                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN", "ReconcileInterval"]
+                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN", "ReconcileInterval", "IdAttribute"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
     /// - Parameter hasLinux: the profile has a `[Linux]` section (`Posix=yes` takes its ids from it).
@@ -25,6 +25,13 @@ extension ProfileLoader {
         } else {
             for key in ["HomeDirectory", "LoginShell"] where r.string(key) != nil { r.fail(key, "has no effect without Posix=yes") }
         }
+    }
+
+    /// The host of an `ldap://HOST[:PORT]` URI (an IPv6 literal without its brackets).
+    static func ldapHost(_ uri: String) -> String {
+        let authority = uri.dropFirst("ldap://".count).prefix { $0 != "/" }
+        if authority.hasPrefix("[") { return String(authority.dropFirst().prefix { $0 != "]" }) }
+        return String(authority.prefix { $0 != ":" })
     }
 
     /// One target; what is wrong goes to `r`.
@@ -79,9 +86,13 @@ extension ProfileLoader {
         if let v = r.string("Schema") {
             switch LdapTarget.Schema(rawValue: v.lowercased()) {
             case .inetorgperson: target.schema = .inetorgperson
-            case .activedirectory: r.fail("Schema", "activedirectory is not yet supported; use inetorgperson (OpenLDAP, 389 DS)")
-            case nil: r.fail("Schema", "unknown value '\(v)'; use inetorgperson")
+            case .activedirectory: target.schema = .activedirectory
+            case nil: r.fail("Schema", "unknown value '\(v)'; use inetorgperson (OpenLDAP, 389 DS) or activedirectory (Active Directory, Samba AD)")
             }
+        }
+        if target.schema == .activedirectory, lower.hasPrefix("ldap://"), isLoopback(ldapHost(uri)) {
+            r.fail("URI", "Schema=activedirectory sets each new user's password (unicodePwd), which Active Directory accepts only over an encrypted connection; "
+                   + "use ldaps:// or ldapi://")
         }
         if let v = r.string("DeprovisionMode") {
             if let mode = LdapTarget.DeprovisionMode(rawValue: v.lowercased()) { target.deprovisionMode = mode } else {
@@ -106,6 +117,21 @@ extension ProfileLoader {
             if target.maxDeletions == nil { r.fail("MaxDeletions", DeletionLimit.expected(v)) }
         }
         target.userRDN = r.choice("UserRDN", target.userRDN)
+        if target.schema == .activedirectory {
+            r.require(target.userRDN == .cn || r.string("UserRDN") == nil, "UserRDN",
+                      "Active Directory names users by cn (the user class's naming attribute); remove UserRDN=uid")
+            target.userRDN = .cn
+        }
+        if let v = r.string("IdAttribute") {
+            let isName = v.first?.isLetter == true && v.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            if target.schema != .activedirectory {
+                r.fail("IdAttribute", "only Schema=activedirectory takes it (inetorgperson keeps the object id in entraObjectId)")
+            } else if !isName {
+                r.fail("IdAttribute", "'\(v)' is not an attribute name; e.g. msDS-ExternalDirectoryObjectId or msDS-cloudExtensionAttribute2")
+            } else {
+                target.idAttribute = v
+            }
+        }
         target.users = r.bool("Users", true)
         target.groups = r.bool("Groups", true)
         r.require(target.users || target.groups, "Groups", "Users=no and Groups=no leaves nothing to provision")

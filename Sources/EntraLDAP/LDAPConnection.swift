@@ -213,17 +213,20 @@ public final class LDAPConnection {
 
     // MARK: Writing
 
-    public func add(dn: String, attributes: [(String, [String])]) throws(LDAPError) {
+    /// - Parameter secret: one binary attribute value (Active Directory's `unicodePwd`), zeroed by the
+    ///   caller after the call; never part of an error.
+    public func add(dn: String, attributes: [(String, [String])], secret: (String, [UInt8])? = nil) throws(LDAPError) {
         operations += 1
-        let rc = withMods(attributes.map { .add($0.0, $0.1) }) { mods in ldap_add_ext_s(ld, dn, mods, nil, nil) }
+        let rc = withMods(attributes.map { .add($0.0, $0.1) }, secret: secret) { mods in ldap_add_ext_s(ld, dn, mods, nil, nil) }
         try check(rc, "add \(dn)")
     }
 
     /// Sends an add without waiting for its answer (`nextAnswer` reads it); returns the message id.
-    public func sendAdd(dn: String, attributes: [(String, [String])]) throws(LDAPError) -> Int32 {
+    /// libldap encodes the request before returning, so `secret` may be zeroed right after.
+    public func sendAdd(dn: String, attributes: [(String, [String])], secret: (String, [UInt8])? = nil) throws(LDAPError) -> Int32 {
         operations += 1
         var id: Int32 = 0
-        let rc = withMods(attributes.map { .add($0.0, $0.1) }) { mods in ldap_add_ext(ld, dn, mods, nil, nil, &id) }
+        let rc = withMods(attributes.map { .add($0.0, $0.1) }, secret: secret) { mods in ldap_add_ext(ld, dn, mods, nil, nil, &id) }
         try check(rc, "add \(dn)")
         return id
     }
@@ -274,7 +277,10 @@ public final class LDAPConnection {
 
     /// Calls `body` with a NULL-terminated `LDAPMod*` array built from `changes` (string values),
     /// freed afterwards.
-    private func withMods(_ changes: [Change], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<LDAPMod>?>) -> Int32) -> Int32 {
+    /// `secret`: one more attribute added with one binary value (`LDAP_MOD_BVALUES`), copied into
+    /// memory that is zeroed before it is freed.
+    private func withMods(_ changes: [Change], secret: (String, [UInt8])? = nil,
+                          _ body: (UnsafeMutablePointer<UnsafeMutablePointer<LDAPMod>?>) -> Int32) -> Int32 {
         var allocated: [UnsafeMutablePointer<CChar>?] = []
         var valueArrays: [UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>] = []
         var mods: [UnsafeMutablePointer<LDAPMod>?] = []
@@ -306,6 +312,29 @@ public final class LDAPConnection {
             let mod = UnsafeMutablePointer<LDAPMod>.allocate(capacity: 1)
             mod.initialize(to: LDAPMod(mod_op: op, mod_type: type, mod_vals: mod_vals_u(modv_strvals: strvals)))
             mods.append(mod)
+        }
+        if let secret {
+            let (name, value) = secret
+            let type = strdup(name)
+            allocated.append(type)
+            let bytes = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, value.count))
+            for (i, byte) in value.enumerated() { bytes[i] = CChar(bitPattern: byte) }
+            let single = UnsafeMutablePointer<berval>.allocate(capacity: 1)
+            single.initialize(to: berval(bv_len: ber_len_t(value.count), bv_val: bytes))
+            let list = UnsafeMutablePointer<UnsafeMutablePointer<berval>?>.allocate(capacity: 2)
+            list[0] = single
+            list[1] = nil
+            let mod = UnsafeMutablePointer<LDAPMod>.allocate(capacity: 1)
+            mod.initialize(to: LDAPMod(mod_op: 0x80, mod_type: type, mod_vals: mod_vals_u(modv_bvals: list)))  // LDAP_MOD_ADD | LDAP_MOD_BVALUES
+            mods.append(mod)
+            defer {
+                memset(bytes, 0, max(1, value.count))
+                bytes.deallocate()
+                single.deallocate()
+                list.deallocate()
+            }
+            mods.append(nil)
+            return mods.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
         }
         mods.append(nil)
         return mods.withUnsafeMutableBufferPointer { body($0.baseAddress!) }

@@ -3,28 +3,41 @@ import EntraConfig
 import EntraDirectory
 
 /// What an LDAP target should hold: the profile's scoped mirror mapped to `inetOrgPerson` users and
-/// `groupOfNames` groups (Schema=inetorgperson).
+/// `groupOfNames` groups (Schema=inetorgperson), or to Active Directory's `user` and `group`
+/// (Schema=activedirectory: `init(activeDirectory:target:)` and `ActiveDirectory` in LdapPlan+ActiveDirectory.swift).
 ///
-/// | Entra | LDAP |
-/// |---|---|
-/// | user id / group id | `entraObjectId` (auxiliary class `entraSyncObject`, packaging/ldap/entra-sync.ldif) |
-/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`; with `UserRDN=cn`, `cn=CN,UsersDN`) |
-/// | displayName | `cn` (else the UPN), `displayName` |
-/// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) |
-/// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` |
-/// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) |
-/// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` |
-/// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) |
-/// | POSIX id (`Posix=yes`, from `MirrorState.posixIDs`) | users: `posixAccount` `uidNumber`, `gidNumber` (the same), `homeDirectory` (`HomeDirectory=`), `loginShell`; groups: `posixGroup` `gidNumber` |
+/// | Entra | inetorgperson | activedirectory |
+/// |---|---|---|
+/// | user id / group id | `entraObjectId` (auxiliary class `entraSyncObject`, packaging/ldap/entra-sync.ldif) | `msDS-cloudExtensionAttribute1` |
+/// | userPrincipalName | `uid` (the RDN: `uid=UPN,UsersDN`; with `UserRDN=cn`, `cn=CN,UsersDN`) | `userPrincipalName`; `sAMAccountName` from its local part (unique, 20 characters, kept once acknowledged) |
+/// | displayName | `cn` (else the UPN), `displayName` | the RDN `CN=NAME` (else the UPN; 64 characters; a second of one name `NAME (SAMACCOUNTNAME)`), `displayName` |
+/// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) | `sn` when set |
+/// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` | `givenName`, `mail`, `title`, `employeeID` |
+/// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) | `userAccountControl` 512 / 514 (only ACCOUNTDISABLE managed on adopted accounts) |
+/// | password | none | a random one nobody knows, set at the add (`unicodePwd`), never stored |
+/// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` | the same as `CN=`, `sAMAccountName` from the name, global security `groupType` |
+/// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) | `member` DNs; an empty group stays empty |
+/// | POSIX id (`Posix=yes`, from `MirrorState.posixIDs`) | users: `posixAccount` `uidNumber`, `gidNumber` (the same), `homeDirectory` (`HomeDirectory=`), `loginShell`; groups: `posixGroup` `gidNumber` | users: `uidNumber`, `gidNumber`, `unixHomeDirectory`, `loginShell`; groups: `gidNumber` (no class change) |
 public struct LdapDesired: Sendable {
     public var users: [String: LdapEntryLink] = [:]
     /// Users in scope that cannot be provisioned, with why.
     public var unsendable: [String: String] = [:]
     public var groups: [String: LdapEntryLink] = [:]
+    /// The directory kind these entries are written for (`Schema=`).
+    public var dialect = LdapDialect.inetOrgPerson
+    /// Active Directory: object id → the sAMAccountName it derives from, and → its name (the cn
+    /// before `settled` tells entries of one name apart).
+    var accountNameBases: [String: String] = [:]
+    var names: [String: String] = [:]
 
     public init() {}
 
+    /// What `target` should hold (Schema=activedirectory: see `init(activeDirectory:target:)`).
     public init(view: ScopedView, target: LdapTarget) {
+        if target.schema == .activedirectory {
+            self = LdapDesired(activeDirectory: view, target: target)
+            return
+        }
         if target.users {
             for user in view.users {
                 guard let upn = user.userPrincipalName, !upn.isEmpty else {
@@ -95,7 +108,8 @@ public enum LdapOperation: Sendable, Equatable {
     case modify(id: String, isGroup: Bool, attributes: [String: [String]])
     case changeMembers(group: String, add: [String], remove: [String])
     case deleteGroup(id: String)
-    /// DeprovisionMode=disable: entraAccountEnabled=FALSE; move: that, under DisabledDN=; delete: the entry goes.
+    /// DeprovisionMode=disable: entraAccountEnabled=FALSE (AD: userAccountControl ACCOUNTDISABLE); move: that,
+    /// under DisabledDN=; delete: the entry goes.
     case deprovisionUser(id: String)
 
     public var objectId: String {
@@ -151,7 +165,7 @@ public struct LdapPlan: Sendable {
         }
         let deletes = state.groups.keys.filter { desired.groups[$0] == nil }.sorted().map { LdapOperation.deleteGroup(id: $0) }
         let deprovision = state.users.filter { id, link in
-            desired.users[id] == nil && (mode == .delete || link.attributes["entraaccountenabled"] != ["FALSE"])
+            desired.users[id] == nil && (mode == .delete || !desired.dialect.isDisabled(link))
         }.keys.sorted().map { LdapOperation.deprovisionUser(id: $0) }
         operations = users + groups + members + deletes + deprovision
     }

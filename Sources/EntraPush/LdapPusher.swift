@@ -9,10 +9,12 @@ import Logging
 /// adoption), then the plan, journaling every acknowledged operation before the next is sent.
 ///
 /// Crash safety without a "sending" record: DNs are deterministic and every entry carries its
-/// `entraObjectId`, so an add the directory already holds answers alreadyExists and is looked up
-/// by the id; a membership value sent twice answers attributeOrValueExists / noSuchAttribute and
-/// is taken as done; a rename or modify of an entry that moved answers noSuchObject and the entry
-/// is found again by its id.
+/// `entraObjectId` (Active Directory: `IdAttribute=`), so an add the directory already holds answers
+/// alreadyExists and is looked up by the id; a membership value sent twice answers
+/// attributeOrValueExists / noSuchAttribute (AD: entryAlreadyExists / unwillingToPerform) and is
+/// taken as done; a rename or modify of an entry that moved answers noSuchObject and the entry is
+/// found again by its id. What differs with `Schema=` is data (`LdapDialect`), plus the few
+/// Active Directory steps in LdapPusher+ActiveDirectory.swift.
 public final class LdapPusher: PushTarget {
     let target: LdapTarget
     public var name: String { target.name }
@@ -32,9 +34,11 @@ public final class LdapPusher: PushTarget {
     static let addWindow = 32
     /// The most adds that were unanswered at once (for tests).
     private(set) var mostInFlight = 0
-    static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled",
-                                 "uidnumber", "gidnumber", "homedirectory", "loginshell"]
-    static let groupAttributes = ["cn", "description", "entraobjectid", "gidnumber"]
+    /// Schema=inetorgperson's managed attributes.
+    static let userAttributes = LdapDialect.inetOrgPerson.userAttributes
+    static let groupAttributes = LdapDialect.inetOrgPerson.groupAttributes
+    /// What differs with `Schema=` (Active Directory's extras: LdapPusher+ActiveDirectory.swift).
+    let dialect: LdapDialect
 
     /// A failure of the whole push that is not an LDAP result (a managed container cannot be created).
     struct Abort: Error {
@@ -46,12 +50,14 @@ public final class LdapPusher: PushTarget {
         self.target = target
         self.cancel = cancel
         self.logger = logger
+        dialect = LdapDialect(target)
         ledger = PushLedger(target: target.name, state: state, journal: journal)
     }
 
     private func commit(_ mutations: [LdapMutation]) throws { try ledger.commit(mutations) }
 
     public func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
+        var desired = desired
         var blocked: String?
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
@@ -67,6 +73,7 @@ public final class LdapPusher: PushTarget {
             } else if reconcile {
                 try reconcileWithDirectory()
             }
+            desired = desired.settled(state)
             try ledger.recordUnsendable(desired.unsendable)
             var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
             blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) {
@@ -147,32 +154,35 @@ public final class LdapPusher: PushTarget {
         for isGroup in [false, true] where isGroup ? target.groups : target.users {
             let want = isGroup ? desired.groups : desired.users
             let base = isGroup ? target.groupsDN : target.usersDN
-            let naming = isGroup ? "cn" : "uid"
-            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(|(objectClass=groupOfNames)(objectClass=posixGroup))" : "(objectClass=inetOrgPerson)",
-                                           attributes: ["objectClass", "member"] + (isGroup ? Self.groupAttributes : Self.userAttributes))
+            let namings = isGroup ? dialect.groupNames : dialect.userNames
+            let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? dialect.groupFilter : dialect.userFilter,
+                                           attributes: ["objectClass", "member"] + attributes(isGroup))
             var byId: [String: LDAPConnection.Entry] = [:]
-            var byName: [String: LDAPConnection.Entry] = [:]
+            var byName: [[String: LDAPConnection.Entry]] = namings.map { _ in [:] }
             for entry in existing {
-                if let id = entry.first("entraObjectId") { byId[id.lowercased()] = entry } else if let n = entry.first(naming) { byName[n.lowercased()] = entry }
+                if let id = entry.first(dialect.idAttribute) {
+                    byId[id.lowercased()] = entry
+                } else {
+                    for (i, naming) in namings.enumerated() { if let n = entry.first(naming) { byName[i][n.lowercased()] = entry } }
+                }
             }
             guard !existing.isEmpty else { continue }
-            for (id, entry) in want {
-                let name = entry.attributes[naming]?.first?.lowercased() ?? ""
-                guard let found = byId[id.lowercased()] ?? byName[name] else { continue }
-                if found.first("entraObjectId") == nil {
-                    var stamp: [LDAPConnection.Change] = [.add("entraObjectId", [id])]
-                    let classes = (found.attributes["objectclass"] ?? []).map { $0.lowercased() }
-                    if !classes.contains("entrasyncobject") { stamp.insert(.add("objectClass", ["entraSyncObject"]), at: 0) }
+            var taken = Set<String>()
+            for (id, entry) in want.sorted(by: { $0.key < $1.key }) {
+                let names = namings.map { entry.attributes[$0]?.first?.lowercased() ?? "" }
+                guard let found = byId[id.lowercased()] ?? zip(byName, names).lazy.compactMap({ $0[$1] }).first,
+                      taken.insert(LdapDN.normalized(found.dn)).inserted else { continue }
+                if found.first(dialect.idAttribute) == nil {
                     do {
-                        try ldap.modify(dn: found.dn, stamp)
+                        for changes in stamp(id, on: found, isGroup: isGroup) { try ldap.modify(dn: found.dn, changes) }
                     } catch {
                         if error.isTargetFailure { throw error }
-                        logger.warning("LDAP target \(target.name): cannot stamp entraObjectId on \(found.dn): \(error); left alone")
+                        logger.warning("LDAP target \(target.name): cannot stamp \(dialect.idAttribute) on \(found.dn): \(error); left alone")
                         continue
                     }
                 }
-                var link = Self.link(found, isGroup: isGroup)
-                link.attributes["entraobjectid"] = [id]
+                var link = entryLink(found, isGroup: isGroup)
+                link.attributes[dialect.idKey] = [id]
                 idByDN[LdapDN.normalized(found.dn)] = id
                 mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: link))
                 if isGroup { adoptedGroups.append((id, found)) }
@@ -198,9 +208,9 @@ public final class LdapPusher: PushTarget {
         var found: [String: LDAPConnection.Entry] = [:]
         for isGroup in [false, true] where isGroup ? target.groups : target.users {
             let base = isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN
-            for entry in try ldap.search(base: base, scope: .subtree, filter: "(entraObjectId=*)",
-                                         attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)) {
-                guard let id = entry.first("entraObjectId"), (isGroup ? state.groups[id] : state.users[id]) != nil else { continue }
+            for entry in try ldap.search(base: base, scope: .subtree, filter: "(\(dialect.idAttribute)=*)",
+                                         attributes: ["member"] + attributes(isGroup)) {
+                guard let id = entry.first(dialect.idAttribute), (isGroup ? state.groups[id] : state.users[id]) != nil else { continue }
                 found[id] = entry
             }
         }
@@ -214,7 +224,7 @@ public final class LdapPusher: PushTarget {
                     drifted.insert(id)
                     continue
                 }
-                let held = Self.link(entry, isGroup: isGroup)
+                let held = entryLink(entry, isGroup: isGroup)
                 if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != link.attributes {
                     mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: held))
                     drifted.insert(id)
@@ -237,17 +247,20 @@ public final class LdapPusher: PushTarget {
     }
 
     /// A link from an entry as the directory holds it (managed attributes only, members not included).
-    static func link(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
-        let names = isGroup ? groupAttributes : userAttributes
+    func entryLink(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
+        let names = attributes(isGroup)
         return LdapEntryLink(dn: entry.dn, attributes: entry.attributes.filter { names.contains($0.key) })
     }
+
+    /// The managed attributes of a user or a group.
+    func attributes(_ isGroup: Bool) -> [String] { isGroup ? dialect.groupAttributes : dialect.userAttributes }
 
     /// The entry carrying `id`, wherever it is under the managed DNs.
     private func find(_ id: String, isGroup: Bool) throws -> LDAPConnection.Entry? {
         // Moved users (DeprovisionMode=move) may be under DisabledDN=, outside UsersDN=.
         try ldap.search(base: isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN, scope: .subtree,
-                        filter: "(entraObjectId=\(LDAPConnection.filterValue(id)))",
-                        attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)).first
+                        filter: "(\(dialect.idAttribute)=\(LDAPConnection.filterValue(id)))",
+                        attributes: ["member"] + attributes(isGroup)).first
     }
 
     // MARK: Operations
@@ -302,7 +315,10 @@ public final class LdapPusher: PushTarget {
         var inFlight: [Int32: (id: String, isGroup: Bool, link: LdapEntryLink)] = [:]
         while !waiting.isEmpty || !inFlight.isEmpty {
             while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
-                inFlight[try ldap.sendAdd(dn: next.link.dn, attributes: Self.addition(next.link, isGroup: next.isGroup))] = next
+                let messageId = try withSecret(isGroup: next.isGroup) { secret throws(LDAPError) in
+                    try ldap.sendAdd(dn: next.link.dn, attributes: addition(next.link, isGroup: next.isGroup), secret: secret)
+                }
+                inFlight[messageId] = next
                 mostInFlight = max(mostInFlight, inFlight.count)
             }
             if inFlight.isEmpty { try stopIfCancelled() }
@@ -325,18 +341,18 @@ public final class LdapPusher: PushTarget {
     }
 
     /// The attributes an entry is added with.
-    static func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
-        var attributes: [(String, [String])] = [("objectClass", LdapDesired.classes(link.attributes, isGroup: isGroup))]
+    func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
+        var attributes: [(String, [String])] = [("objectClass", dialect.classes(link.attributes, isGroup: isGroup))]
         attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
-        if isGroup { attributes.append(("member", [link.dn])) }
-        return attributes
+        if isGroup && dialect.placeholderMember { attributes.append(("member", [link.dn])) }
+        return attributes + additionExtras(isGroup: isGroup)
     }
 
     private func add(_ id: String, isGroup: Bool, _ link: LdapEntryLink) throws {
-        let attributes = Self.addition(link, isGroup: isGroup)
+        let attributes = addition(link, isGroup: isGroup)
         do {
-            try ldap.add(dn: link.dn, attributes: attributes)
+            try withSecret(isGroup: isGroup) { secret throws(LDAPError) in try ldap.add(dn: link.dn, attributes: attributes, secret: secret) }
         } catch {
             guard error.code == LDAPError.alreadyExists else { throw error }
             // Perhaps added by a push that crashed before journaling it: then it carries our id.
@@ -350,7 +366,7 @@ public final class LdapPusher: PushTarget {
 
     /// Takes the entry as the directory holds it (after a crash or a change behind our back).
     private func relink(_ id: String, isGroup: Bool, _ found: LDAPConnection.Entry) throws {
-        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: Self.link(found, isGroup: isGroup))]
+        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: entryLink(found, isGroup: isGroup))]
         if isGroup {
             let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
                                   uniquingKeysWith: { a, _ in a })
@@ -402,7 +418,8 @@ public final class LdapPusher: PushTarget {
             guard !changes.isEmpty else { return }
             let replace = changes.map { LDAPConnection.Change.replace($0.name, $0.values) }
             let posixAttribute = isGroup ? "gidnumber" : "uidnumber"
-            let posix = (link.attributes[posixAttribute] != nil, attributes[posixAttribute] != nil)
+            // Active Directory's user and group take the RFC 2307 attributes without a class change.
+            let posix = dialect.schema == .activedirectory ? (false, false) : (link.attributes[posixAttribute] != nil, attributes[posixAttribute] != nil)
             if isGroup, posix.0 != posix.1 {
                 return try recreateGroup(id, link: link, attributes: attributes, members: members)
             }
@@ -454,19 +471,24 @@ public final class LdapPusher: PushTarget {
             var addValues = addChunk.map(\.1)
             var removeValues = removeChunk.map(\.1)
             let after = members.count + addChunk.count - removeChunk.count
-            if members.isEmpty && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
-            if !members.isEmpty && after == 0 { addValues.append(link.dn) }    // the group would be empty
+            if dialect.placeholderMember {
+                if members.isEmpty && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
+                if !members.isEmpty && after == 0 { addValues.append(link.dn) }    // the group would be empty
+            }
             var changes: [LDAPConnection.Change] = []
             if !addValues.isEmpty { changes.append(.add("member", addValues)) }
             if !removeValues.isEmpty { changes.append(.delete("member", removeValues)) }
             do {
                 try ldap.modify(dn: link.dn, changes)
             } catch {
-                guard error.code == LDAPError.attributeOrValueExists || error.code == LDAPError.noSuchAttribute else { throw error }
+                let already = dialect.memberAlreadyAdded + dialect.memberAlreadyRemoved
+                guard already.contains(error.code) else { throw error }
                 // Partly done by a push that crashed before journaling it: value by value, taking "already so" as done.
-                let singles = addValues.map { LDAPConnection.Change.add("member", [$0]) } + removeValues.map { LDAPConnection.Change.delete("member", [$0]) }
-                for single in singles {
-                    try tolerating([LDAPError.attributeOrValueExists, LDAPError.noSuchAttribute]) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [single]) }
+                for value in addValues {
+                    try tolerating(dialect.memberAlreadyAdded) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [.add("member", [value])]) }
+                }
+                for value in removeValues {
+                    try tolerating(dialect.memberAlreadyRemoved) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [.delete("member", [value])]) }
                 }
             }
             try commit([.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0))])
@@ -500,8 +522,9 @@ public final class LdapPusher: PushTarget {
         }
         try located(id, isGroup: false) { link in
             var attributes = link.attributes
-            attributes["entraaccountenabled"] = ["FALSE"]
-            try ldap.modify(dn: link.dn, [.replace("entraAccountEnabled", ["FALSE"])])
+            let (name, value) = dialect.disabling(attributes)
+            attributes[name.lowercased()] = [value]
+            try ldap.modify(dn: link.dn, [.replace(name, [value])])
             try commit([.entry(target: target.name, id: id, isGroup: false, link: LdapEntryLink(dn: link.dn, attributes: attributes))])
             ledger.summary.deprovisioned += 1
         }

@@ -56,10 +56,7 @@ public enum LdapTargetCheck {
                 : "check that \(boundAs(target)) may read \(target.baseDN) (olcAccess)"
             return fail("base", error, fix)
         }
-        let probe = "uid=entra-sync-check-\(UUID().uuidString.prefix(8).lowercased()),\(parent)"
-        var attributes: [(String, [String])] = [("objectClass", ["inetOrgPerson", "entraSyncObject"] + (target.posix ? [LdapDesired.posixUserClass] : [])),
-                                                ("cn", ["entra-sync check"]), ("sn", ["check"]), ("entraObjectId", ["entra-sync-check"])]
-        if target.posix { attributes += [("uidNumber", ["4294967294"]), ("gidNumber", ["4294967294"]), ("homeDirectory", ["/nonexistent"])] }
+        let (probe, attributes) = Self.probe(target, parent: parent, tag: UUID().uuidString.prefix(8).lowercased())
         do {
             try ldap.add(dn: probe, attributes: attributes)
         } catch {
@@ -72,6 +69,21 @@ public enum LdapTargetCheck {
         }
         steps.append(Step(name: "write", ok: true, text: "[LDAP:\(target.name)] added and deleted a probe entry under \(parent)"))
         return steps
+    }
+
+    /// The probe entry: a user as the target's schema writes one, with every attribute class it
+    /// needs (an Active Directory user added without a password is created disabled).
+    static func probe(_ target: LdapTarget, parent: String, tag: String) -> (dn: String, attributes: [(String, [String])]) {
+        if target.schema == .activedirectory {
+            var attributes: [(String, [String])] = [("objectClass", ["user"]), ("sAMAccountName", ["entra-check-\(tag.prefix(8))"]),
+                                                    (LdapDialect(target).idAttribute, ["entra-sync-check"])]
+            if target.posix { attributes += [("uidNumber", ["4294967294"]), ("gidNumber", ["4294967294"]), ("unixHomeDirectory", ["/nonexistent"])] }
+            return ("CN=entra-sync-check-\(tag),\(parent)", attributes)
+        }
+        var attributes: [(String, [String])] = [("objectClass", ["inetOrgPerson", "entraSyncObject"] + (target.posix ? [LdapDesired.posixUserClass] : [])),
+                                                ("cn", ["entra-sync check"]), ("sn", ["check"]), ("entraObjectId", ["entra-sync-check"])]
+        if target.posix { attributes += [("uidNumber", ["4294967294"]), ("gidNumber", ["4294967294"]), ("homeDirectory", ["/nonexistent"])] }
+        return ("uid=entra-sync-check-\(tag),\(parent)", attributes)
     }
 
     private static func boundAs(_ target: LdapTarget) -> String {
@@ -105,6 +117,19 @@ public enum LdapTargetCheck {
     }
 
     static func writeFix(_ error: LDAPError, _ target: LdapTarget, parent: String) -> String {
+        if target.schema == .activedirectory {
+            switch error.code {
+            case 50:
+                return "delegate control of \(parent) to \(boundAs(target)): create, delete and manage user accounts and groups, and write "
+                    + "\(LdapDialect(target).idAttribute) (Active Directory Users and Computers: Delegate Control; Samba: samba-tool dsacl set)"
+            case 16, 17, 21, 65:  // Samba: noSuchAttribute; Windows: undefinedAttributeType
+                return "the directory's schema lacks \(LdapDialect(target).idAttribute)" + (target.posix ? " or the RFC 2307 attributes (uidNumber, unixHomeDirectory)" : "")
+                    + ": set IdAttribute= to an attribute it has (msDS-cloudExtensionAttribute1 is in every schema since Windows Server 2012)"
+                    + (target.posix ? "; for Posix=yes, Samba must be provisioned with --use-rfc2307" : "")
+            default:
+                return "see the domain controller's log for why it refused an add under \(parent)"
+            }
+        }
         switch error.code {
         case 50:  // insufficientAccessRights
             return "grant \(boundAs(target)) write access under \(target.baseDN) (OpenLDAP: olcAccess: to dn.subtree=\"\(target.baseDN)\" by dn.exact=\"\(boundAs(target))\" write)"

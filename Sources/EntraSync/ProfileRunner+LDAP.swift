@@ -109,7 +109,7 @@ extension ProfileRunner {
         return profile.ldapTargets.filter { target == nil || $0.name == target }.map { t in
             let state = mirror.ldap[t.name].flatMap { $0.location == t.location ? $0 : nil } ?? LdapTargetState()
             let behind = (state.lastPush?.started ?? 0) < (mirror.lastSuccess?.finished ?? 0)
-            let desired = view.map { LdapDesired(view: $0, target: t) }
+            let desired = view.map { LdapDesired(view: $0, target: t).settled(state) }
             let operations = desired.map { LdapPlan(desired: $0, state: state, mode: t.deprovisionMode).operations }
             let pending = operations?.count ?? (behind ? -1 : 0)
             var snapshot = PushTargetSnapshot(name: t.name, endpoint: t.uri, phase: .neverPushed, users: state.users.count,
@@ -121,7 +121,9 @@ extension ProfileRunner {
             snapshot.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
             snapshot.nextAttempt = pending == 0 && state.failures.isEmpty ? nil : runtime.nextAttempt
             if let operations, let desired {
-                var lines = state.adopted ? [] : ["first contact: existing entries are matched by entraObjectId, then uid/cn, before anything is added"]
+                let dialect = LdapDialect(t)
+                let names = (dialect.userNames + dialect.groupNames.filter { !dialect.userNames.contains($0) }).joined(separator: "/")
+                var lines = state.adopted ? [] : ["first contact: existing entries are matched by \(dialect.idAttribute), then \(names), before anything is added"]
                 lines += operations.map { Self.describe($0, state: state, mode: t.deprovisionMode) }
                 for (id, why) in desired.unsendable.sorted(by: { $0.key < $1.key }) { lines.append("skip user \(id): \(why)") }
                 snapshot.plan = lines

@@ -59,8 +59,8 @@ struct LdapSectionTests {
         #expect(plain?.line == 6 && plain?.key == "URI")
         #expect(plain?.file.hasSuffix("contoso.conf") == true)
         #expect(plain?.message.contains("ldaps://") == true)
-        let ad = error("[LDAP]\nURI=ldaps://dc.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBaseDN=dc=example,dc=com\nSchema=activedirectory\n")
-        #expect(ad?.line == 10 && ad?.message.contains("not yet supported") == true)
+        let schema = error("[LDAP]\nURI=ldaps://dc.example.com\nBindDN=cn=x,dc=example,dc=com\nBindPasswordFile=PASSWORD\nBaseDN=dc=example,dc=com\nSchema=ad\n")
+        #expect(schema?.line == 10 && schema?.message.contains("inetorgperson (OpenLDAP, 389 DS) or activedirectory") == true)
         let noBind = error("[LDAP]\nURI=ldap://ldap.example.com\nBaseDN=dc=example,dc=com\n")
         #expect(noBind?.key == "BindDN" && noBind?.message.contains("SASL EXTERNAL") == true)
         let noPassword = error("[LDAP]\nURI=ldaps://l.example.com\nBindDN=cn=x,dc=example,dc=com\nBaseDN=dc=example,dc=com\n")
@@ -107,6 +107,33 @@ struct LdapSectionTests {
         #expect(try load(base + "UserRDN=cn\n").ldapTargets.first?.userRDN == .cn)
         let bad = error(base + "UserRDN=mail\n")
         #expect(bad?.line == 8 && bad?.key == "UserRDN" && bad?.message.contains("uid or cn") == true)
+    }
+
+    @Test("Schema=activedirectory: users named by cn (UserRDN=uid is an error); plain ldap:// to loopback is refused (unicodePwd needs encryption)")
+    func activeDirectory() throws {
+        let base = "[LDAP]\nURI=ldaps://dc.example.com\nBindDN=CN=entra-sync,CN=Users,DC=example,DC=com\nBindPasswordFile=PASSWORD\nBaseDN=DC=example,DC=com\n"
+        let target = try #require(try load(base + "Schema=ActiveDirectory\nDeprovisionMode=move\nDisabledDN=OU=disabled,DC=example,DC=com\n").ldapTargets.first)
+        #expect(target.schema == .activedirectory && target.userRDN == .cn && target.deprovisionMode == .move)
+        #expect(try load(base + "Schema=activedirectory\nUserRDN=cn\n").ldapTargets.first?.userRDN == .cn)
+        #expect(try load(base.replacingOccurrences(of: "ldaps://dc.example.com", with: "ldap://dc.example.com") + "Schema=activedirectory\n")
+            .ldapTargets.first?.schema == .activedirectory, "ldap:// to another host uses StartTLS")
+        let uid = error(base + "Schema=activedirectory\nUserRDN=uid\n")
+        #expect(uid?.line == 11 && uid?.key == "UserRDN" && uid?.message.contains("names users by cn") == true)
+        for uri in ["ldap://127.0.0.1:389", "ldap://localhost", "ldap://[::1]:389"] {
+            let plain = error(base.replacingOccurrences(of: "ldaps://dc.example.com", with: uri) + "Schema=activedirectory\n")
+            #expect(plain?.line == 6 && plain?.key == "URI" && plain?.message.contains("use ldaps:// or ldapi://") == true, "\(uri)")
+        }
+        #expect(try load(base.replacingOccurrences(of: "ldaps://dc.example.com", with: "ldap://127.0.0.1")).ldapTargets.first?.schema == .inetorgperson,
+                "inetorgperson over plain loopback stays allowed")
+
+        #expect(target.idAttribute == nil && !target.location.contains("msDS"))
+        let external = try #require(try load(base + "Schema=activedirectory\nIdAttribute=msDS-ExternalDirectoryObjectId\n").ldapTargets.first)
+        #expect(external.idAttribute == "msDS-ExternalDirectoryObjectId" && external.location.hasSuffix(" msDS-ExternalDirectoryObjectId"),
+                "another id attribute starts over")
+        let bad = error(base + "Schema=activedirectory\nIdAttribute=ms DS/x\n")
+        #expect(bad?.line == 11 && bad?.key == "IdAttribute" && bad?.message.contains("not an attribute name") == true)
+        let inetorg = error(base + "IdAttribute=employeeNumber\n")
+        #expect(inetorg?.line == 10 && inetorg?.message.contains("only Schema=activedirectory") == true)
     }
 
     @Test("DeprovisionMode=move needs DisabledDN= under BaseDN, beside UsersDN; DisabledDN= alone is an error")

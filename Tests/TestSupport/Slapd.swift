@@ -182,10 +182,19 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
 
     /// The entries under `base` as `ldapsearch -LLL` prints them, unwrapped, one string per entry.
     public func entries(base: String = Slapd.suffix, filter: String = "(objectClass=*)", attributes: [String] = []) throws -> [String: [String]] {
-        let text = try tool("ldapsearch", ["-LLL", "-o", "ldif-wrap=no", "-b", base, filter] + attributes)
+        Self.entries(ldif: try tool("ldapsearch", ["-LLL", "-o", "ldif-wrap=no", "-b", base, filter] + attributes))
+    }
+
+    /// Unwrapped LDIF as `ldapsearch -LLL` prints it: DN → its attribute lines, sorted (comments
+    /// skipped; values ldapsearch printed in base64, `name:: …`, as `name: value`).
+    static func entries(ldif text: String) -> [String: [String]] {
+        func decoded(_ line: String) -> String {
+            guard let range = line.range(of: ":: "), let data = Data(base64Encoded: String(line[range.upperBound...])) else { return line }
+            return line[..<range.lowerBound] + ": " + String(decoding: data, as: UTF8.self)
+        }
         var result: [String: [String]] = [:]
         for block in text.components(separatedBy: "\n\n") {
-            let lines = block.split(separator: "\n").map(String.init)
+            let lines = block.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }.map(decoded)
             guard let first = lines.first, first.hasPrefix("dn: ") else { continue }
             result[String(first.dropFirst(4))] = Array(lines.dropFirst()).sorted()
         }
