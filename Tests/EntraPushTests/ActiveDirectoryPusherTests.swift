@@ -157,6 +157,30 @@ struct ActiveDirectoryPusherTests {
         #expect(try Self.readBack()["u4"]?.first("userAccountControl") == "512")
     }
 
+    @Test("a crash after any acknowledged operation resumes without duplicates: adds found by their id, member values already there taken as done")
+    func crashResumes() throws {
+        let target = Self.target("crash")
+        try Self.wipe(target)
+        defer { try? Self.wipe(target) }
+        let desired = Self.desired(Self.mirror(), target)
+        let journal = Journal()
+        var crashes = 0
+        // Each push dies after the DC acknowledged an operation the journal never heard of.
+        for _ in 0..<40 {
+            journal.limit = journal.commits + 2
+            let summary = Self.push(target, journal, desired)
+            journal.limit = .max
+            if summary.result == .succeeded { break }
+            #expect(summary.result == .failed && summary.error?.contains("journal") == true, "\(summary)")
+            #expect(journal.state.failures.isEmpty, "a resumed operation is never refused: \(journal.state.failures.values.map(\.detail))")
+            crashes += 1
+        }
+        #expect(crashes >= 3)
+        let last = Self.push(target, journal, desired)
+        #expect(last.result == .succeeded && last.operations == 0, "\(last)")
+        try Self.expectMatches(desired)
+    }
+
     @Test("sAMAccountName collisions: two users of one local part, a long name, a foreign account holding a name (refused with the DC's message)")
     func accountNameCollisions() throws {
         let target = Self.target("names")
