@@ -58,7 +58,14 @@ public enum LdapTargetCheck {
         }
         let (probe, attributes) = Self.probe(target, parent: parent, tag: UUID().uuidString.prefix(8).lowercased())
         do {
-            try ldap.add(dn: probe, attributes: attributes)
+            if target.schema == .activedirectory {
+                // As a push adds a user: enabled, with a random password (so the right to set one is tested too).
+                var secret = LdapPusher.unicodePassword()
+                defer { for i in secret.indices { secret[i] = 0 } }
+                try ldap.add(dn: probe, attributes: attributes, secret: ("unicodePwd", secret))
+            } else {
+                try ldap.add(dn: probe, attributes: attributes)
+            }
         } catch {
             return fail("write", error, writeFix(error, target, parent: parent))
         }
@@ -71,12 +78,11 @@ public enum LdapTargetCheck {
         return steps
     }
 
-    /// The probe entry: a user as the target's schema writes one, with every attribute class it
-    /// needs (an Active Directory user added without a password is created disabled).
+    /// The probe entry: a user as the target's schema writes one, with every attribute class it needs.
     static func probe(_ target: LdapTarget, parent: String, tag: String) -> (dn: String, attributes: [(String, [String])]) {
         if target.schema == .activedirectory {
             var attributes: [(String, [String])] = [("objectClass", ["user"]), ("sAMAccountName", ["entra-check-\(tag.prefix(8))"]),
-                                                    (LdapDialect(target).idAttribute, ["entra-sync-check"])]
+                                                    (LdapDialect(target).idAttribute, ["entra-sync-check"]), ("userAccountControl", ["512"])]
             if target.posix { attributes += [("uidNumber", ["4294967294"]), ("gidNumber", ["4294967294"]), ("unixHomeDirectory", ["/nonexistent"])] }
             return ("CN=entra-sync-check-\(tag),\(parent)", attributes)
         }
@@ -120,12 +126,15 @@ public enum LdapTargetCheck {
         if target.schema == .activedirectory {
             switch error.code {
             case 50:
-                return "delegate control of \(parent) to \(boundAs(target)): create, delete and manage user accounts and groups, and write "
+                return "delegate control of \(parent) to \(boundAs(target)): create, delete and manage user accounts (reset passwords included) and groups, and write "
                     + "\(LdapDialect(target).idAttribute) (Active Directory Users and Computers: Delegate Control; Samba: samba-tool dsacl set)"
             case 16, 17, 21, 65:  // Samba: noSuchAttribute; Windows: undefinedAttributeType
                 return "the directory's schema lacks \(LdapDialect(target).idAttribute)" + (target.posix ? " or the RFC 2307 attributes (uidNumber, unixHomeDirectory)" : "")
                     + ": set IdAttribute= to an attribute it has (msDS-cloudExtensionAttribute1 is in every schema since Windows Server 2012)"
                     + (target.posix ? "; for Posix=yes, Samba must be provisioned with --use-rfc2307" : "")
+            case 19, 53:  // constraintViolation, unwillingToPerform: the password was refused
+                return "the domain controller refused the new user's random password (36 characters, four kinds): check the domain's password policy "
+                    + "(samba-tool domain passwordsettings show; a minimum length above 36?) and that the connection is encrypted"
             default:
                 return "see the domain controller's log for why it refused an add under \(parent)"
             }
