@@ -29,8 +29,15 @@ work="$(mktemp -d /tmp/entra-samba.XXXXXX)"
 samba_pid=""
 cleanup() {
     if [ -n "$samba_pid" ]; then
-        kill "$samba_pid" 2>/dev/null || true
+        # Samba runs in a process group of its own (setsid): its workers go with it. Bounded wait
+        # until the whole group has exited, so nothing writes into the directory being removed.
+        kill -TERM -- "-$samba_pid" 2>/dev/null || true
         wait "$samba_pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 -- "-$samba_pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL -- "-$samba_pid" 2>/dev/null || true
     fi
     rm -rf "$work"
 }
@@ -85,7 +92,7 @@ cat >"$dc/etc/smb.conf" <<EOF
 	tls cafile = $work/ca.pem
 EOF
 
-samba -i -s "$dc/etc/smb.conf" --debuglevel=0 >"$work/samba.out" 2>&1 &
+setsid samba -i -s "$dc/etc/smb.conf" --debuglevel=0 >"$work/samba.out" 2>&1 &
 samba_pid=$!
 ready=""
 for _ in $(seq 1 300); do

@@ -9,9 +9,10 @@ public enum ActiveDirectory {
     /// (2012 R2); `msDS-cloudExtensionAttribute1` is in every AD schema since Windows Server 2012 and
     /// Samba's, single-valued and indexed, and meant for data a cloud service keeps on the object.
     public static let idAttribute = "msDS-cloudExtensionAttribute1"
-    /// userAccountControl: NORMAL_ACCOUNT, and ACCOUNTDISABLE.
+    /// userAccountControl: NORMAL_ACCOUNT, ACCOUNTDISABLE, PASSWD_NOTREQD.
     static let normalAccount = 512
     static let accountDisable = 2
+    static let passwordNotRequired = 32
     /// groupType: a global security group.
     public static let globalSecurityGroup = "-2147483646"
     /// sAMAccountName: at most 20 characters (what Windows accepts as a pre-Windows 2000 logon name).
@@ -23,10 +24,11 @@ public enum ActiveDirectory {
         (Int(control ?? "") ?? normalAccount) & accountDisable != 0
     }
 
-    /// `current` with ACCOUNTDISABLE set or cleared; every other flag kept (an adopted account's
+    /// `current` with ACCOUNTDISABLE set or cleared and PASSWD_NOTREQD cleared (an enabled account
+    /// must not take an empty password); every other flag kept (an adopted account's
     /// DONT_EXPIRE_PASSWORD, say). A new account: NORMAL_ACCOUNT (512), or 514 when disabled.
     public static func control(_ current: String?, enabled: Bool) -> String {
-        let flags = Int(current ?? "") ?? normalAccount
+        let flags = (Int(current ?? "") ?? normalAccount) & ~passwordNotRequired
         return String(enabled ? flags & ~accountDisable : flags | accountDisable)
     }
 

@@ -13,7 +13,7 @@ import EntraDirectory
 /// | displayName | `cn` (else the UPN), `displayName` | the RDN `CN=NAME` (else the UPN; 64 characters; a second of one name `NAME (SAMACCOUNTNAME)`), `displayName` |
 /// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) | `sn` when set |
 /// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` | `givenName`, `mail`, `title`, `employeeID` |
-/// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) | `userAccountControl` 512 / 514 (only ACCOUNTDISABLE managed on adopted accounts) |
+/// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) | `userAccountControl` 512 / 514 (adopted accounts: ACCOUNTDISABLE managed, PASSWD_NOTREQD cleared, other flags kept) |
 /// | password | none | a random one nobody knows, set at the add (`unicodePwd`), never stored |
 /// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` | the same as `CN=`, `sAMAccountName` from the name, global security `groupType` |
 /// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) | `member` DNs; an empty group stays empty |

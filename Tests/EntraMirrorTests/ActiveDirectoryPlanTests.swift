@@ -155,6 +155,8 @@ struct ActiveDirectoryPlanTests {
         disabled.apply(.entry(target: "corp", id: "u1", isGroup: false, link: LdapEntryLink(dn: adopted.dn, attributes: next.users["u1"]!.attributes)))
         let empty = LdapDesired(view: ScopedView(state: MirrorState(), scope: Scope()), target: Self.target)
         #expect(LdapPlan(desired: empty, state: disabled, mode: .disable).operations.isEmpty)
+        #expect(ActiveDirectory.control("546", enabled: true) == "512", "PASSWD_NOTREQD goes: no empty password on an enabled account")
+        #expect(ActiveDirectory.control(nil, enabled: false) == "514")
         let disabling = LdapDialect.activeDirectory.disabling(adopted.attributes)
         #expect(disabling.name == "userAccountControl" && disabling.value == "66050")
     }

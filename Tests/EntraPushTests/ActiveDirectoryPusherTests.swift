@@ -278,6 +278,11 @@ struct ActiveDirectoryPusherTests {
             objectClass: user
             sAMAccountName: zed-adopt
 
+            dn: CN=Di,\(target.usersDN)
+            objectClass: user
+            sAMAccountName: di-nopass
+            userPrincipalName: di@contoso.com
+
             dn: CN=Ops,\(target.groupsDN)
             objectClass: group
             sAMAccountName: ops-adopt
@@ -293,7 +298,9 @@ struct ActiveDirectoryPusherTests {
         let desired = Self.desired(Self.mirror(), target)
         let summary = Self.push(target, journal, desired)
         #expect(summary.result == .succeeded && summary.failed == 0, "\(summary.error ?? "") \(journal.state.failures)")
-        #expect(summary.created == 5, "ada and Ops were adopted")
+        #expect(summary.created == 4, "ada, Di and Ops were adopted")
+        #expect(try Self.readBack()["u4"]?.first("userAccountControl") == "512",
+                "an account made without a password (546: PASSWD_NOTREQD) loses that flag (Samba lets it be enabled; Windows refuses until it has a password)")
         let held = try Self.readBack()
         #expect(held["u1"]?.first("sAMAccountName") == "alovelace" && held["u1"]?.first("userAccountControl") == "66048")
         #expect(held["u1"]?.dn.lowercased() == "cn=ada lovelace,\(target.usersDN.lowercased())", "renamed to the Entra name")
