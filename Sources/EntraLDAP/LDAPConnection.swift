@@ -7,8 +7,9 @@ import Foundation
 /// loopback must use StartTLS before any bind (`connect` does it), certificates are always
 /// verified (`LDAP_OPT_X_TLS_HARD`), and the bind password never appears in an error.
 ///
-/// Operations are synchronous (`ldap_*_ext_s`) with `timeout` seconds each, except `sendAdd`, whose
-/// answers `nextAnswer` reads (`ldap_add_ext` + `ldap_result`), so adds can be pipelined; a search
+/// Operations are synchronous (`ldap_*_ext_s`) with `timeout` seconds each, except `sendAdd` and
+/// `sendModify`, whose answers `nextAnswer` reads (`ldap_add_ext`/`ldap_modify_ext` + `ldap_result`),
+/// so adds and modifies can be pipelined; a search
 /// is paged (RFC 2696) so a large directory is never one response.
 public final class LDAPConnection {
     public enum Scope: Int32, Sendable {
@@ -232,12 +233,25 @@ public final class LDAPConnection {
     /// refused it, the error (whose `operation` the caller fills in). Waits at most `timeout`.
     /// - Throws: when no answer can be read (connection lost, timeout).
     public func nextAnswer() throws(LDAPError) -> (id: Int32, refusal: LDAPError?) {
-        var limit = Self.timeLimit(timeout)
+        guard let answer = try answer(within: Self.timeLimit(timeout)) else {
+            throw LDAPError(code: -5, operation: "wait for an answer from \(uri)", diagnostic: "no answer within \(Int(timeout)) s")
+        }
+        return answer
+    }
+
+    /// An answer that has arrived already, or nil: `nextAnswer` without waiting, so the caller can
+    /// journal every answer at hand in one commit.
+    public func arrivedAnswer() throws(LDAPError) -> (id: Int32, refusal: LDAPError?)? {
+        try answer(within: timeval(tv_sec: 0, tv_usec: 0))
+    }
+
+    private func answer(within limit: timeval) throws(LDAPError) -> (id: Int32, refusal: LDAPError?)? {
+        var limit = limit
         var message: OpaquePointer?
         // LDAP_RES_ANY (-1), LDAP_MSG_ALL (1).
         let rc = ldap_result(ld, -1, 1, &limit, &message)
         guard rc > 0, let message else {
-            if rc == 0 { throw LDAPError(code: -5, operation: "wait for an answer from \(uri)", diagnostic: "no answer within \(Int(timeout)) s") }
+            if rc == 0 { return nil }
             var code: Int32 = -1
             _ = ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code)
             try check(code == 0 ? -1 : code, "wait for an answer from \(uri)")
@@ -252,6 +266,15 @@ public final class LDAPConnection {
         guard code != 0 else { return (id, nil) }
         let text = diagnostic.map { String(cString: $0) } ?? ""
         return (id, LDAPError(code: code, operation: "", diagnostic: text.isEmpty ? String(cString: ldap_err2string(code)) : text))
+    }
+
+    /// Sends a modify without waiting for its answer (`nextAnswer` reads it); returns the message id.
+    public func sendModify(dn: String, _ changes: [Change]) throws(LDAPError) -> Int32 {
+        operations += 1
+        var id: Int32 = 0
+        let rc = withMods(changes) { mods in ldap_modify_ext(ld, dn, mods, nil, nil, &id) }
+        try check(rc, "modify \(dn)")
+        return id
     }
 
     public func modify(dn: String, _ changes: [Change]) throws(LDAPError) {

@@ -75,9 +75,23 @@ public final class LdapPusher: PushTarget {
             if let blocked {
                 logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
+            // Adds, renames and modifies (every member's DN settled), the first member request of
+            // each group pipelined, then in plan order what is left: more member requests, deletions.
             try addPipelined(operations, desired: desired)
             for op in operations {
-                if case .add = op { continue }
+                switch op {
+                case .rename, .modify: break
+                default: continue
+                }
+                try stopIfCancelled()
+                try execute(op, desired: desired)
+            }
+            try changeMembersPipelined(operations)
+            for op in operations {
+                switch op {
+                case .add, .rename, .modify: continue
+                default: break
+                }
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
@@ -279,57 +293,89 @@ public final class LdapPusher: PushTarget {
         }
     }
 
-    /// The plan's adds, up to `addWindow` of them sent before the first answer is read; each
-    /// acknowledged add is journaled as its answer arrives (adds do not depend on one another: a
-    /// group is created with itself as its only member). A refused add, or one the directory
-    /// already holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    /// The plan's adds, up to `addWindow` of them sent before the first answer is read. The
+    /// answers at hand are journaled together (one commit for all of them) before more adds are
+    /// sent (adds do not depend on one another). A refused add, or one the directory already
+    /// holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    ///
+    /// Users go first, then groups: a group is added with those of its members the directory has
+    /// acknowledged by then (at most `memberChunk`), so a first load sends one request per group,
+    /// not an add and a modify; the members left follow as member changes. An empty group holds
+    /// its own DN (groupOfNames needs a member).
     ///
     /// The server may carry out pipelined operations in any order, so two adds of the same DN (two
     /// groups of one name) are never in flight together: the later ones go one by one afterwards,
     /// and the first in plan order (the smaller object id) always gets the DN.
     private func addPipelined(_ operations: [LdapOperation], desired: LdapDesired) throws {
-        var waiting: [(id: String, isGroup: Bool, link: LdapEntryLink)] = []
+        typealias Pending = (id: String, isGroup: Bool, link: LdapEntryLink)
         var again: [LdapOperation] = []
         var dns = Set<String>()
-        for case .add(let id, let isGroup, let link) in operations {
-            if dns.insert(LdapDN.normalized(link.dn)).inserted {
-                waiting.append((id, isGroup, link))
-            } else {
-                again.append(.add(id: id, isGroup: isGroup, link))
+        for groups in [false, true] {
+            var waiting: [Pending] = []
+            for case .add(let id, let isGroup, let link) in operations where isGroup == groups {
+                if dns.insert(LdapDN.normalized(link.dn)).inserted {
+                    waiting.append((id, isGroup, link))
+                } else {
+                    again.append(.add(id: id, isGroup: isGroup, link))
+                }
             }
-        }
-        waiting.reverse()
-        var inFlight: [Int32: (id: String, isGroup: Bool, link: LdapEntryLink)] = [:]
-        while !waiting.isEmpty || !inFlight.isEmpty {
-            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
-                inFlight[try ldap.sendAdd(dn: next.link.dn, attributes: Self.addition(next.link, isGroup: next.isGroup))] = next
-                mostInFlight = max(mostInFlight, inFlight.count)
+            waiting.reverse()
+            var inFlight: [Int32: (entry: Pending, members: [String])] = [:]
+            while !waiting.isEmpty || !inFlight.isEmpty {
+                while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
+                    let members = next.isGroup ? presentMembers(of: next.id, desired: desired) : []
+                    let attributes = Self.addition(next.link, isGroup: next.isGroup, memberDNs: members.compactMap { state.dn(of: $0) })
+                    inFlight[try ldap.sendAdd(dn: next.link.dn, attributes: attributes)] = (next, members)
+                    mostInFlight = max(mostInFlight, inFlight.count)
+                }
+                if inFlight.isEmpty { try stopIfCancelled() }
+                var answers = [try ldap.nextAnswer()]
+                while answers.count < Self.addWindow, let more = try ldap.arrivedAnswer() { answers.append(more) }
+                var acknowledged: [(id: String, changes: [LdapMutation])] = []
+                var memberAdds = 0
+                var unusable: LDAPError?
+                for (messageId, refusal) in answers {
+                    guard let flight = inFlight.removeValue(forKey: messageId) else { continue }
+                    let (done, members) = (flight.entry, flight.members)
+                    if var refusal {
+                        refusal.operation = "add \(done.link.dn)"
+                        if refusal.isTargetFailure { unusable = unusable ?? refusal }
+                        again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
+                        continue
+                    }
+                    var changes: [LdapMutation] = [.entry(target: target.name, id: done.id, isGroup: done.isGroup,
+                                                          link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))]
+                    if !members.isEmpty { changes.append(.members(target: target.name, group: done.id, added: members, removed: [])) }
+                    acknowledged.append((done.id, changes))
+                    memberAdds += members.count
+                }
+                try ledger.succeeded(acknowledged)
+                ledger.summary.created += acknowledged.count
+                ledger.summary.memberAdds += memberAdds
+                if let unusable { throw unusable }
             }
-            if inFlight.isEmpty { try stopIfCancelled() }
-            let (messageId, refusal) = try ldap.nextAnswer()
-            guard let done = inFlight.removeValue(forKey: messageId) else { continue }
-            if var refusal {
-                refusal.operation = "add \(done.link.dn)"
-                if refusal.isTargetFailure { throw refusal }
-                again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
-                continue
-            }
-            try ledger.succeeded(done.id, [.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))])
-            ledger.summary.created += 1
         }
         for op in again { try execute(op, desired: desired) }
+    }
+
+    /// The member ids a group's add may carry: wanted members the directory acknowledged already
+    /// (their DNs are known and their entries exist), sorted, at most `memberChunk`.
+    private func presentMembers(of group: String, desired: LdapDesired) -> [String] {
+        let wanted = desired.groups[group]?.members ?? []
+        return Array(wanted.filter { $0 != group && state.dn(of: $0) != nil }.sorted().prefix(Self.memberChunk))
     }
 
     private func stopIfCancelled() throws {
         if cancel.isCancelled { throw Abort(message: "LDAP target \(target.name): stopped, the daemon is stopping") }
     }
 
-    /// The attributes an entry is added with.
-    static func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
+    /// The attributes an entry is added with; a group with `memberDNs` (the DNs of members the
+    /// directory holds already).
+    static func addition(_ link: LdapEntryLink, isGroup: Bool, memberDNs: [String] = []) -> [(String, [String])] {
         var attributes: [(String, [String])] = [("objectClass", LdapDesired.classes(link.attributes, isGroup: isGroup))]
         attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
-        if isGroup { attributes.append(("member", [link.dn])) }
+        if isGroup { attributes.append(("member", memberDNs.isEmpty ? [link.dn] : memberDNs)) }
         return attributes
     }
 
@@ -439,39 +485,115 @@ public final class LdapPusher: PushTarget {
         for group in holders { try changeMembers(group: group, add: [id], remove: []) }
     }
 
+    /// One modify of a group's `member` values: what it adds and removes (ids) and the changes sent.
+    struct MemberRequest {
+        var dn: String
+        var added: [String]
+        var removed: [String]
+        var changes: [LDAPConnection.Change]
+
+        /// The changes one value at a time (after "value exists" or "no such value": partly done already).
+        var singles: [LDAPConnection.Change] {
+            changes.flatMap { change -> [LDAPConnection.Change] in
+                switch change {
+                case .add(let name, let values): values.map { .add(name, [$0]) }
+                case .delete(let name, let values): values.map { .delete(name, [$0]) }
+                case .replace: [change]
+                }
+            }
+        }
+    }
+
+    /// The ids of `add` not in the group yet and of `remove` still in it, with their DNs (members
+    /// not yet in the directory wait for the next push).
+    private func memberDeltas(_ link: LdapEntryLink, add: [String], remove: [String]) -> (adds: [(String, String)], removes: [(String, String)]) {
+        (add.filter { !link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } },
+         remove.filter { link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } })
+    }
+
+    /// The next request of a group's member deltas (taken from `adds` and `removes`): at most
+    /// `memberChunk` values, adds first; the placeholder (the group's own DN) goes when the first
+    /// real member comes and comes back when the last one goes.
+    private func memberRequest(_ group: String, _ link: LdapEntryLink, adds: inout [(String, String)], removes: inout [(String, String)]) -> MemberRequest {
+        let members = state.groups[group]?.members.count ?? 0
+        let addChunk = Array(adds.prefix(Self.memberChunk))
+        adds.removeFirst(addChunk.count)
+        let removeChunk = Array(removes.prefix(Self.memberChunk - addChunk.count))
+        removes.removeFirst(removeChunk.count)
+        var addValues = addChunk.map(\.1)
+        var removeValues = removeChunk.map(\.1)
+        let after = members + addChunk.count - removeChunk.count
+        if members == 0 && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
+        if members > 0 && after == 0 { addValues.append(link.dn) }      // the group would be empty
+        var changes: [LDAPConnection.Change] = []
+        if !addValues.isEmpty { changes.append(.add("member", addValues)) }
+        if !removeValues.isEmpty { changes.append(.delete("member", removeValues)) }
+        return MemberRequest(dn: link.dn, added: addChunk.map(\.0), removed: removeChunk.map(\.0), changes: changes)
+    }
+
+    /// Journals an acknowledged member request.
+    private func membersChanged(_ group: String, _ request: MemberRequest) -> LdapMutation {
+        ledger.summary.memberAdds += request.added.count
+        ledger.summary.memberRemoves += request.removed.count
+        return .members(target: target.name, group: group, added: request.added, removed: request.removed)
+    }
+
     /// Membership deltas as modify add/delete of `member` values, at most `memberChunk` values a
     /// request. Members not yet in the directory wait for the next push.
     private func changeMembers(group: String, add: [String], remove: [String]) throws {
         guard let link = state.groups[group] else { return }
-        var adds = add.filter { !link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } }
-        var removes = remove.filter { link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } }
+        var (adds, removes) = memberDeltas(link, add: add, remove: remove)
         while !adds.isEmpty || !removes.isEmpty {
-            let members = state.groups[group]?.members ?? []
-            let addChunk = Array(adds.prefix(Self.memberChunk))
-            adds.removeFirst(addChunk.count)
-            let removeChunk = Array(removes.prefix(Self.memberChunk - addChunk.count))
-            removes.removeFirst(removeChunk.count)
-            var addValues = addChunk.map(\.1)
-            var removeValues = removeChunk.map(\.1)
-            let after = members.count + addChunk.count - removeChunk.count
-            if members.isEmpty && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
-            if !members.isEmpty && after == 0 { addValues.append(link.dn) }    // the group would be empty
-            var changes: [LDAPConnection.Change] = []
-            if !addValues.isEmpty { changes.append(.add("member", addValues)) }
-            if !removeValues.isEmpty { changes.append(.delete("member", removeValues)) }
+            let request = memberRequest(group, link, adds: &adds, removes: &removes)
             do {
-                try ldap.modify(dn: link.dn, changes)
+                try ldap.modify(dn: link.dn, request.changes)
             } catch {
                 guard error.code == LDAPError.attributeOrValueExists || error.code == LDAPError.noSuchAttribute else { throw error }
                 // Partly done by a push that crashed before journaling it: value by value, taking "already so" as done.
-                let singles = addValues.map { LDAPConnection.Change.add("member", [$0]) } + removeValues.map { LDAPConnection.Change.delete("member", [$0]) }
-                for single in singles {
+                for single in request.singles {
                     try tolerating([LDAPError.attributeOrValueExists, LDAPError.noSuchAttribute]) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [single]) }
                 }
             }
-            try commit([.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0))])
-            ledger.summary.memberAdds += addChunk.count
-            ledger.summary.memberRemoves += removeChunk.count
+            try commit([membersChanged(group, request)])
+        }
+    }
+
+    /// The first member request of every group in `operations` (most groups need only one),
+    /// pipelined like the adds: up to `addWindow` in flight, the answers at hand journaled in one
+    /// commit. Groups do not depend on one another. A refused request is left to `changeMembers`,
+    /// which sends what is left of each group afterwards one request at a time (and records a refusal).
+    private func changeMembersPipelined(_ operations: [LdapOperation]) throws {
+        var waiting: [(group: String, add: [String], remove: [String])] = operations.reversed().compactMap {
+            if case .changeMembers(let group, let add, let remove) = $0 { (group, add, remove) } else { nil }
+        }
+        var inFlight: [Int32: (group: String, request: MemberRequest)] = [:]
+        while !waiting.isEmpty || !inFlight.isEmpty {
+            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
+                guard let link = state.groups[next.group] else { continue }
+                var (adds, removes) = memberDeltas(link, add: next.add, remove: next.remove)
+                guard !adds.isEmpty || !removes.isEmpty else { continue }
+                let request = memberRequest(next.group, link, adds: &adds, removes: &removes)
+                inFlight[try ldap.sendModify(dn: link.dn, request.changes)] = (next.group, request)
+            }
+            if inFlight.isEmpty {
+                try stopIfCancelled()
+                continue
+            }
+            var answers = [try ldap.nextAnswer()]
+            while answers.count < Self.addWindow, let more = try ldap.arrivedAnswer() { answers.append(more) }
+            var acknowledged: [LdapMutation] = []
+            var unusable: LDAPError?
+            for (messageId, refusal) in answers {
+                guard let sent = inFlight.removeValue(forKey: messageId) else { continue }
+                if var refusal {
+                    refusal.operation = "modify \(sent.request.dn)"
+                    if refusal.isTargetFailure { unusable = unusable ?? refusal }
+                    continue
+                }
+                acknowledged.append(membersChanged(sent.group, sent.request))
+            }
+            try commit(acknowledged)
+            if let unusable { throw unusable }
         }
     }
 

@@ -9,9 +9,12 @@ extension ProfileRunner {
 
     /// Provisions the committed mirror into the profile's LDAP targets, one after the other (on `ldapQueue`).
     /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
-    /// - Parameter reconcile: read the directory back for drift repair (after a full sync); it also
-    ///   happens at the first push after a start and every `ReconcileInterval=`.
-    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false) {
+    /// - Parameters:
+    ///   - reconcile: read the directory back for drift repair (after a full sync); it also
+    ///     happens at the first push after a start and every `ReconcileInterval=`.
+    ///   - committedAt: when the run this push follows was committed: its log line says how long
+    ///     after that the push ended (`ENTRA_AFTER_COMMIT_MSEC`).
+    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false, committedAt: Double? = nil) {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
         for target in targets {
@@ -34,7 +37,8 @@ extension ProfileRunner {
                 s.ldap.finished(target.name, summary)
                 if pusher.reconcile && summary.result != .failed { s.ldap.lastReconcile[target.name] = now }
             }
-            log(summary, kind: .ldap, target: target.name, logger: targetLogger)
+            log(summary, kind: .ldap, target: target.name, logger: targetLogger,
+                afterCommitMsec: committedAt.map { Int(((Date().timeIntervalSince1970 - $0) * 1000).rounded()) })
             if stopFlag.isCancelled { return }
         }
         scheduleLdapRetry(profile: profile)
