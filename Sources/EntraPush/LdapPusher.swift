@@ -293,10 +293,11 @@ public final class LdapPusher: PushTarget {
         }
     }
 
-    /// The plan's adds, up to `addWindow` of them sent before the first answer is read. The
-    /// answers at hand are journaled together (one commit for all of them) before more adds are
-    /// sent (adds do not depend on one another). A refused add, or one the directory already
-    /// holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    /// The plan's adds, up to `addWindow` of them sent before the first answer is read, and the
+    /// acknowledged ones journaled `addWindow` at a time (one commit, one fdatasync): adds do not
+    /// depend on one another, and after a crash an add the directory already holds is found by its
+    /// id. A refused add, or one the directory already holds, goes the one-by-one way afterwards
+    /// (looked up by its id, or recorded).
     ///
     /// Users go first, then groups: a group is added with those of its members the directory has
     /// acknowledged by then (at most `memberChunk`), so a first load sends one request per group,
@@ -321,6 +322,8 @@ public final class LdapPusher: PushTarget {
             }
             waiting.reverse()
             var inFlight: [Int32: (entry: Pending, members: [String])] = [:]
+            var acknowledged: [(id: String, changes: [LdapMutation])] = []
+            var memberAdds = 0
             while !waiting.isEmpty || !inFlight.isEmpty {
                 while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
                     let members = next.isGroup ? presentMembers(of: next.id, desired: desired) : []
@@ -331,8 +334,6 @@ public final class LdapPusher: PushTarget {
                 if inFlight.isEmpty { try stopIfCancelled() }
                 var answers = [try ldap.nextAnswer()]
                 while answers.count < Self.addWindow, let more = try ldap.arrivedAnswer() { answers.append(more) }
-                var acknowledged: [(id: String, changes: [LdapMutation])] = []
-                var memberAdds = 0
                 var unusable: LDAPError?
                 for (messageId, refusal) in answers {
                     guard let flight = inFlight.removeValue(forKey: messageId) else { continue }
@@ -349,9 +350,14 @@ public final class LdapPusher: PushTarget {
                     acknowledged.append((done.id, changes))
                     memberAdds += members.count
                 }
-                try ledger.succeeded(acknowledged)
-                ledger.summary.created += acknowledged.count
-                ledger.summary.memberAdds += memberAdds
+                // Journaled a window at a time (the journal's fdatasync and the directory's share a
+                // disk as often as not), and before the next phase plans from the state.
+                if acknowledged.count >= Self.addWindow || inFlight.isEmpty || unusable != nil || cancel.isCancelled {
+                    try ledger.succeeded(acknowledged)
+                    ledger.summary.created += acknowledged.count
+                    ledger.summary.memberAdds += memberAdds
+                    (acknowledged, memberAdds) = ([], 0)
+                }
                 if let unusable { throw unusable }
             }
         }
@@ -559,14 +565,15 @@ public final class LdapPusher: PushTarget {
     }
 
     /// The first member request of every group in `operations` (most groups need only one),
-    /// pipelined like the adds: up to `addWindow` in flight, the answers at hand journaled in one
-    /// commit. Groups do not depend on one another. A refused request is left to `changeMembers`,
+    /// pipelined like the adds: up to `addWindow` in flight, journaled `addWindow` at a time (a
+    /// member value sent twice is taken as done). Groups do not depend on one another. A refused request is left to `changeMembers`,
     /// which sends what is left of each group afterwards one request at a time (and records a refusal).
     private func changeMembersPipelined(_ operations: [LdapOperation]) throws {
         var waiting: [(group: String, add: [String], remove: [String])] = operations.reversed().compactMap {
             if case .changeMembers(let group, let add, let remove) = $0 { (group, add, remove) } else { nil }
         }
         var inFlight: [Int32: (group: String, request: MemberRequest)] = [:]
+        var acknowledged: [LdapMutation] = []
         while !waiting.isEmpty || !inFlight.isEmpty {
             while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
                 guard let link = state.groups[next.group] else { continue }
@@ -581,7 +588,6 @@ public final class LdapPusher: PushTarget {
             }
             var answers = [try ldap.nextAnswer()]
             while answers.count < Self.addWindow, let more = try ldap.arrivedAnswer() { answers.append(more) }
-            var acknowledged: [LdapMutation] = []
             var unusable: LDAPError?
             for (messageId, refusal) in answers {
                 guard let sent = inFlight.removeValue(forKey: messageId) else { continue }
@@ -592,7 +598,10 @@ public final class LdapPusher: PushTarget {
                 }
                 acknowledged.append(membersChanged(sent.group, sent.request))
             }
-            try commit(acknowledged)
+            if acknowledged.count >= Self.addWindow || inFlight.isEmpty || unusable != nil || cancel.isCancelled {
+                try commit(acknowledged)
+                acknowledged = []
+            }
             if let unusable { throw unusable }
         }
     }
