@@ -53,6 +53,7 @@ public final class LdapPusher: PushTarget {
 
     public func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
         var blocked: String?
+        var left = 0
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
             ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
@@ -95,8 +96,11 @@ public final class LdapPusher: PushTarget {
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
-            try ledger.clearStaleFailures(pending: LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations,
-                                          unsendable: desired.unsendable)
+            // What is left (refused, held back, or waiting for a member): planned once, as it is a
+            // walk over every entry (clearing failures changes no entry).
+            let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            left = pending.count
+            try ledger.clearStaleFailures(pending: pending, unsendable: desired.unsendable)
         } catch let error as LDAPError {
             ledger.summary.result = .failed
             ledger.summary.error = "LDAP target \(target.name): \(error)"
@@ -109,7 +113,7 @@ public final class LdapPusher: PushTarget {
         }
         ledger.summary.requests = ldap?.operations ?? 0
         ldap = nil  // unbinds
-        let left = ledger.summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        if ledger.summary.result == .failed { left = 0 }
         return ledger.finish(blocked: blocked, left: left, reached: state.location == target.location)
     }
 
