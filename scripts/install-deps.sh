@@ -6,7 +6,9 @@ set -euo pipefail
 # dpkg-dev (dpkg-shlibdeps) and binutils (strip) build the .deb; lintian checks it in the system tests.
 # libldap-dev builds the LDAP client; slapd and ldap-utils run the LDAP provisioning tests against a real server.
 # libnss-systemd and systemd-userdbd (userdbctl): the Linux identity tests ask the userdb socket as a host would.
-packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian libnss-systemd systemd-userdbd openssl)
+# 389-ds-base: scripts/389ds-test.sh runs the LDAP push against a 389 Directory Server (an instance it creates itself).
+packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian libnss-systemd systemd-userdbd openssl
+          389-ds-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,8 +18,17 @@ if [ ${#missing[@]} -eq 0 ]; then
 elif [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # No package may start a service on this host (slapd, dirsrv-snmp): a policy-rc.d that refuses,
+    # when the system has none, for the time of the install.
+    added_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        added_policy=yes
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$added_policy" ] || rm -f /usr/sbin/policy-rc.d
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
     echo "installing: ${missing[*]}"
     sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -10,7 +10,8 @@ extension ProfileRunner {
     /// Provisions the committed mirror into the profile's LDAP targets, one after the other (on `ldapQueue`).
     /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
     /// - Parameter reconcile: read the directory back for drift repair (after a full sync); it also
-    ///   happens at the first push after a start and every `ReconcileInterval=`.
+    ///   happens at first contact and every `ReconcileInterval=` after the last one (journaled, so a
+    ///   restart does not bring it forward).
     func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false) {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
@@ -26,20 +27,22 @@ extension ProfileRunner {
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
             let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
-            let now = Date().timeIntervalSince1970
-            let last = shared.withLock { $0.ldap.lastReconcile[target.name] }
-            pusher.reconcile = reconcile || last.map { now - $0 >= target.reconcileInterval } ?? true
+            pusher.reconcile = reconcile || Self.reconcileDue(state, interval: target.reconcileInterval, now: Date().timeIntervalSince1970)
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
-            shared.withLock { s in
-                s.ldap.finished(target.name, summary)
-                if pusher.reconcile && summary.result != .failed { s.ldap.lastReconcile[target.name] = now }
-            }
+            shared.withLock { $0.ldap.finished(target.name, summary) }
             log(summary, kind: .ldap, target: target.name, logger: targetLogger)
             if stopFlag.isCancelled { return }
         }
         scheduleLdapRetry(profile: profile)
         writeMetrics(profile: profile, logger: logger)
         store.compactIfNeeded(logger: logger)
+    }
+
+    /// Drift repair is due `interval` after the last read-back; a state that never had one (a journal
+    /// from before it was recorded) is read back once. First contact reads the directory anyway.
+    static func reconcileDue(_ state: LdapTargetState, interval: Double, now: Double) -> Bool {
+        guard let last = state.lastReconcile else { return true }
+        return now - last >= interval
     }
 
     // MARK: Retries
@@ -118,6 +121,7 @@ extension ProfileRunner {
             if !plan { snapshot.pending = -1 }
             snapshot.lastPush = state.lastPush
             snapshot.lastSuccess = state.lastSuccess
+            snapshot.lastReconcile = state.lastReconcile
             snapshot.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
             snapshot.nextAttempt = pending == 0 && state.failures.isEmpty ? nil : runtime.nextAttempt
             if let operations, let desired {

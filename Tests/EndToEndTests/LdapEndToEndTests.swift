@@ -135,7 +135,7 @@ struct LdapEndToEndTests {
         #expect(!daemon.log.contains("wrong-ldap-password") && !daemon.log.contains(Slapd.rootPassword), "bind secrets are never logged")
     }
 
-    @Test("run-now --full repairs drift: an entry deleted by hand and a changed attribute are put back")
+    @Test("drift repair is journaled: a restart does not repeat it (status shows when it ran); run-now --full puts back an entry deleted by hand and a changed attribute")
     func fullSyncRepairsDrift() throws {
         let slapd = try Slapd()
         defer { slapd.stop() }
@@ -152,8 +152,22 @@ struct LdapEndToEndTests {
             $0.key != victim && $0.value.dn.lowercased().hasPrefix("uid=") && $0.value.lines.contains("entraAccountEnabled: TRUE")
         }?.value.dn)
         try slapd.tool("ldapmodify", [], input: "dn: \(other)\nchangetype: modify\nreplace: entraAccountEnabled\nentraAccountEnabled: FALSE\n")
+
+        // First contact read the directory back; that time is journaled, so the push after a restart
+        // (ReconcileInterval=1d not elapsed) does not read it back again: the drift stays until --full.
+        let firstContact = try #require(status["lastReconcile"] as? String, "\(status)")
+        _ = try daemon.stop()
+        try daemon.start()
+        #expect(try daemon.ctl(["run-now", "contoso", "--wait"]).status == 0, "a delta sync, and the push after it")
+        let restarted = try daemon.waitForScim("contoso", command: "ldap")
+        #expect(restarted["lastReconcile"] as? String == firstContact, "\(restarted)")
+        #expect(try Self.provisioned(slapd)[victim] == nil, "no drift repair after the restart")
+        #expect(!daemon.log.contains("changed or deleted by hand"))
+        #expect(try daemon.ctl(["ldap", "contoso"]).stdout.contains("last drift repair: \(firstContact)"))
+        #expect(try daemon.ctl(["status", "contoso"]).stdout.contains("; drift repair \(firstContact)"))
+
         #expect(try daemon.ctl(["run-now", "contoso", "--full", "--wait"]).status == 0)
-        _ = try daemon.waitForScim("contoso", after: status, command: "ldap")
+        _ = try daemon.waitForScim("contoso", after: restarted, command: "ldap")
         let after = try Self.provisioned(slapd)
         #expect(after[victim]?.dn == entry.dn, "the deleted entry is back")
         #expect(after.first { $0.value.dn == other }?.value.lines.contains("entraAccountEnabled: TRUE") == true)
