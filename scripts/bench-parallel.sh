@@ -56,7 +56,7 @@ chain_pages() {
 
 echo "$(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-3s %7s %7s | %10s %9s %9s | %10s %9s %9s %7s %8s %8s | %7s %7s %7s %s\n' size latency sigma seq_ms seq_pages ms/page \
-    par_ms par_req par_RU 429s floor_ms par/floor speedup seq_est par_RSS "result; load average after"
+    par_ms par_req par_RU 429s floor_ms par/floor speedup seq_est par_RSS "result; load average after the parallel sync"
 for size in "${sizes[@]}"; do
     bench_size "$size" || exit 2
     for latency in $latencies; do
@@ -71,21 +71,24 @@ for size in "${sizes[@]}"; do
         base="http://127.0.0.1:$(cat "$dir/port")"
         pages=$(chain_pages "$base")
         sleep 1
-        seq_ms=-1; seq_result=skipped
-        if [ "${BENCH_SEQUENTIAL:-1}" != 0 ]; then
-            read -r seq_ms seq_result _ _ < <(sync_once "$dir" off "$base")
-            sleep 10  # the bucket refills
-        fi
+        # The parallel sync first: it is the one the machine's load can slow (the chain waits on pages),
+        # and the load average printed is the one right after it.
         curl -s -X DELETE "$base/_sim/stats" >/dev/null
         read -r par_ms par_result par_note par_rss < <(sync_once "$dir" "${BENCH_PARALLEL:-auto}" "$base")
         requests=$(stat "$base" graphRequests)
         ru=$(stat "$base" resourceUnits)
         throttled=$(stat "$base" throttledRequests)
+        load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+        seq_ms=-1; seq_result=skipped
+        if [ "${BENCH_SEQUENTIAL:-1}" != 0 ]; then
+            sleep 10  # the bucket refills
+            read -r seq_ms seq_result _ _ < <(sync_once "$dir" off "$base")
+        fi
         kill -TERM $sim; wait $sim 2>/dev/null || true
         # seq_est: the chain's pages x the mean time per page, measured (seq_ms / pages) or, when the
         # chain was not run, BENCH_MS_PER_PAGE (default: the lognormal's mean, median x e^(sigma^2/2)).
         awk -v s=$size -v l=$latency -v sg=$sigma -v q=$seq_ms -v pg=$pages -v p=$par_ms -v r=$requests -v ru=$ru -v t=$throttled \
-            -v mpp="${BENCH_MS_PER_PAGE:-}" -v rss=$par_rss -v res="$seq_result/$par_result/$par_note; $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+            -v mpp="${BENCH_MS_PER_PAGE:-}" -v rss=$par_rss -v res="$seq_result/$par_result/$par_note; $load_after" 'BEGIN {
             floor = ru / 800 * 1000
             per = q > 0 ? q / pg : (mpp != "" ? mpp : l * exp(sg * sg / 2))
             est = q > 0 ? q : pg * per
