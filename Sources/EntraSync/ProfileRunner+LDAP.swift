@@ -151,9 +151,15 @@ extension ProfileRunner {
     /// Prometheus lines of the LDAP targets (`entra_sync_ldap_*`).
     func ldapMetrics(profile: Profile) -> String {
         let (mirror, runtime) = (self.mirror, shared.withLock { $0.ldap })
-        return Self.pushMetrics(kind: "ldap", what: "LDAP target", profile: profile.name, runtime: runtime, targets: profile.ldapTargets.map { t in
+        var text = Self.pushMetrics(kind: "ldap", what: "LDAP target", profile: profile.name, runtime: runtime, targets: profile.ldapTargets.map { t in
             let state = mirror.ldap[t.name] ?? LdapTargetState()
             return (t.name, state.users.count, state.groups.count, state.failures.count, state.lastSuccess)
         })
+        let name = "entra_sync_ldap_last_reconcile_timestamp_seconds"
+        text += "# HELP \(name) When the directory was last read back for drift repair (first contact included).\n# TYPE \(name) gauge\n"
+        for t in profile.ldapTargets {
+            text += "\(name){profile=\"\(profile.name)\",target=\"\(t.name)\"} \(Int(mirror.ldap[t.name]?.lastReconcile ?? 0))\n"
+        }
+        return text
     }
 }

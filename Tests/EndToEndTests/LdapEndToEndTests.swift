@@ -165,6 +165,8 @@ struct LdapEndToEndTests {
         #expect(!daemon.log.contains("changed or deleted by hand"))
         #expect(try daemon.ctl(["ldap", "contoso"]).stdout.contains("last drift repair: \(firstContact)"))
         #expect(try daemon.ctl(["status", "contoso"]).stdout.contains("; drift repair \(firstContact)"))
+        let metrics = try String(contentsOfFile: daemon.stateDirectory + "/contoso/metrics.prom", encoding: .utf8)
+        #expect(metrics.contains("entra_sync_ldap_last_reconcile_timestamp_seconds{profile=\"contoso\",target=\"default\"} 1"), "\(metrics)")
 
         #expect(try daemon.ctl(["run-now", "contoso", "--full", "--wait"]).status == 0)
         _ = try daemon.waitForScim("contoso", after: restarted, command: "ldap")
