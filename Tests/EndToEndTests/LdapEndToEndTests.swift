@@ -10,6 +10,16 @@ struct LdapEndToEndTests {
         "\n[LDAP\(name.map { ":" + $0 } ?? "")]\nURI=\(slapd.uri)\nBindDN=\(Slapd.rootDN)\nBindPasswordFile=\(slapd.passwordFile)\nBaseDN=\(Slapd.suffix)\n" + extra
     }
 
+    /// slapd, a tenant of 12 users and 2 groups, and a daemon that provisioned them: the target's status after that push.
+    static func provisionedDaemon() throws -> (slapd: Slapd, sim: Simulator, daemon: DaemonHarness, status: [String: Any]) {
+        let slapd = try Slapd()
+        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
+        try daemon.start()
+        return (slapd, sim, daemon, try daemon.waitForScim("contoso", command: "ldap"))
+    }
+
     /// Every entry under the suffix that carries an entraObjectId: id → (DN, attributes as ldapsearch prints them).
     static func provisioned(_ slapd: Slapd) throws -> [String: (dn: String, lines: [String])] {
         var result: [String: (dn: String, lines: [String])] = [:]
@@ -137,13 +147,11 @@ struct LdapEndToEndTests {
 
     @Test("drift repair is journaled: a restart does not repeat it (status shows when it ran); run-now --full puts back an entry deleted by hand and a changed attribute")
     func fullSyncRepairsDrift() throws {
-        let slapd = try Slapd()
-        defer { slapd.stop() }
-        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
-        let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
-        try daemon.start()
-        let status = try daemon.waitForScim("contoso", command: "ldap")
+        let (slapd, sim, daemon, status) = try Self.provisionedDaemon()
+        defer {
+            slapd.stop()
+            withExtendedLifetime(sim) {}  // the tenant serves the daemon until the end
+        }
         let before = try Self.provisioned(slapd)
         let (victim, entry) = try #require(before.first { $0.value.dn.lowercased().hasPrefix("uid=") })
         try slapd.tool("ldapdelete", [entry.dn])
@@ -174,5 +182,37 @@ struct LdapEndToEndTests {
         #expect(after[victim]?.dn == entry.dn, "the deleted entry is back")
         #expect(after.first { $0.value.dn == other }?.value.lines.contains("entraAccountEnabled: TRUE") == true)
         #expect(daemon.log.contains("changed or deleted by hand"))
+    }
+
+    @Test("Attribute.NAME= changed by a reload: the values are modified in place (same entryUUIDs, nothing created); an attribute no longer managed keeps its value")
+    func attributeOverridesByReload() throws {
+        let (slapd, sim, daemon, status) = try Self.provisionedDaemon()
+        defer { slapd.stop() }
+        func people() throws -> [String: [String]] {
+            try slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["uid", "mail", "title", "departmentNumber", "entryUUID"])
+        }
+        let before = try people()
+        #expect(before.count == 12 && before.values.allSatisfy { !$0.contains { $0.hasPrefix("departmentNumber") } })
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd, extra: """
+            Attribute.mail=userPrincipalName
+            Attribute.departmentNumber=department
+            Attribute.title=
+            MaxRequestsPerSecond=20
+
+            """))
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        let pushed = try daemon.waitForScim("contoso", after: status, command: "ldap")
+        let last = pushed["lastPush"] as? [String: Any] ?? [:]
+        #expect(last["created"] as? Int == 0 && last["updated"] as? Int == 12, "every user gains departmentNumber: \(last)")
+        let after = try people()
+        #expect(Set(after.keys) == Set(before.keys), "no entry renamed, added or removed")
+        for (dn, lines) in after {
+            let uid = lines.first { $0.hasPrefix("uid: ") }.map { String($0.dropFirst(5)) } ?? "?"
+            #expect(lines.contains("mail: \(uid)"), "\(dn): \(lines)")
+            #expect(lines.contains { $0.hasPrefix("departmentNumber: ") }, "\(dn)")
+            for kept in ["entryUUID", "title"] {
+                #expect(lines.filter { $0.hasPrefix(kept) } == before[dn]?.filter { $0.hasPrefix(kept) }, "\(dn) \(kept)")
+            }
+        }
     }
 }
