@@ -123,10 +123,11 @@ struct LdapPushLimitsTests {
         #expect(summary.requests > 70, "\(summary)")
         #expect(elapsed >= (Double(summary.requests) - burst - 1) / 40 * 0.95, "\(summary.requests) operations in \(elapsed) s")
         #expect(elapsed < Double(summary.requests) / 40 + 5, "paced, not stalled: \(elapsed) s")
-        // What the server saw: every operation, never more than 40 + 4 in one second.
+        // What the server saw: every operation, and in any one second no more than the client may send
+        // (40 + the burst of 4 + 1), give or take a few the server answered late.
         #expect(times.count == summary.requests, "slapd answered \(times.count) operations, the push counted \(summary.requests)")
         let busiest = times.map { start in times.filter { $0 >= start && $0 < start + 1 }.count }.max() ?? 0
-        #expect(busiest <= 46 && busiest >= 30, "at most \(busiest) operations in one second")
+        #expect(busiest <= 50 && busiest >= 30, "at most \(busiest) operations in one second")
     }
 
     @Test("a 10,000-member group: loaded in chunks of 1,000 values; a few member changes later are one small modify, not a replace")
