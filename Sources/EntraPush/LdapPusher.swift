@@ -32,6 +32,7 @@ public final class LdapPusher: PushTarget {
     static let addWindow = 32
     /// The most adds that were unanswered at once (for tests).
     private(set) var mostInFlight = 0
+    /// The user attributes of the default mapping (`userAttributeNames` is what a target manages).
     static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled",
                                  "uidnumber", "gidnumber", "homedirectory", "loginshell"]
     static let groupAttributes = ["cn", "description", "entraobjectid", "gidnumber"]
