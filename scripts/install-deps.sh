@@ -6,11 +6,12 @@ set -euo pipefail
 # dpkg-dev (dpkg-shlibdeps) and binutils (strip) build the .deb; lintian checks it in the system tests.
 # libldap-dev builds the LDAP client; slapd and ldap-utils run the LDAP provisioning tests against a real server.
 # libnss-systemd and systemd-userdbd (userdbctl): the Linux identity tests ask the userdb socket as a host would.
+# 389-ds-base: scripts/389ds-test.sh runs the LDAP push against a 389 Directory Server (an instance it creates itself).
 # nslcd and libnss-ldapd: the system tests read the provisioned POSIX entries back with getent inside the systemd
 # sandbox. Installed without questions, libnss-ldapd adds ldap to no line of the host's /etc/nsswitch.conf, and
 # nslcd is not started (policy-rc.d below); the sandbox configures both in its own overlay.
 packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian libnss-systemd systemd-userdbd openssl
-          nslcd libnss-ldapd)
+          nslcd libnss-ldapd 389-ds-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

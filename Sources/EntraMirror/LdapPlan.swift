@@ -13,6 +13,7 @@ import EntraDirectory
 /// | surname | `sn` (else displayName, else the UPN: inetOrgPerson requires it) |
 /// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` |
 /// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) |
+/// | any field (`Attribute.NAME=FIELD`) | the user rows above remapped, more added, or left unmanaged (`LdapAttributeMap`) |
 /// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` |
 /// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) |
 /// | POSIX id (`Posix=yes`, from `MirrorState.posixIDs`) | users: `posixAccount` `uidNumber`, `gidNumber` (the same), `homeDirectory` (`HomeDirectory=`), `loginShell`; groups: `posixGroup` `gidNumber` |
@@ -21,17 +22,20 @@ public struct LdapDesired: Sendable {
     /// Users in scope that cannot be provisioned, with why.
     public var unsendable: [String: String] = [:]
     public var groups: [String: LdapEntryLink] = [:]
+    /// The user attributes entra-sync writes (`Attribute.NAME=`); the others an entry holds are left alone.
+    public var managedUserAttributes = Self.managedAttributes(for: LdapAttributeMap())
 
     public init() {}
 
     public init(view: ScopedView, target: LdapTarget) {
+        managedUserAttributes = Self.managedAttributes(for: target.userAttributes)
         if target.users {
             for user in view.users {
                 guard let upn = user.userPrincipalName, !upn.isEmpty else {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
                 }
-                var attributes = Self.attributes(user, uid: upn)
+                var attributes = Self.attributes(user, upn: upn, map: target.userAttributes)
                 if target.posix, let id = view.state.posixIDs[user.id] {
                     attributes["uidnumber"] = [String(id)]
                     attributes["gidnumber"] = [String(id)]  // the user's own group, as the userdb serves it
@@ -52,22 +56,6 @@ public struct LdapDesired: Sendable {
             let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
             groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: attributes, members: Set(members))
         }
-    }
-
-    public static func attributes(_ user: DirectoryUser, uid: String) -> [String: [String]] {
-        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
-        var a: [String: [String]] = [
-            "uid": [uid],
-            "cn": [nonEmpty(user.displayName) ?? uid],
-            "sn": [nonEmpty(user.surname) ?? nonEmpty(user.displayName) ?? uid],
-            "entraobjectid": [user.id],
-            "entraaccountenabled": [user.accountEnabled == false ? "FALSE" : "TRUE"],
-        ]
-        for (name, value) in [("givenname", user.givenName), ("displayname", user.displayName), ("mail", user.mail),
-                              ("title", user.jobTitle), ("employeenumber", user.employeeId)] {
-            if let v = nonEmpty(value) { a[name] = [v] }
-        }
-        return a
     }
 
     /// The object classes an entry is created with.
@@ -130,7 +118,7 @@ public struct LdapPlan: Sendable {
                     ops.append(.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry)))
                     continue
                 }
-                var acknowledged = link.attributes
+                var acknowledged = isGroup ? link.attributes : link.attributes.filter { desired.managedUserAttributes.contains($0.key) }
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
                     ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
                     acknowledged = LdapEntry.renamed(acknowledged, from: link.dn, to: entry.dn)

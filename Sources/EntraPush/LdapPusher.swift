@@ -32,9 +32,14 @@ public final class LdapPusher: PushTarget {
     static let addWindow = 32
     /// The most adds that were unanswered at once (for tests).
     private(set) var mostInFlight = 0
+    /// The user attributes of the default mapping (`userAttributeNames` is what a target manages).
     static let userAttributes = ["uid", "cn", "sn", "givenname", "displayname", "mail", "title", "employeenumber", "entraobjectid", "entraaccountenabled",
                                  "uidnumber", "gidnumber", "homedirectory", "loginshell"]
     static let groupAttributes = ["cn", "description", "entraobjectid", "gidnumber"]
+    /// The user attributes this target manages (`userAttributes` remapped by `Attribute.NAME=`): read back and compared.
+    let userAttributeNames: [String]
+    /// `MaxRequestsPerSecond=`, when set.
+    let pacer: RequestPacer?
 
     /// A failure of the whole push that is not an LDAP result (a managed container cannot be created).
     struct Abort: Error {
@@ -47,6 +52,8 @@ public final class LdapPusher: PushTarget {
         self.cancel = cancel
         self.logger = logger
         ledger = PushLedger(target: target.name, state: state, journal: journal)
+        userAttributeNames = LdapDesired.managedAttributes(for: target.userAttributes).sorted()
+        pacer = target.maxRequestsPerSecond > 0 ? RequestPacer(rate: target.maxRequestsPerSecond) : nil
     }
 
     private func commit(_ mutations: [LdapMutation]) throws { try ledger.commit(mutations) }
@@ -57,6 +64,7 @@ public final class LdapPusher: PushTarget {
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
             ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
+            if let pacer { ldap.beforeOperation = pacer.beforeOperation }
             try ldap.connect()
             switch target.bind {
             case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
@@ -112,6 +120,7 @@ public final class LdapPusher: PushTarget {
             ledger.summary.error = "cannot record the push in the journal: \(error)"
         }
         ledger.summary.requests = ldap?.operations ?? 0
+        ledger.summary.bytesSent = ldap?.bytesSent ?? 0
         ldap = nil  // unbinds
         if ledger.summary.result == .failed { left = 0 }
         return ledger.finish(blocked: blocked, left: left, reached: state.location == target.location)
@@ -167,7 +176,7 @@ public final class LdapPusher: PushTarget {
             let base = isGroup ? target.groupsDN : target.usersDN
             let naming = isGroup ? "cn" : "uid"
             let existing = try ldap.search(base: base, scope: .subtree, filter: isGroup ? "(|(objectClass=groupOfNames)(objectClass=posixGroup))" : "(objectClass=inetOrgPerson)",
-                                           attributes: ["objectClass", "member"] + (isGroup ? Self.groupAttributes : Self.userAttributes))
+                                           attributes: ["objectClass", "member"] + (isGroup ? Self.groupAttributes : userAttributeNames))
             var byId: [String: LDAPConnection.Entry] = [:]
             var byName: [String: LDAPConnection.Entry] = [:]
             for entry in existing {
@@ -189,7 +198,7 @@ public final class LdapPusher: PushTarget {
                         continue
                     }
                 }
-                var link = Self.link(found, isGroup: isGroup)
+                var link = self.link(found, isGroup: isGroup)
                 link.attributes["entraobjectid"] = [id]
                 idByDN[LdapDN.normalized(found.dn)] = id
                 mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: link))
@@ -200,7 +209,7 @@ public final class LdapPusher: PushTarget {
             let members = (entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id }
             if !members.isEmpty { mutations.append(.members(target: target.name, group: id, added: members.sorted(), removed: [])) }
         }
-        mutations.append(.adopted(target: target.name))
+        mutations += [.adopted(target: target.name), .reconciled(target: target.name, at: Date().timeIntervalSince1970)]
         try commit(mutations)
         let adopted = mutations.filter { if case .entry = $0 { true } else { false } }.count
         logger.info("LDAP target \(target.name): first contact, adopted \(adopted) existing entries",
@@ -217,7 +226,7 @@ public final class LdapPusher: PushTarget {
         for isGroup in [false, true] where isGroup ? target.groups : target.users {
             let base = isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN
             for entry in try ldap.search(base: base, scope: .subtree, filter: "(entraObjectId=*)",
-                                         attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)) {
+                                         attributes: ["member"] + (isGroup ? Self.groupAttributes : userAttributeNames)) {
                 guard let id = entry.first("entraObjectId"), (isGroup ? state.groups[id] : state.users[id]) != nil else { continue }
                 found[id] = entry
             }
@@ -232,8 +241,8 @@ public final class LdapPusher: PushTarget {
                     drifted.insert(id)
                     continue
                 }
-                let held = Self.link(entry, isGroup: isGroup)
-                if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != link.attributes {
+                let held = self.link(entry, isGroup: isGroup)
+                if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != managed(link.attributes, isGroup: isGroup) {
                     mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: held))
                     drifted.insert(id)
                 }
@@ -246,7 +255,7 @@ public final class LdapPusher: PushTarget {
                 }
             }
         }
-        try commit(mutations)
+        try commit(mutations + [.reconciled(target: target.name, at: Date().timeIntervalSince1970)])
         self.drifted = drifted.count
         if !drifted.isEmpty {
             logger.notice("LDAP target \(target.name): \(drifted.count) entries were changed or deleted by hand; putting them back",
@@ -255,9 +264,15 @@ public final class LdapPusher: PushTarget {
     }
 
     /// A link from an entry as the directory holds it (managed attributes only, members not included).
-    static func link(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
-        let names = isGroup ? groupAttributes : userAttributes
-        return LdapEntryLink(dn: entry.dn, attributes: entry.attributes.filter { names.contains($0.key) })
+    func link(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
+        LdapEntryLink(dn: entry.dn, attributes: managed(entry.attributes, isGroup: isGroup))
+    }
+
+    /// The attributes this target manages among `attributes` (an acknowledged link may hold one that
+    /// `Attribute.NAME=` no longer manages: it is left in the directory as it is).
+    func managed(_ attributes: [String: [String]], isGroup: Bool) -> [String: [String]] {
+        let names = isGroup ? Self.groupAttributes : userAttributeNames
+        return attributes.filter { names.contains($0.key) }
     }
 
     /// The entry carrying `id`, wherever it is under the managed DNs.
@@ -265,7 +280,7 @@ public final class LdapPusher: PushTarget {
         // Moved users (DeprovisionMode=move) may be under DisabledDN=, outside UsersDN=.
         try ldap.search(base: isGroup ? target.groupsDN : target.deprovisionMode == .move ? target.baseDN : target.usersDN, scope: .subtree,
                         filter: "(entraObjectId=\(LDAPConnection.filterValue(id)))",
-                        attributes: ["member"] + (isGroup ? Self.groupAttributes : Self.userAttributes)).first
+                        attributes: ["member"] + (isGroup ? Self.groupAttributes : userAttributeNames)).first
     }
 
     // MARK: Operations
@@ -406,7 +421,7 @@ public final class LdapPusher: PushTarget {
 
     /// Takes the entry as the directory holds it (after a crash or a change behind our back).
     private func relink(_ id: String, isGroup: Bool, _ found: LDAPConnection.Entry) throws {
-        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: Self.link(found, isGroup: isGroup))]
+        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: self.link(found, isGroup: isGroup))]
         if isGroup {
             let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
                                   uniquingKeysWith: { a, _ in a })
@@ -454,7 +469,7 @@ public final class LdapPusher: PushTarget {
     /// Replaces the managed attributes that changed. `members`: what a group re-created on the way should list.
     private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]], members: Set<String>) throws {
         try located(id, isGroup: isGroup) { link in
-            let changes = LdapEntry.changes(from: link.attributes, to: attributes)
+            let changes = LdapEntry.changes(from: managed(link.attributes, isGroup: isGroup), to: attributes)
             guard !changes.isEmpty else { return }
             let replace = changes.map { LDAPConnection.Change.replace($0.name, $0.values) }
             let posixAttribute = isGroup ? "gidnumber" : "uidnumber"

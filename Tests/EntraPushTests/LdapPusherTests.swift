@@ -60,6 +60,23 @@ struct LdapPusherTests {
         return s
     }
 
+    /// One change of every kind on `mirror()`: create (u6), update (u1), rename (u2, g2), disable (u3),
+    /// delete (u5, g3), membership add (u6 to g4) and remove (u2 from g1).
+    static func change(_ mirror: inout MirrorState) {
+        mirror.apply(.upsertUser(DirectoryUser(id: "u6", userPrincipalName: "fay@contoso.com", displayName: "Fay", accountEnabled: true)))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u1", userPrincipalName: "ada@contoso.com", displayName: "Ada Lovelace", surname: "Lovelace",
+                                               mail: nil, accountEnabled: true, jobTitle: "Countess")))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u2", userPrincipalName: "robert@contoso.com", displayName: "Bob", surname: "Bob",
+                                               mail: "bob@contoso.com", accountEnabled: true)))
+        mirror.apply(.upsertUser(DirectoryUser(id: "u3", userPrincipalName: "cy@contoso.com", displayName: "Cy", surname: "Cy",
+                                               mail: "cy@contoso.com", accountEnabled: false)))
+        mirror.apply(.removeUser("u5"))
+        mirror.apply(.upsertGroup(DirectoryGroup(id: "g2", displayName: "Operations")))
+        mirror.apply(.removeGroup("g3"))
+        mirror.apply(.addMember(group: "g4", member: ObjectID("u6"), kind: .user))
+        mirror.apply(.removeMember(group: "g1", member: ObjectID("u2")))
+    }
+
     static func desired(_ m: MirrorState, _ target: LdapTarget) -> LdapDesired {
         LdapDesired(view: ScopedView(state: m, scope: Scope()), target: target)
     }
@@ -76,7 +93,8 @@ struct LdapPusherTests {
     /// Fails unless the directory holds exactly the desired entries: every entry with an
     /// entraObjectId, its DN, its managed attributes and (groups) its member DNs.
     static func expectMatches(_ slapd: Slapd, _ desired: LdapDesired, except: Set<String> = [], disabled: Set<String> = [],
-                              foreignMembers: [String: Set<String>] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws {
+                              foreignMembers: [String: Set<String>] = [:], userAttributes: [String] = LdapPusher.userAttributes,
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
         let ldap = try LDAPConnection(uri: slapd.uri, caFile: nil, timeout: 5)
         try ldap.bind(dn: Slapd.rootDN, password: Slapd.rootPassword)
         let entries = try ldap.search(base: Slapd.suffix, scope: .subtree, filter: "(entraObjectId=*)", attributes: ["*"], pageSize: 2)
@@ -88,7 +106,8 @@ struct LdapPusherTests {
         for (id, entry) in want {
             guard let found = byId[id]?.first else { continue }
             #expect(LdapDN.normalized(found.dn) == dnOf[id], "\(id)", sourceLocation: sourceLocation)
-            let managed = found.attributes.filter { (LdapPusher.userAttributes + LdapPusher.groupAttributes).contains($0.key) }
+            let names = desired.groups[id] != nil ? LdapPusher.groupAttributes : userAttributes
+            let managed = found.attributes.filter { names.contains($0.key) }
             #expect(managed == entry.attributes, "\(id)", sourceLocation: sourceLocation)
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
@@ -130,19 +149,7 @@ struct LdapPusherTests {
         #expect(again.result == .succeeded && again.operations == 0 && again.requests == 1, "only the bind: \(again)")
 
         let uuid = try slapd.entries(filter: "(entraObjectId=u2)", attributes: ["entryUUID"]).values.first
-        // Create, update, rename (user and group), disable, delete, membership add and remove.
-        mirror.apply(.upsertUser(DirectoryUser(id: "u6", userPrincipalName: "fay@contoso.com", displayName: "Fay", accountEnabled: true)))
-        mirror.apply(.upsertUser(DirectoryUser(id: "u1", userPrincipalName: "ada@contoso.com", displayName: "Ada Lovelace", surname: "Lovelace",
-                                               mail: nil, accountEnabled: true, jobTitle: "Countess")))
-        mirror.apply(.upsertUser(DirectoryUser(id: "u2", userPrincipalName: "robert@contoso.com", displayName: "Bob", surname: "Bob",
-                                               mail: "bob@contoso.com", accountEnabled: true)))
-        mirror.apply(.upsertUser(DirectoryUser(id: "u3", userPrincipalName: "cy@contoso.com", displayName: "Cy", surname: "Cy",
-                                               mail: "cy@contoso.com", accountEnabled: false)))
-        mirror.apply(.removeUser("u5"))
-        mirror.apply(.upsertGroup(DirectoryGroup(id: "g2", displayName: "Operations")))
-        mirror.apply(.removeGroup("g3"))
-        mirror.apply(.addMember(group: "g4", member: ObjectID("u6"), kind: .user))
-        mirror.apply(.removeMember(group: "g1", member: ObjectID("u2")))
+        Self.change(&mirror)
         desired = Self.desired(mirror, target)
         let change = Self.push(target, journal, desired)
         #expect(change.result == .succeeded, "\(change.error ?? "")")
