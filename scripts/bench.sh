@@ -17,10 +17,14 @@
 # (scripts/many-profiles.sh, one line each).
 # scripts/bench.sh userdb [SIZE] (default L): Linux user lookups on the userdb socket, median and p99
 # per GetUserRecord by name beside a trivial varlink call (GetInfo) on the same socket.
+# scripts/bench.sh ldap [SIZE ...] (default S M): LDAP provisioning, the first load into slapd against
+# `ldapadd -c` of the same entries, the push after 1,000 changes, RSS with and without the target
+# (scripts/bench-ldap.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-sizes.sh
 if [ "${BENCH_MODE:-}" = parallel ]; then exec scripts/bench-parallel.sh "$@"; fi
+if [ "${1:-}" = ldap ]; then shift; exec scripts/bench-ldap.sh "$@"; fi
 if [ "${1:-}" = tenants ]; then
     shift
     counts=("$@")

@@ -86,6 +86,7 @@ install -m 0644 README.md "$doc/README.md"
 gzip -9n "$doc/changelog.Debian" "$doc/README.md"
 install -m 0644 etc/entra-sync/example.conf.sample "$doc/example.conf.sample"
 install -m 0644 packaging/ldap/entra-sync.ldif "$doc/entra-sync.ldif"
+install -m 0644 packaging/ldap/99entra-sync.ldif "$doc/99entra-sync.ldif"
 for package in swift-crypto swift-log swift-asn1; do
     install -m 0644 ".build/checkouts/$package/NOTICE.txt" "$doc/NOTICE.$package"
 done

@@ -8,34 +8,33 @@ set -euo pipefail
 # libnss-systemd and systemd-userdbd (userdbctl): the Linux identity tests ask the userdb socket as a host would.
 # samba, samba-ad-provision, samba-dsdb-modules, samba-vfs-modules (provisioning sets sysvol ACLs through acl_xattr)
 # and iproute2 (ip): scripts/samba-ad-test.sh runs a Samba AD domain controller for the Schema=activedirectory tests.
+# 389-ds-base: scripts/389ds-test.sh runs the LDAP push against a 389 Directory Server (an instance it creates itself).
+# nslcd and libnss-ldapd: the system tests read the provisioned POSIX entries back with getent inside the systemd
+# sandbox. Installed without questions, libnss-ldapd adds ldap to no line of the host's /etc/nsswitch.conf, and
+# nslcd is not started (policy-rc.d below); the sandbox configures both in its own overlay.
 packages=(libcurl4-openssl-dev libsystemd-dev libldap-dev slapd ldap-utils pkg-config curl dpkg-dev binutils lintian libnss-systemd systemd-userdbd openssl
-          samba samba-ad-provision samba-dsdb-modules samba-vfs-modules iproute2)
+          nslcd libnss-ldapd 389-ds-base samba samba-ad-provision samba-dsdb-modules samba-vfs-modules iproute2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Packages such as samba and slapd start their daemons from their postinst through invoke-rc.d; a
-# policy-rc.d that answers 101 ("not allowed") keeps them stopped. One that exists already is left as it is.
-policy=/usr/sbin/policy-rc.d
+# Installing starts no service on this host (slapd's and nslcd's postinst would start theirs): unless a
+# policy-rc.d exists already (a container's), a temporary one denies every start and is removed after.
+install_missing() {  # install_missing [sudo]
+    echo "installing: ${missing[*]}"
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        "$@" sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+        trap "$* rm -f /usr/sbin/policy-rc.d" EXIT
+    fi
+    "$@" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "$@" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
 if [ ${#missing[@]} -eq 0 ]; then
     :
 elif [ "$(id -u)" -eq 0 ]; then
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
-        trap 'rm -f "$policy"' EXIT
-    fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    install_missing
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    echo "installing: ${missing[*]}"
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' | sudo tee "$policy" >/dev/null && sudo chmod 755 "$policy"
-        trap 'sudo rm -f "$policy"' EXIT
-    fi
-    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    install_missing sudo
 else
     echo "missing Debian packages: ${missing[*]}" >&2
     echo "install them with: sudo apt-get install ${missing[*]}" >&2

@@ -51,7 +51,7 @@ if ! reason="$(scripts/systemd-sandbox.sh check 2>&1)"; then
     exit 0
 fi
 mkdir -p "$work/bin"
-cp "$(swift build --show-bin-path)/entra-graph-sim" "$work/bin/"
+cp "$(swift build --show-bin-path)/entra-graph-sim" scripts/slapd-init.sh "$work/bin/"
 bin="$work/bin"
 scripts/systemd-sandbox.sh boot "$sbx" >/dev/null
 R() { timeout 60 scripts/systemd-sandbox.sh run "$sbx" "$@"; }
@@ -212,6 +212,46 @@ check "userdb: userdbctl shows the record" R sh -c 'userdbctl --service=io.entra
 check "userdb: a local name is not served" R sh -c '[ "$(getent passwd | grep -c ^root:)" = 1 ] && entra-syncctl status contoso | grep -q "not served: root"'
 uid_before="$(R getent passwd alice | cut -d: -f3)"
 check "userdb: a restart keeps the uid" R sh -c "systemctl restart entra-sync && sleep 1 && [ \"\$(getent passwd alice | cut -d: -f3)\" = '$uid_before' ]"
+
+# LDAP provisioning read back by a real consumer: a slapd inside the sandbox (the package's schema,
+# mdb), the profile's [LDAP] target with Posix=yes, and nslcd + libnss-ldapd answering getent
+# ("passwd: files ldap" in the sandbox only). nslcd hides accounts disabled in Entra by its passwd
+# filter on entraAccountEnabled and resolves nested groups. The uid and gid are the profile's
+# POSIX ids, the ones the userdb serves above.
+gid_before="$(R getent group vault-users | cut -d: -f3)"
+lport=$((port + 1))
+R "$bin/slapd-init.sh" /var/lib/test-slapd /usr/share/doc/entra-sync/entra-sync.ldif Ld4p-S3cret-Value \
+    '{0}to attrs=userPassword by * none' '{1}to * by * read' >/dev/null
+R systemd-run --unit=test-slapd --property=Type=exec /usr/sbin/slapd -F /var/lib/test-slapd/config -h "ldap://127.0.0.1:$lport/" -d 0 >/dev/null
+waitfor 20 R ldapsearch -x -H "ldap://127.0.0.1:$lport" -b dc=example,dc=test -s base 1.1
+bob="$(simpost users '{"displayName":"Bob Example","userPrincipalName":"bob@contoso.com","accountEnabled":true}')"
+carol="$(simpost users '{"displayName":"Carol Example","userPrincipalName":"carol@contoso.com","accountEnabled":true}')"
+simpost "groups/$child/members" "{\"id\":\"$bob\"}" >/dev/null
+simpost "groups/$child/members" "{\"id\":\"$carol\"}" >/dev/null
+R sh -c "umask 027; printf 'Ld4p-S3cret-Value\n' >/etc/entra-sync/ldap.secret; chgrp entra-sync /etc/entra-sync/ldap.secret
+printf '[LDAP]\nURI=ldap://127.0.0.1:$lport\nBindDN=cn=admin,dc=example,dc=test\nBindPasswordFile=/etc/entra-sync/ldap.secret\nBaseDN=dc=example,dc=test\nPosix=yes\nHomeDirectory=/home/%%l\n' >>/etc/entra-sync/contoso.conf
+printf 'uid nslcd\ngid nslcd\nuri ldap://127.0.0.1:$lport/\nbase dc=example,dc=test\nfilter passwd (&(objectClass=posixAccount)(entraAccountEnabled=TRUE))\nnss_nested_groups yes\ncache dn2uid 1s 1s\n' >/etc/nslcd.conf
+chmod 640 /etc/nslcd.conf && chgrp nslcd /etc/nslcd.conf && systemctl restart nslcd
+sed -E 's/^(passwd|group):.*/\1: files ldap/' /etc/nsswitch.conf >/tmp/ns && cat /tmp/ns >/etc/nsswitch.conf
+systemctl reload entra-sync"
+ldap_synced() {  # ldap_synced: a run, then the push it starts is done (the target shows in-sync after a push that began after the run)
+    R entra-syncctl run-now contoso --wait >/dev/null && waitfor 60 R sh -c 'entra-syncctl ldap contoso | grep -q " in-sync$"'
+}
+check "ldap: a sync provisions the directory (Posix=yes)" ldap_synced
+check "ldap: getent passwd through nslcd, with the userdb's uid" R sh -c "getent passwd alice@contoso.com | grep -Eq '^alice@contoso.com:[^:]*:$uid_before:$uid_before:Alice Example:/home/alice:/bin/bash\$'"
+check "ldap: getent group lists the members, nested ones too, with the userdb's gid" R sh -c "set -e
+    getent group 'Vault Admins' | grep -Eq '^Vault Admins:[^:]*:[0-9]+:' && getent group 'Vault Admins' | cut -d: -f4 | tr , '\n' | sort | tr '\n' ' ' | grep -qx 'alice@contoso.com bob@contoso.com carol@contoso.com '
+    getent group 'Vault Users' | grep -q '^Vault Users:[^:]*:$gid_before:' && getent group 'Vault Users' | grep -q 'alice@contoso.com'"
+check "ldap: id shows the groups" R sh -c "id alice@contoso.com | grep -q '(Vault Users)' && id alice@contoso.com | grep -q '(Vault Admins)'"
+# A rename, a disabled account and a removed membership in Entra reach getent after the next sync.
+curl -sf -X PATCH -H 'Content-Type: application/json' "http://127.0.0.1:$port/_sim/users/$alice" -d '{"userPrincipalName":"alicia@contoso.com"}' >/dev/null
+curl -sf -X PATCH -H 'Content-Type: application/json' "http://127.0.0.1:$port/_sim/users/$bob" -d '{"accountEnabled":false}' >/dev/null
+curl -sf -X DELETE "http://127.0.0.1:$port/_sim/groups/$child/members/$carol" >/dev/null
+check "ldap: the changes are pushed after the next sync" ldap_synced
+check "ldap: a renamed user keeps the uid under the new name" waitfor 10 R sh -c "getent passwd alicia@contoso.com | grep -q '^alicia@contoso.com:[^:]*:$uid_before:' && ! getent passwd alice@contoso.com"
+check "ldap: a disabled account no longer resolves" R sh -c '! getent passwd bob@contoso.com && getent passwd carol@contoso.com'
+check "ldap: a removed membership is gone from the group" R sh -c "getent group 'Vault Admins' | grep -q 'alicia@contoso.com' && ! getent group 'Vault Admins' | grep -q 'carol@contoso.com' && ! id carol@contoso.com | grep -q 'Vault Admins'"
+R sh -c "sed -E 's/^(passwd|group):.*/\1: files systemd/' /etc/nsswitch.conf >/tmp/ns && cat /tmp/ns >/etc/nsswitch.conf"
 
 # journald: structured fields, catalog text, and no secret anywhere.
 check "journal has structured fields" R sh -c 'journalctl -u entra-sync ENTRA_PROFILE=contoso -o json | grep -q "\"ENTRA_RUN_ID\"" && journalctl -u entra-sync ENTRA_PROFILE=contoso -o json | grep -q "\"ENTRA_DURATION_MSEC\""'

@@ -8,6 +8,10 @@ swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
     # Linux identities through nss-systemd and userdbctl in a private mount namespace (a few seconds).
     scripts/userdb-nss-test.sh
+    # StartTLS to a non-loopback slapd, inside a private network namespace (a few seconds).
+    scripts/ldap-starttls-test.sh
+    # The LDAP push against a 389 Directory Server it creates in a private mount namespace (about 30 s).
+    scripts/389ds-test.sh
     # Schema=activedirectory against a Samba AD domain controller in a private network namespace (about 30 s).
     scripts/samba-ad-test.sh
     # The end-to-end tests again with ThreadSanitizer (the locks are pthread mutexes, `Locked`, which

@@ -25,7 +25,7 @@
 /// - `Users=`, `Groups=` booleans, default yes
 /// - `RequestTimeout=` time span, default 30s
 /// - `ReconcileInterval=` time span, default 1d: drift repair (entries changed or deleted by hand put back) that
-///   often, besides at the first push after a start and after a full sync (`run-now --full`)
+///   often after the last one (journaled), besides at first contact and after a full sync (`run-now --full`)
 /// - `Posix=` boolean, default no: users get `posixAccount` (uidNumber, gidNumber = uidNumber,
 ///   homeDirectory, loginShell), groups are `posixGroup` (gidNumber) with `member` DNs (Active Directory: the
 ///   attributes uidNumber, gidNumber, unixHomeDirectory, loginShell and gidNumber, no class change); the ids are the
@@ -33,6 +33,10 @@
 /// - `HomeDirectory=` template, default `/home/%u`: `%u` the entry's uid (the UPN), `%l` UPN local part,
 ///   `%U` uidNumber, `%o` object id, `%%` a percent sign (only with `Posix=yes`)
 /// - `LoginShell=` absolute path, default `/bin/bash` (only with `Posix=yes`)
+/// - `Attribute.NAME=FIELD` (any number): the user attribute NAME written from the Entra field FIELD instead of its
+///   default; `Attribute.NAME=` with nothing: NAME is no longer managed (see `LdapAttributeMap`)
+/// - `MaxRequestsPerSecond=` number, default 0 (unlimited): operations sent to the directory per second, on average
+///   (a token bucket holding a tenth of a second's worth, at least one)
 public struct LdapTarget: Sendable, Equatable {
     public enum Schema: String, Sendable, CaseIterable {
         case inetorgperson
@@ -87,6 +91,10 @@ public struct LdapTarget: Sendable, Equatable {
     public var reconcileInterval: Double = 86_400
     public var homeDirectory = "/home/%u"
     public var loginShell = "/bin/bash"
+    /// `Attribute.NAME=`: where each user attribute comes from.
+    public var userAttributes = LdapAttributeMap()
+    /// `MaxRequestsPerSecond=`: 0 is unlimited.
+    public var maxRequestsPerSecond: Double = 0
 
     public init(name: String, uri: String, bind: Bind, baseDN: String) {
         self.name = name

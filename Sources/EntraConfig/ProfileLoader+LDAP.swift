@@ -2,7 +2,8 @@ import Foundation
 
 extension ProfileLoader {
     static let ldapKeys = ["URI", "BindDN", "BindPasswordFile", "BindPasswordCredential", "CAFile", "BaseDN", "UsersDN", "GroupsDN", "Schema",
-                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN", "ReconcileInterval", "IdAttribute"]
+                           "DeprovisionMode", "MaxDeletions", "Users", "Groups", "RequestTimeout", "Posix", "HomeDirectory", "LoginShell", "UserRDN", "DisabledDN", "ReconcileInterval", "IdAttribute",
+                           "MaxRequestsPerSecond", "Attribute.NAME"]
 
     /// Validates the `[LDAP]` and `[LDAP:NAME]` sections, in file order; adds what is wrong to `problems`.
     /// - Parameter hasLinux: the profile has a `[Linux]` section (`Posix=yes` takes its ids from it).
@@ -137,6 +138,28 @@ extension ProfileLoader {
         r.require(target.users || target.groups, "Groups", "Users=no and Groups=no leaves nothing to provision")
         target.requestTimeout = r.timeSpan("RequestTimeout", atLeast: 1, target.requestTimeout)
         target.reconcileInterval = r.timeSpan("ReconcileInterval", atLeast: 60, target.reconcileInterval)
+        if let v = r.string("MaxRequestsPerSecond") {
+            if let rate = Double(v), rate == 0 || (rate >= 1 && rate <= 1_000_000) { target.maxRequestsPerSecond = rate } else {
+                r.fail("MaxRequestsPerSecond", "expected a number of operations a second, at least 1 (0 = unlimited), found '\(v)'")
+            }
+        }
+        attributeMap(&target, &r)
         return target
     }
+
+    /// `Attribute.NAME=FIELD` overrides, in file order.
+    private static func attributeMap(_ target: inout LdapTarget, _ r: inout SectionReader) {
+        let overrides = r.values.filter { $0.key.hasPrefix(attributePrefix) }.sorted { $0.value.line < $1.value.line }
+            .map { (attribute: String($0.key.dropFirst(attributePrefix.count)), field: $0.value.value) }
+        guard !overrides.isEmpty else { return }
+        if target.schema == .activedirectory {
+            for o in overrides { r.fail(attributePrefix + o.attribute, "Schema=activedirectory has a fixed mapping in this version; remove it") }
+            return
+        }
+        var problems: [(String, String)] = []
+        target.userAttributes = LdapAttributeMap(overrides: overrides, rdn: target.userRDN.rawValue) { problems.append(($0, $1)) }
+        for (attribute, message) in problems { r.fail(attributePrefix + attribute, message) }
+    }
+
+    static let attributePrefix = "Attribute."
 }

@@ -29,7 +29,7 @@ extension ProfileLoader {
                 }
                 continue
             }
-            guard keys.contains(entry.key) else {
+            guard keys.contains(entry.key) || acceptsPattern(entry.key, keys) else {
                 problems.append(ConfigError(file: file, line: entry.line, key: entry.key, message: "unknown key in [\(entry.section)]\(suggest(entry.key, keys))"))
                 continue
             }
@@ -40,5 +40,14 @@ extension ProfileLoader {
             sections[name, default: [:]][entry.key] = (entry.value, entry.line)
         }
         return order.map { ($0, sections[$0]!, firstLine[$0]!) }
+    }
+
+    /// `Prefix.NAME` in `keys` accepts every `Prefix.X` with a nonempty X (`Attribute.mail=`).
+    static func acceptsPattern(_ key: String, _ keys: [String]) -> Bool {
+        keys.contains { pattern in
+            guard pattern.hasSuffix(".NAME") else { return false }
+            let prefix = pattern.dropLast(4)
+            return key.hasPrefix(prefix) && key.count > prefix.count
+        }
     }
 }

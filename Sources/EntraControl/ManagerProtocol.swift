@@ -137,6 +137,7 @@ public enum ManagerProtocol {
           failures: []ScimFailureInfo,
           lastPush: ?ScimPushInfo,
           lastSuccess: ?string,
+          lastReconcile: ?string,
           nextAttempt: ?string,
           pushes: int,
           plan: ?[]string
@@ -460,6 +461,8 @@ public struct ScimTargetStatus: Codable, Sendable, Equatable {
     public var failures: [ScimFailureInfo] = []
     public var lastPush: ScimPushInfo?
     public var lastSuccess: String?
+    /// LDAP: the last read-back of the directory for drift repair.
+    public var lastReconcile: String?
     public var nextAttempt: String?
     /// Pushes since the daemon started (lets a client wait for the next one).
     public var pushes = 0

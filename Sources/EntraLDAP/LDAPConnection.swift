@@ -7,8 +7,9 @@ import Foundation
 /// loopback must use StartTLS before any bind (`connect` does it), certificates are always
 /// verified (`LDAP_OPT_X_TLS_HARD`), and the bind password never appears in an error.
 ///
-/// Operations are synchronous (`ldap_*_ext_s`) with `timeout` seconds each, except `sendAdd`, whose
-/// answers `nextAnswer` reads (`ldap_add_ext` + `ldap_result`), so adds can be pipelined; a search
+/// Operations are synchronous (`ldap_*_ext_s`) with `timeout` seconds each, except `sendAdd` and
+/// `sendModify`, whose answers `nextAnswer` reads (`ldap_add_ext`/`ldap_modify_ext` + `ldap_result`),
+/// so adds and modifies can be pipelined; a search
 /// is paged (RFC 2696) so a large directory is never one response.
 public final class LDAPConnection {
     public enum Scope: Int32, Sendable {
@@ -71,6 +72,11 @@ public final class LDAPConnection {
     private let timeout: Double
     /// Operations sent (for metrics and the push summary).
     public private(set) var operations = 0
+    /// Bytes of the requests sent, counted as their DNs, filters, attribute names and values (the BER
+    /// framing, a few bytes an element, and the bind password are not counted).
+    public private(set) var bytesSent = 0
+    /// Called before each operation is sent (a caller's rate limit; it may wait).
+    public var beforeOperation: (() -> Void)?
 
     /// Connects to `uri` (StartTLS when `transport(of:)` says so).
     /// - Parameters:
@@ -106,8 +112,38 @@ public final class LDAPConnection {
             var server: Int32 = 0
             try option(LDAP_OPT_X_TLS_NEWCTX, &server)
         }
-        if transport == .startTLS {
-            try check(ldap_start_tls_s(handle, nil, nil), "StartTLS with \(uri)")
+        if transport == .startTLS { try startTLS() }
+    }
+
+    /// StartTLS before anything else; when it fails nothing more is sent (no bind in clear), and the
+    /// error says which side is wrong (libldap itself says "Connect error" or "Protocol error").
+    private func startTLS() throws(LDAPError) {
+        sending(0)
+        let rc = ldap_start_tls_s(ld, nil, nil)
+        guard rc != 0 else { return }
+        let host = Self.hostAndPort(uri, defaultPort: 389)?.0 ?? uri
+        if rc == -11 {  // LDAP_CONNECT_ERROR: the TLS handshake after the server agreed
+            throw LDAPError(code: rc, operation: "StartTLS with \(uri)",
+                            diagnostic: "the server offers StartTLS, but its certificate was not accepted: not signed by a trusted CA (CAFile=), or not issued for \(host); nothing was sent in clear")
+        }
+        var text = diagnostic()
+        if text.isEmpty { text = String(cString: ldap_err2string(rc)) }
+        throw LDAPError(code: rc, operation: "StartTLS with \(uri)",
+                        diagnostic: "\(text): the server does not offer StartTLS; enable TLS on it or use ldaps:// (an ldap:// URI to a host that is not loopback is never used without it; no bind was sent)")
+    }
+
+    private func sending(_ bytes: Int) {
+        operations += 1
+        bytesSent += bytes
+        beforeOperation?()
+    }
+
+    /// The size a request's DN and changes count for in `bytesSent`.
+    private static func size(_ dn: String, _ changes: [Change]) -> Int {
+        changes.reduce(dn.utf8.count) { total, change in
+            switch change {
+            case .add(let n, let v), .delete(let n, let v), .replace(let n, let v): total + n.utf8.count + v.reduce(0) { $0 + $1.utf8.count }
+            }
         }
     }
 
@@ -190,7 +226,7 @@ public final class LDAPConnection {
 
     /// A simple bind. The password is sent only over TLS or to loopback (see `transport(of:)`).
     public func bind(dn: String, password: String) throws(LDAPError) {
-        operations += 1
+        sending(dn.utf8.count)
         var bytes = Array(password.utf8)
         defer { for i in bytes.indices { bytes[i] = 0 } }
         let rc = bytes.withUnsafeMutableBufferPointer { buffer in
@@ -202,7 +238,7 @@ public final class LDAPConnection {
 
     /// SASL EXTERNAL: over `ldapi://` the server knows the process's uid and gid.
     public func bindExternal() throws(LDAPError) {
-        operations += 1
+        sending(8)
         // An empty initial response (an empty authzid: act as the socket's own identity), present
         // rather than absent, so the server answers in one step instead of asking for it.
         let nothing = strdup("")
@@ -216,7 +252,7 @@ public final class LDAPConnection {
     /// - Parameter secret: one binary attribute value (Active Directory's `unicodePwd`), zeroed by the
     ///   caller after the call; never part of an error.
     public func add(dn: String, attributes: [(String, [String])], secret: (String, [UInt8])? = nil) throws(LDAPError) {
-        operations += 1
+        sending(Self.size(dn, attributes.map { .add($0.0, $0.1) }))
         let rc = withMods(attributes.map { .add($0.0, $0.1) }, secret: secret) { mods in ldap_add_ext_s(ld, dn, mods, nil, nil) }
         try check(rc, "add \(dn)")
     }
@@ -224,7 +260,7 @@ public final class LDAPConnection {
     /// Sends an add without waiting for its answer (`nextAnswer` reads it); returns the message id.
     /// libldap encodes the request before returning, so `secret` may be zeroed right after.
     public func sendAdd(dn: String, attributes: [(String, [String])], secret: (String, [UInt8])? = nil) throws(LDAPError) -> Int32 {
-        operations += 1
+        sending(Self.size(dn, attributes.map { .add($0.0, $0.1) }))
         var id: Int32 = 0
         let rc = withMods(attributes.map { .add($0.0, $0.1) }, secret: secret) { mods in ldap_add_ext(ld, dn, mods, nil, nil, &id) }
         try check(rc, "add \(dn)")
@@ -235,12 +271,25 @@ public final class LDAPConnection {
     /// refused it, the error (whose `operation` the caller fills in). Waits at most `timeout`.
     /// - Throws: when no answer can be read (connection lost, timeout).
     public func nextAnswer() throws(LDAPError) -> (id: Int32, refusal: LDAPError?) {
-        var limit = Self.timeLimit(timeout)
+        guard let answer = try answer(within: Self.timeLimit(timeout)) else {
+            throw LDAPError(code: -5, operation: "wait for an answer from \(uri)", diagnostic: "no answer within \(Int(timeout)) s")
+        }
+        return answer
+    }
+
+    /// An answer that has arrived already, or nil: `nextAnswer` without waiting, so the caller can
+    /// journal every answer at hand in one commit.
+    public func arrivedAnswer() throws(LDAPError) -> (id: Int32, refusal: LDAPError?)? {
+        try answer(within: timeval(tv_sec: 0, tv_usec: 0))
+    }
+
+    private func answer(within limit: timeval) throws(LDAPError) -> (id: Int32, refusal: LDAPError?)? {
+        var limit = limit
         var message: OpaquePointer?
         // LDAP_RES_ANY (-1), LDAP_MSG_ALL (1).
         let rc = ldap_result(ld, -1, 1, &limit, &message)
         guard rc > 0, let message else {
-            if rc == 0 { throw LDAPError(code: -5, operation: "wait for an answer from \(uri)", diagnostic: "no answer within \(Int(timeout)) s") }
+            if rc == 0 { return nil }
             var code: Int32 = -1
             _ = ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code)
             try check(code == 0 ? -1 : code, "wait for an answer from \(uri)")
@@ -257,21 +306,30 @@ public final class LDAPConnection {
         return (id, LDAPError(code: code, operation: "", diagnostic: text.isEmpty ? String(cString: ldap_err2string(code)) : text))
     }
 
+    /// Sends a modify without waiting for its answer (`nextAnswer` reads it); returns the message id.
+    public func sendModify(dn: String, _ changes: [Change]) throws(LDAPError) -> Int32 {
+        operations += 1
+        var id: Int32 = 0
+        let rc = withMods(changes) { mods in ldap_modify_ext(ld, dn, mods, nil, nil, &id) }
+        try check(rc, "modify \(dn)")
+        return id
+    }
+
     public func modify(dn: String, _ changes: [Change]) throws(LDAPError) {
         guard !changes.isEmpty else { return }
-        operations += 1
+        sending(Self.size(dn, changes))
         let rc = withMods(changes) { mods in ldap_modify_ext_s(ld, dn, mods, nil, nil) }
         try check(rc, "modify \(dn)")
     }
 
     /// modrdn: the old RDN value is removed (deleteoldrdn), so the entry keeps one name.
     public func rename(dn: String, newRDN: String, newSuperior: String?) throws(LDAPError) {
-        operations += 1
+        sending(dn.utf8.count + newRDN.utf8.count + (newSuperior?.utf8.count ?? 0))
         try check(ldap_rename_s(ld, dn, newRDN, newSuperior, 1, nil, nil), "rename \(dn) to \(newRDN)")
     }
 
     public func delete(dn: String) throws(LDAPError) {
-        operations += 1
+        sending(dn.utf8.count)
         try check(ldap_delete_ext_s(ld, dn, nil, nil), "delete \(dn)")
     }
 
@@ -352,9 +410,11 @@ public final class LDAPConnection {
         defer { for p in names { free(p) } }
         var limit = Self.timeLimit(timeout)
         for _ in 0..<1_000_000 {
-            operations += 1
+            sending(base.utf8.count + filter.utf8.count + attributes.reduce(0) { $0 + $1.utf8.count })
             var control: UnsafeMutablePointer<LDAPControl>?
-            try check(ldap_create_page_control(ld, pageSize, &cookie, 0, &control), "paged search under \(base)")
+            // A base search is one entry: not paged, and 389 DS answers a paged search of a missing
+            // base with success and no entries instead of noSuchObject.
+            if scope != .base { try check(ldap_create_page_control(ld, pageSize, &cookie, 0, &control), "paged search under \(base)") }
             var controls: [UnsafeMutablePointer<LDAPControl>?] = [control, nil]
             var result: OpaquePointer?
             let rc = names.withUnsafeMutableBufferPointer { attrs in

@@ -15,6 +15,7 @@ import EntraDirectory
 /// | givenName, mail, jobTitle, employeeId | `givenName`, `mail`, `title`, `employeeNumber` | `givenName`, `mail`, `title`, `employeeID` |
 /// | accountEnabled | `entraAccountEnabled` (TRUE/FALSE) | `userAccountControl` 512 / 514 (adopted accounts: ACCOUNTDISABLE managed, PASSWD_NOTREQD cleared, other flags kept) |
 /// | password | none | a random one nobody knows, set at the add (`unicodePwd`), never stored |
+/// | any field (`Attribute.NAME=FIELD`) | the user rows above remapped, more added, or left unmanaged (`LdapAttributeMap`) | not available (a config error) |
 /// | group displayName | `cn` (the RDN: `cn=NAME,GroupsDN`), description → `description` | the same as `CN=`, `sAMAccountName` from the name, global security `groupType` |
 /// | members (users and nested groups in scope) | `member` DNs; an empty group holds its own DN (groupOfNames needs one) | `member` DNs; an empty group stays empty |
 /// | POSIX id (`Posix=yes`, from `MirrorState.posixIDs`) | users: `posixAccount` `uidNumber`, `gidNumber` (the same), `homeDirectory` (`HomeDirectory=`), `loginShell`; groups: `posixGroup` `gidNumber` | users: `uidNumber`, `gidNumber`, `unixHomeDirectory`, `loginShell`; groups: `gidNumber` (no class change) |
@@ -29,6 +30,8 @@ public struct LdapDesired: Sendable {
     /// before `settled` tells entries of one name apart).
     var accountNameBases: [String: String] = [:]
     var names: [String: String] = [:]
+    /// The user attributes entra-sync writes (`Attribute.NAME=`); the others an entry holds are left alone.
+    public var managedUserAttributes = Self.managedAttributes(for: LdapAttributeMap())
 
     public init() {}
 
@@ -36,15 +39,17 @@ public struct LdapDesired: Sendable {
     public init(view: ScopedView, target: LdapTarget) {
         if target.schema == .activedirectory {
             self = LdapDesired(activeDirectory: view, target: target)
+            managedUserAttributes = Set(dialect.userAttributes)
             return
         }
+        managedUserAttributes = Self.managedAttributes(for: target.userAttributes)
         if target.users {
             for user in view.users {
                 guard let upn = user.userPrincipalName, !upn.isEmpty else {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
                 }
-                var attributes = Self.attributes(user, uid: upn)
+                var attributes = Self.attributes(user, upn: upn, map: target.userAttributes)
                 if target.posix, let id = view.state.posixIDs[user.id] {
                     attributes["uidnumber"] = [String(id)]
                     attributes["gidnumber"] = [String(id)]  // the user's own group, as the userdb serves it
@@ -65,22 +70,6 @@ public struct LdapDesired: Sendable {
             let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
             groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: attributes, members: Set(members))
         }
-    }
-
-    public static func attributes(_ user: DirectoryUser, uid: String) -> [String: [String]] {
-        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
-        var a: [String: [String]] = [
-            "uid": [uid],
-            "cn": [nonEmpty(user.displayName) ?? uid],
-            "sn": [nonEmpty(user.surname) ?? nonEmpty(user.displayName) ?? uid],
-            "entraobjectid": [user.id],
-            "entraaccountenabled": [user.accountEnabled == false ? "FALSE" : "TRUE"],
-        ]
-        for (name, value) in [("givenname", user.givenName), ("displayname", user.displayName), ("mail", user.mail),
-                              ("title", user.jobTitle), ("employeenumber", user.employeeId)] {
-            if let v = nonEmpty(value) { a[name] = [v] }
-        }
-        return a
     }
 
     /// The object classes an entry is created with.
@@ -144,7 +133,7 @@ public struct LdapPlan: Sendable {
                     ops.append(.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry)))
                     continue
                 }
-                var acknowledged = link.attributes
+                var acknowledged = isGroup ? link.attributes : link.attributes.filter { desired.managedUserAttributes.contains($0.key) }
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
                     ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
                     acknowledged = LdapEntry.renamed(acknowledged, from: link.dn, to: entry.dn)

@@ -24,6 +24,8 @@ public struct LdapTargetState: Sendable, Equatable {
     public var failures: [String: PushFailure] = [:]
     public var lastPush: PushSummary?
     public var lastSuccess: Double?
+    /// When the directory was last read back (first contact or drift repair): `ReconcileInterval=` counts from it.
+    public var lastReconcile: Double?
 
     public init() {}
 
@@ -43,10 +45,13 @@ public enum LdapMutation: Sendable, Equatable {
     /// Records (or with nil clears) an object's failure.
     case failure(target: String, id: String, PushFailure?)
     case pushed(target: String, PushSummary)
+    /// The directory was read back (first contact or drift repair) at this time.
+    case reconciled(target: String, at: Double)
 
     public var target: String {
         switch self {
-        case .reset(let t, _), .adopted(let t), .entry(let t, _, _, _), .members(let t, _, _, _), .failure(let t, _, _), .pushed(let t, _):
+        case .reset(let t, _), .adopted(let t), .entry(let t, _, _, _), .members(let t, _, _, _), .failure(let t, _, _), .pushed(let t, _),
+             .reconciled(let t, _):
             t
         }
     }
@@ -81,6 +86,8 @@ extension LdapTargetState {
         case .pushed(_, let summary):
             lastPush = summary
             if summary.result == .succeeded { lastSuccess = summary.finished }
+        case .reconciled(_, let at):
+            lastReconcile = at
         }
     }
 
@@ -98,5 +105,6 @@ extension LdapTargetState {
             try emit(.pushed(target: target, PushSummary(result: .succeeded, started: lastSuccess, finished: lastSuccess)))
         }
         if let lastPush { try emit(.pushed(target: target, lastPush)) }
+        if let lastReconcile { try emit(.reconciled(target: target, at: lastReconcile)) }
     }
 }

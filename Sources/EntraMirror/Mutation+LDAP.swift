@@ -8,6 +8,7 @@ enum LdapRecordType: UInt8, CaseIterable {
     case members = 63
     case failure = 64
     case pushed = 65
+    case reconciled = 66
 }
 
 extension LdapMutation {
@@ -44,6 +45,9 @@ extension LdapMutation {
         case .pushed(_, let summary):
             type = .pushed
             w.pushSummary(summary)
+        case .reconciled(_, let at):
+            type = .reconciled
+            w.double(at)
         }
         return JournalRecord(type: type.rawValue, payload: w.bytes)
     }
@@ -81,6 +85,8 @@ extension LdapMutation {
             self = .failure(target: target, id: id, failure)
         case .pushed:
             self = .pushed(target: target, try r.pushSummary())
+        case .reconciled:
+            self = .reconciled(target: target, at: try r.double())
         }
     }
 }

@@ -34,11 +34,16 @@ public final class LdapPusher: PushTarget {
     static let addWindow = 32
     /// The most adds that were unanswered at once (for tests).
     private(set) var mostInFlight = 0
-    /// Schema=inetorgperson's managed attributes.
+    /// The user attributes of inetorgperson's default mapping (`userAttributeNames` is what a target manages).
     static let userAttributes = LdapDialect.inetOrgPerson.userAttributes
     static let groupAttributes = LdapDialect.inetOrgPerson.groupAttributes
     /// What differs with `Schema=` (Active Directory's extras: LdapPusher+ActiveDirectory.swift).
     let dialect: LdapDialect
+    /// The user attributes this target manages (inetorgperson: `userAttributes` remapped by
+    /// `Attribute.NAME=`; Active Directory: its dialect's): read back and compared.
+    let userAttributeNames: [String]
+    /// `MaxRequestsPerSecond=`, when set.
+    let pacer: RequestPacer?
 
     /// A failure of the whole push that is not an LDAP result (a managed container cannot be created).
     struct Abort: Error {
@@ -52,6 +57,9 @@ public final class LdapPusher: PushTarget {
         self.logger = logger
         dialect = LdapDialect(target)
         ledger = PushLedger(target: target.name, state: state, journal: journal)
+        userAttributeNames = dialect.schema == .activedirectory ? dialect.userAttributes
+            : LdapDesired.managedAttributes(for: target.userAttributes).sorted()
+        pacer = target.maxRequestsPerSecond > 0 ? RequestPacer(rate: target.maxRequestsPerSecond) : nil
     }
 
     private func commit(_ mutations: [LdapMutation]) throws { try ledger.commit(mutations) }
@@ -59,9 +67,11 @@ public final class LdapPusher: PushTarget {
     public func push(desired: LdapDesired, deletionLimit: Int?, retryAll: Bool) -> PushSummary {
         var desired = desired
         var blocked: String?
+        var left = 0
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
             ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
+            if let pacer { ldap.beforeOperation = pacer.beforeOperation }
             try ldap.connect()
             switch target.bind {
             case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
@@ -82,14 +92,31 @@ public final class LdapPusher: PushTarget {
             if let blocked {
                 logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
+            // Adds, renames and modifies (every member's DN settled), the first member request of
+            // each group pipelined, then in plan order what is left: more member requests, deletions.
             try addPipelined(operations, desired: desired)
             for op in operations {
-                if case .add = op { continue }
+                switch op {
+                case .rename, .modify: break
+                default: continue
+                }
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
-            try ledger.clearStaleFailures(pending: LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations,
-                                          unsendable: desired.unsendable)
+            try changeMembersPipelined(operations)
+            for op in operations {
+                switch op {
+                case .add, .rename, .modify: continue
+                default: break
+                }
+                try stopIfCancelled()
+                try execute(op, desired: desired)
+            }
+            // What is left (refused, held back, or waiting for a member): planned once, as it is a
+            // walk over every entry (clearing failures changes no entry).
+            let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            left = pending.count
+            try ledger.clearStaleFailures(pending: pending, unsendable: desired.unsendable)
         } catch let error as LDAPError {
             ledger.summary.result = .failed
             ledger.summary.error = "LDAP target \(target.name): \(error)"
@@ -101,8 +128,9 @@ public final class LdapPusher: PushTarget {
             ledger.summary.error = "cannot record the push in the journal: \(error)"
         }
         ledger.summary.requests = ldap?.operations ?? 0
+        ledger.summary.bytesSent = ldap?.bytesSent ?? 0
         ldap = nil  // unbinds
-        let left = ledger.summary.result == .failed ? 0 : LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations.count
+        if ledger.summary.result == .failed { left = 0 }
         return ledger.finish(blocked: blocked, left: left, reached: state.location == target.location)
     }
 
@@ -181,7 +209,7 @@ public final class LdapPusher: PushTarget {
                         continue
                     }
                 }
-                var link = entryLink(found, isGroup: isGroup)
+                var link = self.link(found, isGroup: isGroup)
                 link.attributes[dialect.idKey] = [id]
                 idByDN[LdapDN.normalized(found.dn)] = id
                 mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: link))
@@ -192,7 +220,7 @@ public final class LdapPusher: PushTarget {
             let members = (entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id }
             if !members.isEmpty { mutations.append(.members(target: target.name, group: id, added: members.sorted(), removed: [])) }
         }
-        mutations.append(.adopted(target: target.name))
+        mutations += [.adopted(target: target.name), .reconciled(target: target.name, at: Date().timeIntervalSince1970)]
         try commit(mutations)
         let adopted = mutations.filter { if case .entry = $0 { true } else { false } }.count
         logger.info("LDAP target \(target.name): first contact, adopted \(adopted) existing entries",
@@ -224,8 +252,8 @@ public final class LdapPusher: PushTarget {
                     drifted.insert(id)
                     continue
                 }
-                let held = entryLink(entry, isGroup: isGroup)
-                if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != link.attributes {
+                let held = self.link(entry, isGroup: isGroup)
+                if LdapDN.normalized(held.dn) != LdapDN.normalized(link.dn) || held.attributes != managed(link.attributes, isGroup: isGroup) {
                     mutations.append(.entry(target: target.name, id: id, isGroup: isGroup, link: held))
                     drifted.insert(id)
                 }
@@ -238,7 +266,7 @@ public final class LdapPusher: PushTarget {
                 }
             }
         }
-        try commit(mutations)
+        try commit(mutations + [.reconciled(target: target.name, at: Date().timeIntervalSince1970)])
         self.drifted = drifted.count
         if !drifted.isEmpty {
             logger.notice("LDAP target \(target.name): \(drifted.count) entries were changed or deleted by hand; putting them back",
@@ -247,13 +275,19 @@ public final class LdapPusher: PushTarget {
     }
 
     /// A link from an entry as the directory holds it (managed attributes only, members not included).
-    func entryLink(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
-        let names = attributes(isGroup)
-        return LdapEntryLink(dn: entry.dn, attributes: entry.attributes.filter { names.contains($0.key) })
+    func link(_ entry: LDAPConnection.Entry, isGroup: Bool) -> LdapEntryLink {
+        LdapEntryLink(dn: entry.dn, attributes: managed(entry.attributes, isGroup: isGroup))
+    }
+
+    /// The attributes this target manages among `attributes` (an acknowledged link may hold one that
+    /// `Attribute.NAME=` no longer manages: it is left in the directory as it is).
+    func managed(_ attributes: [String: [String]], isGroup: Bool) -> [String: [String]] {
+        let names = self.attributes(isGroup)
+        return attributes.filter { names.contains($0.key) }
     }
 
     /// The managed attributes of a user or a group.
-    func attributes(_ isGroup: Bool) -> [String] { isGroup ? dialect.groupAttributes : dialect.userAttributes }
+    func attributes(_ isGroup: Bool) -> [String] { isGroup ? dialect.groupAttributes : userAttributeNames }
 
     /// The entry carrying `id`, wherever it is under the managed DNs.
     private func find(_ id: String, isGroup: Bool) throws -> LDAPConnection.Entry? {
@@ -292,60 +326,102 @@ public final class LdapPusher: PushTarget {
         }
     }
 
-    /// The plan's adds, up to `addWindow` of them sent before the first answer is read; each
-    /// acknowledged add is journaled as its answer arrives (adds do not depend on one another: a
-    /// group is created with itself as its only member). A refused add, or one the directory
-    /// already holds, goes the one-by-one way afterwards (looked up by its id, or recorded).
+    /// The plan's adds, up to `addWindow` of them sent before the first answer is read, and the
+    /// acknowledged ones journaled `addWindow` at a time (one commit, one fdatasync): adds do not
+    /// depend on one another, and after a crash an add the directory already holds is found by its
+    /// id. A refused add, or one the directory already holds, goes the one-by-one way afterwards
+    /// (looked up by its id, or recorded).
+    ///
+    /// Users go first, then groups: a group is added with those of its members the directory has
+    /// acknowledged by then (at most `memberChunk`), so a first load sends one request per group,
+    /// not an add and a modify; the members left follow as member changes. An empty group holds
+    /// its own DN (groupOfNames needs a member).
     ///
     /// The server may carry out pipelined operations in any order, so two adds of the same DN (two
     /// groups of one name) are never in flight together: the later ones go one by one afterwards,
     /// and the first in plan order (the smaller object id) always gets the DN.
     private func addPipelined(_ operations: [LdapOperation], desired: LdapDesired) throws {
-        var waiting: [(id: String, isGroup: Bool, link: LdapEntryLink)] = []
+        typealias Pending = (id: String, isGroup: Bool, link: LdapEntryLink)
         var again: [LdapOperation] = []
         var dns = Set<String>()
-        for case .add(let id, let isGroup, let link) in operations {
-            if dns.insert(LdapDN.normalized(link.dn)).inserted {
-                waiting.append((id, isGroup, link))
-            } else {
-                again.append(.add(id: id, isGroup: isGroup, link))
-            }
-        }
-        waiting.reverse()
-        var inFlight: [Int32: (id: String, isGroup: Bool, link: LdapEntryLink)] = [:]
-        while !waiting.isEmpty || !inFlight.isEmpty {
-            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
-                let messageId = try withSecret(isGroup: next.isGroup) { secret throws(LDAPError) in
-                    try ldap.sendAdd(dn: next.link.dn, attributes: addition(next.link, isGroup: next.isGroup), secret: secret)
+        for groups in [false, true] {
+            var waiting: [Pending] = []
+            for case .add(let id, let isGroup, let link) in operations where isGroup == groups {
+                if dns.insert(LdapDN.normalized(link.dn)).inserted {
+                    waiting.append((id, isGroup, link))
+                } else {
+                    again.append(.add(id: id, isGroup: isGroup, link))
                 }
-                inFlight[messageId] = next
-                mostInFlight = max(mostInFlight, inFlight.count)
             }
-            if inFlight.isEmpty { try stopIfCancelled() }
-            let (messageId, refusal) = try ldap.nextAnswer()
-            guard let done = inFlight.removeValue(forKey: messageId) else { continue }
-            if var refusal {
-                refusal.operation = "add \(done.link.dn)"
-                if refusal.isTargetFailure { throw refusal }
-                again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
-                continue
+            waiting.reverse()
+            var inFlight: [Int32: (entry: Pending, members: [String])] = [:]
+            var acknowledged: [(id: String, changes: [LdapMutation])] = []
+            var memberAdds = 0
+            while !waiting.isEmpty || !inFlight.isEmpty {
+                while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
+                    let members = next.isGroup ? presentMembers(of: next.id, desired: desired) : []
+                    let attributes = addition(next.link, isGroup: next.isGroup, memberDNs: members.compactMap { state.dn(of: $0) })
+                    let messageId = try withSecret(isGroup: next.isGroup) { secret throws(LDAPError) in
+                        try ldap.sendAdd(dn: next.link.dn, attributes: attributes, secret: secret)
+                    }
+                    inFlight[messageId] = (next, members)
+                    mostInFlight = max(mostInFlight, inFlight.count)
+                }
+                if inFlight.isEmpty { try stopIfCancelled() }
+                var answers = [try ldap.nextAnswer()]
+                while answers.count < Self.addWindow, let more = try ldap.arrivedAnswer() { answers.append(more) }
+                var unusable: LDAPError?
+                for (messageId, refusal) in answers {
+                    guard let flight = inFlight.removeValue(forKey: messageId) else { continue }
+                    let (done, members) = (flight.entry, flight.members)
+                    if var refusal {
+                        refusal.operation = "add \(done.link.dn)"
+                        if refusal.isTargetFailure { unusable = unusable ?? refusal }
+                        again.append(.add(id: done.id, isGroup: done.isGroup, done.link))
+                        continue
+                    }
+                    var changes: [LdapMutation] = [.entry(target: target.name, id: done.id, isGroup: done.isGroup,
+                                                          link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))]
+                    if !members.isEmpty { changes.append(.members(target: target.name, group: done.id, added: members, removed: [])) }
+                    acknowledged.append((done.id, changes))
+                    memberAdds += members.count
+                }
+                // Journaled a window at a time (the journal's fdatasync and the directory's share a
+                // disk as often as not), and before the next phase plans from the state.
+                if acknowledged.count >= Self.addWindow || inFlight.isEmpty || unusable != nil || cancel.isCancelled {
+                    try ledger.succeeded(acknowledged)
+                    ledger.summary.created += acknowledged.count
+                    ledger.summary.memberAdds += memberAdds
+                    (acknowledged, memberAdds) = ([], 0)
+                }
+                if let unusable { throw unusable }
             }
-            try ledger.succeeded(done.id, [.entry(target: target.name, id: done.id, isGroup: done.isGroup, link: LdapEntryLink(dn: done.link.dn, attributes: done.link.attributes))])
-            ledger.summary.created += 1
         }
         for op in again { try execute(op, desired: desired) }
+    }
+
+    /// The member ids a group's add may carry: wanted members the directory acknowledged already
+    /// (their DNs are known and their entries exist), sorted, at most `memberChunk`.
+    private func presentMembers(of group: String, desired: LdapDesired) -> [String] {
+        let wanted = desired.groups[group]?.members ?? []
+        return Array(wanted.filter { $0 != group && state.dn(of: $0) != nil }.sorted().prefix(Self.memberChunk))
     }
 
     private func stopIfCancelled() throws {
         if cancel.isCancelled { throw Abort(message: "LDAP target \(target.name): stopped, the daemon is stopping") }
     }
 
-    /// The attributes an entry is added with.
-    func addition(_ link: LdapEntryLink, isGroup: Bool) -> [(String, [String])] {
+    /// The attributes an entry is added with; a group with `memberDNs` (the DNs of members the
+    /// directory holds already).
+    func addition(_ link: LdapEntryLink, isGroup: Bool, memberDNs: [String] = []) -> [(String, [String])] {
         var attributes: [(String, [String])] = [("objectClass", dialect.classes(link.attributes, isGroup: isGroup))]
         attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
-        if isGroup && dialect.placeholderMember { attributes.append(("member", [link.dn])) }
+        if isGroup && !memberDNs.isEmpty {
+            attributes.append(("member", memberDNs))
+        } else if isGroup && dialect.placeholderMember {
+            // groupOfNames needs a member: an empty group holds its own DN until it has real ones.
+            attributes.append(("member", [link.dn]))
+        }
         return attributes + additionExtras(isGroup: isGroup)
     }
 
@@ -366,7 +442,7 @@ public final class LdapPusher: PushTarget {
 
     /// Takes the entry as the directory holds it (after a crash or a change behind our back).
     private func relink(_ id: String, isGroup: Bool, _ found: LDAPConnection.Entry) throws {
-        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: entryLink(found, isGroup: isGroup))]
+        var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: self.link(found, isGroup: isGroup))]
         if isGroup {
             let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
                                   uniquingKeysWith: { a, _ in a })
@@ -414,7 +490,7 @@ public final class LdapPusher: PushTarget {
     /// Replaces the managed attributes that changed. `members`: what a group re-created on the way should list.
     private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]], members: Set<String>) throws {
         try located(id, isGroup: isGroup) { link in
-            let changes = LdapEntry.changes(from: link.attributes, to: attributes)
+            let changes = LdapEntry.changes(from: managed(link.attributes, isGroup: isGroup), to: attributes)
             guard !changes.isEmpty else { return }
             let replace = changes.map { LDAPConnection.Change.replace($0.name, $0.values) }
             let posixAttribute = isGroup ? "gidnumber" : "uidnumber"
@@ -456,44 +532,121 @@ public final class LdapPusher: PushTarget {
         for group in holders { try changeMembers(group: group, add: [id], remove: []) }
     }
 
+    /// One modify of a group's `member` values: what it adds and removes (ids) and the changes sent.
+    struct MemberRequest {
+        var dn: String
+        var added: [String]
+        var removed: [String]
+        var changes: [LDAPConnection.Change]
+
+        /// The changes one value at a time (after "value exists" or "no such value": partly done already).
+        var singles: [LDAPConnection.Change] {
+            changes.flatMap { change -> [LDAPConnection.Change] in
+                switch change {
+                case .add(let name, let values): values.map { .add(name, [$0]) }
+                case .delete(let name, let values): values.map { .delete(name, [$0]) }
+                case .replace: [change]
+                }
+            }
+        }
+    }
+
+    /// The ids of `add` not in the group yet and of `remove` still in it, with their DNs (members
+    /// not yet in the directory wait for the next push).
+    private func memberDeltas(_ link: LdapEntryLink, add: [String], remove: [String]) -> (adds: [(String, String)], removes: [(String, String)]) {
+        (add.filter { !link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } },
+         remove.filter { link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } })
+    }
+
+    /// The next request of a group's member deltas (taken from `adds` and `removes`): at most
+    /// `memberChunk` values, adds first; the placeholder (the group's own DN) goes when the first
+    /// real member comes and comes back when the last one goes.
+    private func memberRequest(_ group: String, _ link: LdapEntryLink, adds: inout [(String, String)], removes: inout [(String, String)]) -> MemberRequest {
+        let members = state.groups[group]?.members.count ?? 0
+        let addChunk = Array(adds.prefix(Self.memberChunk))
+        adds.removeFirst(addChunk.count)
+        let removeChunk = Array(removes.prefix(Self.memberChunk - addChunk.count))
+        removes.removeFirst(removeChunk.count)
+        var addValues = addChunk.map(\.1)
+        var removeValues = removeChunk.map(\.1)
+        let after = members + addChunk.count - removeChunk.count
+        if dialect.placeholderMember {
+            if members == 0 && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
+            if members > 0 && after == 0 { addValues.append(link.dn) }      // the group would be empty
+        }
+        var changes: [LDAPConnection.Change] = []
+        if !addValues.isEmpty { changes.append(.add("member", addValues)) }
+        if !removeValues.isEmpty { changes.append(.delete("member", removeValues)) }
+        return MemberRequest(dn: link.dn, added: addChunk.map(\.0), removed: removeChunk.map(\.0), changes: changes)
+    }
+
+    /// Journals an acknowledged member request.
+    private func membersChanged(_ group: String, _ request: MemberRequest) -> LdapMutation {
+        ledger.summary.memberAdds += request.added.count
+        ledger.summary.memberRemoves += request.removed.count
+        return .members(target: target.name, group: group, added: request.added, removed: request.removed)
+    }
+
     /// Membership deltas as modify add/delete of `member` values, at most `memberChunk` values a
     /// request. Members not yet in the directory wait for the next push.
     private func changeMembers(group: String, add: [String], remove: [String]) throws {
         guard let link = state.groups[group] else { return }
-        var adds = add.filter { !link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } }
-        var removes = remove.filter { link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } }
+        var (adds, removes) = memberDeltas(link, add: add, remove: remove)
         while !adds.isEmpty || !removes.isEmpty {
-            let members = state.groups[group]?.members ?? []
-            let addChunk = Array(adds.prefix(Self.memberChunk))
-            adds.removeFirst(addChunk.count)
-            let removeChunk = Array(removes.prefix(Self.memberChunk - addChunk.count))
-            removes.removeFirst(removeChunk.count)
-            var addValues = addChunk.map(\.1)
-            var removeValues = removeChunk.map(\.1)
-            let after = members.count + addChunk.count - removeChunk.count
-            if dialect.placeholderMember {
-                if members.isEmpty && after > 0 { removeValues.append(link.dn) }   // the placeholder goes
-                if !members.isEmpty && after == 0 { addValues.append(link.dn) }    // the group would be empty
-            }
-            var changes: [LDAPConnection.Change] = []
-            if !addValues.isEmpty { changes.append(.add("member", addValues)) }
-            if !removeValues.isEmpty { changes.append(.delete("member", removeValues)) }
+            let request = memberRequest(group, link, adds: &adds, removes: &removes)
             do {
-                try ldap.modify(dn: link.dn, changes)
+                try ldap.modify(dn: link.dn, request.changes)
             } catch {
-                let already = dialect.memberAlreadyAdded + dialect.memberAlreadyRemoved
-                guard already.contains(error.code) else { throw error }
+                guard (dialect.memberAlreadyAdded + dialect.memberAlreadyRemoved).contains(error.code) else { throw error }
                 // Partly done by a push that crashed before journaling it: value by value, taking "already so" as done.
-                for value in addValues {
-                    try tolerating(dialect.memberAlreadyAdded) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [.add("member", [value])]) }
-                }
-                for value in removeValues {
-                    try tolerating(dialect.memberAlreadyRemoved) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [.delete("member", [value])]) }
+                for single in request.singles {
+                    let already = if case .delete = single { dialect.memberAlreadyRemoved } else { dialect.memberAlreadyAdded }
+                    try tolerating(already) { () throws(LDAPError) in try ldap.modify(dn: link.dn, [single]) }
                 }
             }
-            try commit([.members(target: target.name, group: group, added: addChunk.map(\.0), removed: removeChunk.map(\.0))])
-            ledger.summary.memberAdds += addChunk.count
-            ledger.summary.memberRemoves += removeChunk.count
+            try commit([membersChanged(group, request)])
+        }
+    }
+
+    /// The first member request of every group in `operations` (most groups need only one),
+    /// pipelined like the adds: up to `addWindow` in flight, journaled `addWindow` at a time (a
+    /// member value sent twice is taken as done). Groups do not depend on one another. A refused request is left to `changeMembers`,
+    /// which sends what is left of each group afterwards one request at a time (and records a refusal).
+    private func changeMembersPipelined(_ operations: [LdapOperation]) throws {
+        var waiting: [(group: String, add: [String], remove: [String])] = operations.reversed().compactMap {
+            if case .changeMembers(let group, let add, let remove) = $0 { (group, add, remove) } else { nil }
+        }
+        var inFlight: [Int32: (group: String, request: MemberRequest)] = [:]
+        var acknowledged: [LdapMutation] = []
+        while !waiting.isEmpty || !inFlight.isEmpty {
+            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
+                guard let link = state.groups[next.group] else { continue }
+                var (adds, removes) = memberDeltas(link, add: next.add, remove: next.remove)
+                guard !adds.isEmpty || !removes.isEmpty else { continue }
+                let request = memberRequest(next.group, link, adds: &adds, removes: &removes)
+                inFlight[try ldap.sendModify(dn: link.dn, request.changes)] = (next.group, request)
+            }
+            if inFlight.isEmpty {
+                try stopIfCancelled()
+                continue
+            }
+            var answers = [try ldap.nextAnswer()]
+            while answers.count < Self.addWindow, let more = try ldap.arrivedAnswer() { answers.append(more) }
+            var unusable: LDAPError?
+            for (messageId, refusal) in answers {
+                guard let sent = inFlight.removeValue(forKey: messageId) else { continue }
+                if var refusal {
+                    refusal.operation = "modify \(sent.request.dn)"
+                    if refusal.isTargetFailure { unusable = unusable ?? refusal }
+                    continue
+                }
+                acknowledged.append(membersChanged(sent.group, sent.request))
+            }
+            if acknowledged.count >= Self.addWindow || inFlight.isEmpty || unusable != nil || cancel.isCancelled {
+                try commit(acknowledged)
+                acknowledged = []
+            }
+            if let unusable { throw unusable }
         }
     }
 

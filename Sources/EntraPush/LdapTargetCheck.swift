@@ -103,6 +103,9 @@ public enum LdapTargetCheck {
 
     static func connectFix(_ error: LDAPError, _ target: LdapTarget) -> String {
         let text = (error.operation + " " + error.diagnostic).lowercased()
+        if text.contains("does not offer starttls") {
+            return "the directory does not offer StartTLS: give it a certificate (OpenLDAP: olcTLSCertificateFile= and olcTLSCertificateKeyFile=), or use an ldaps:// URI"
+        }
         if text.contains("certificate") || text.contains("tls") || text.contains("ssl") {
             return target.caFile == nil
                 ? "the directory's certificate is not trusted: set CAFile= to the PEM file of the CA that signed it"

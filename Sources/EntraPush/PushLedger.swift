@@ -54,6 +54,12 @@ struct PushLedger<State: AcknowledgedState> {
         try commit(changes + (state.failures[id] != nil ? [.failure(target: target, id: id, nil)] : []))
     }
 
+    /// `succeeded` for several operations in one journal commit (answers to pipelined requests that
+    /// arrived together: one fdatasync for all of them).
+    mutating func succeeded(_ batch: [(id: String, changes: [State.Change])]) throws {
+        try commit(batch.flatMap { $0.changes + (state.failures[$0.id] != nil ? [.failure(target: target, id: $0.id, nil)] : []) })
+    }
+
     /// Journals a refusal of `id`; it is tried again after `Backoff.refusedObject` (1 min doubling to 1 h, jittered).
     mutating func refused(_ id: String, isGroup: Bool, name: String, operation: String, status: Int, detail: String) throws -> PushFailure {
         let failure = PushFailure.refused(id, isGroup: isGroup, name: name, operation: operation, status: status, detail: detail,

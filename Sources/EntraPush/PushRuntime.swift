@@ -15,8 +15,6 @@ public struct PushRuntime: Sendable {
     /// Pushes by target and result since the daemon started (Prometheus counters).
     public var pushesByResult: [String: [String: Int]] = [:]
     public var operations: [String: Int] = [:]
-    /// When each target was last read back for drift repair (LDAP; in memory: a restart reconciles again).
-    public var lastReconcile: [String: Double] = [:]
 
     /// Records a finished push of `target`.
     public mutating func finished(_ target: String, _ summary: PushSummary) {

@@ -30,6 +30,8 @@ public struct PushTargetSnapshot: Sendable, Equatable {
     public var failures: [ScimFailure]
     public var lastPush: ScimPushSummary?
     public var lastSuccess: Double?
+    /// LDAP: when the directory was last read back for drift repair (first contact included).
+    public var lastReconcile: Double?
     public var nextAttempt: Double?
     /// Pushes since the daemon started (lets a client wait for the next one).
     public var pushes = 0

@@ -72,6 +72,7 @@ extension ScimTargetStatus {
         failures = t.failures.map(ScimFailureInfo.init)
         lastPush = t.lastPush.map(ScimPushInfo.init)
         lastSuccess = t.lastSuccess.map(Timestamp.format)
+        lastReconcile = t.lastReconcile.map(Timestamp.format)
         nextAttempt = t.nextAttempt.map(Timestamp.format)
         pushes = t.pushes
         plan = t.plan

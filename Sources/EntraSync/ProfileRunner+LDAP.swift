@@ -9,9 +9,13 @@ extension ProfileRunner {
 
     /// Provisions the committed mirror into the profile's LDAP targets, one after the other (on `ldapQueue`).
     /// Nothing is pushed before the first successful sync: adoption needs the whole directory.
-    /// - Parameter reconcile: read the directory back for drift repair (after a full sync); it also
-    ///   happens at the first push after a start and every `ReconcileInterval=`.
-    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false) {
+    /// - Parameters:
+    ///   - reconcile: read the directory back for drift repair (after a full sync); it also happens at
+    ///     first contact and every `ReconcileInterval=` after the last one (journaled, so a restart
+    ///     does not bring it forward).
+    ///   - committedAt: when the run this push follows was committed: its log line says how long
+    ///     after that the push ended (`ENTRA_AFTER_COMMIT_MSEC`).
+    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false, committedAt: Double? = nil) {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
         for target in targets {
@@ -26,20 +30,23 @@ extension ProfileRunner {
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
             let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
-            let now = Date().timeIntervalSince1970
-            let last = shared.withLock { $0.ldap.lastReconcile[target.name] }
-            pusher.reconcile = reconcile || last.map { now - $0 >= target.reconcileInterval } ?? true
+            pusher.reconcile = reconcile || Self.reconcileDue(state, interval: target.reconcileInterval, now: Date().timeIntervalSince1970)
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
-            shared.withLock { s in
-                s.ldap.finished(target.name, summary)
-                if pusher.reconcile && summary.result != .failed { s.ldap.lastReconcile[target.name] = now }
-            }
-            log(summary, kind: .ldap, target: target.name, logger: targetLogger)
+            shared.withLock { $0.ldap.finished(target.name, summary) }
+            log(summary, kind: .ldap, target: target.name, logger: targetLogger,
+                afterCommitMsec: committedAt.map { Int(((Date().timeIntervalSince1970 - $0) * 1000).rounded()) })
             if stopFlag.isCancelled { return }
         }
         scheduleLdapRetry(profile: profile)
         writeMetrics(profile: profile, logger: logger)
         store.compactIfNeeded(logger: logger)
+    }
+
+    /// Drift repair is due `interval` after the last read-back; a state that never had one (a journal
+    /// from before it was recorded) is read back once. First contact reads the directory anyway.
+    static func reconcileDue(_ state: LdapTargetState, interval: Double, now: Double) -> Bool {
+        guard let last = state.lastReconcile else { return true }
+        return now - last >= interval
     }
 
     // MARK: Retries
@@ -118,6 +125,7 @@ extension ProfileRunner {
             if !plan { snapshot.pending = -1 }
             snapshot.lastPush = state.lastPush
             snapshot.lastSuccess = state.lastSuccess
+            snapshot.lastReconcile = state.lastReconcile
             snapshot.pushes = runtime.pushesByResult[t.name]?.values.reduce(0, +) ?? 0
             snapshot.nextAttempt = pending == 0 && state.failures.isEmpty ? nil : runtime.nextAttempt
             if let operations, let desired {
@@ -149,9 +157,15 @@ extension ProfileRunner {
     /// Prometheus lines of the LDAP targets (`entra_sync_ldap_*`).
     func ldapMetrics(profile: Profile) -> String {
         let (mirror, runtime) = (self.mirror, shared.withLock { $0.ldap })
-        return Self.pushMetrics(kind: "ldap", what: "LDAP target", profile: profile.name, runtime: runtime, targets: profile.ldapTargets.map { t in
+        var text = Self.pushMetrics(kind: "ldap", what: "LDAP target", profile: profile.name, runtime: runtime, targets: profile.ldapTargets.map { t in
             let state = mirror.ldap[t.name] ?? LdapTargetState()
             return (t.name, state.users.count, state.groups.count, state.failures.count, state.lastSuccess)
         })
+        let name = "entra_sync_ldap_last_reconcile_timestamp_seconds"
+        text += "# HELP \(name) When the directory was last read back for drift repair (first contact included).\n# TYPE \(name) gauge\n"
+        for t in profile.ldapTargets {
+            text += "\(name){profile=\"\(profile.name)\",target=\"\(t.name)\"} \(Int(mirror.ldap[t.name]?.lastReconcile ?? 0))\n"
+        }
+        return text
     }
 }

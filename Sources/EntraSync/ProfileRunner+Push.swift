@@ -19,18 +19,21 @@ struct PushKind: Sendable {
 }
 
 extension ProfileRunner {
-    func log(_ summary: PushSummary, kind: PushKind, target: String, logger: Logger) {
+    /// - Parameter afterCommitMsec: for a push that followed a run, from the run's commit to the push's end.
+    func log(_ summary: PushSummary, kind: PushKind, target: String, logger: Logger, afterCommitMsec: Int? = nil) {
         let counts = "+\(summary.created) ~\(summary.updated) -\(summary.deprovisioned), members +\(summary.memberAdds) -\(summary.memberRemoves)"
-        let fields: Logger.Metadata = ["\(kind.field)_OPERATIONS": "\(summary.operations)", "\(kind.field)_RESULT": "\(summary.result.rawValue)",
+        var fields: Logger.Metadata = ["\(kind.field)_OPERATIONS": "\(summary.operations)", "\(kind.field)_RESULT": "\(summary.result.rawValue)",
                                        "ENTRA_DURATION_MSEC": "\(summary.durationMsec)"]
+        if let afterCommitMsec { fields["ENTRA_AFTER_COMMIT_MSEC"] = "\(afterCommitMsec)" }
+        let after = afterCommitMsec.map { ", \($0) ms after the run's commit" } ?? ""
         switch summary.result {
         case .succeeded where summary.operations == 0:
             logger.debug("\(kind.target) \(target) is in sync")
         case .succeeded:
-            logger.info("\(kind.done) \(kind.target) \(target): \(counts) in \(summary.durationMsec) ms, \(summary.requests) requests",
+            logger.info("\(kind.done) \(kind.target) \(target): \(counts) in \(summary.durationMsec) ms, \(summary.requests) requests\(after)",
                         metadata: fields.merging(["MESSAGE_ID": "\(kind.pushedMessage)"]) { $1 })
         case .partial:
-            logger.warning("\(kind.done) \(kind.target) \(target) in part: \(counts); \(summary.error ?? "")",
+            logger.warning("\(kind.done) \(kind.target) \(target) in part: \(counts)\(after); \(summary.error ?? "")",
                            metadata: fields.merging(["MESSAGE_ID": "\(kind.pushedMessage)"]) { $1 })
         case .failed where stopFlag.isCancelled:
             logger.notice("push to \(kind.target) \(target) stopped: the daemon is stopping; it resumes at the next start")

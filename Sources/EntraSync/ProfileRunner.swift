@@ -304,6 +304,8 @@ public final class ProfileRunner: Sendable {
         }
         var summary: RunSummary
         var committed: SyncPlan?
+        // When the run's batch was on disk: a push that follows logs how long after it it ended.
+        var committedAt: Double?
         var largeRun = false
         var phases = PhaseClock()
         let isFull = SyncRun.readsEverything(requested: run.full, profile: profile, before: before)
@@ -322,8 +324,12 @@ public final class ProfileRunner: Sendable {
             if before.isEmpty {
                 try store.commitFirstSync(&outcome.plan, trailing: outcome.trailing, before: &before) { phases.mark("apply") }
                 phases.mark("commit")
+                committedAt = Date().timeIntervalSince1970
             } else {
-                try store.commitRun(&outcome.plan, trailing: outcome.trailing, before: &before) { phases.mark("commit") }
+                try store.commitRun(&outcome.plan, trailing: outcome.trailing, before: &before) {
+                    phases.mark("commit")
+                    committedAt = Date().timeIntervalSince1970
+                }
                 phases.mark("apply")
             }
             committed = outcome.plan  // applied: only its counts are left
@@ -402,7 +408,7 @@ public final class ProfileRunner: Sendable {
             deliverChanges(program: program, profile: profile)
         }
         if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
-        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile, full = summary.full] in self.pushLdap(profile: profile, reconcile: full) } }
+        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile, full = summary.full, committedAt] in self.pushLdap(profile: profile, reconcile: full, committedAt: committedAt) } }
     }
 
     /// The store's write API, the one way to change the mirror outside a run's commit (consumers

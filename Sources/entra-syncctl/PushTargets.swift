@@ -55,6 +55,7 @@ extension PushTargetCommand {
             lines.append(line)
         }
         lines.append("  last success: \(t.lastSuccess ?? "never")")
+        if Self.section == "LDAP" { lines.append("  last drift repair: \(t.lastReconcile ?? "never")") }
         if let next = t.nextAttempt { lines.append("  next attempt: \(next)") }
         if !t.failures.isEmpty {
             lines.append("  failed objects:")

@@ -133,6 +133,7 @@ struct Status: ParsableCommand {
                 var line = "  ldap \(t.name): \(t.state), \(t.users) users, \(t.groups) groups"
                 if t.failed > 0 { line += ", \(t.failed) refused" }
                 if let last = t.lastPush { line += "; last push \(last.finished) \(last.result)" }
+                if let repaired = t.lastReconcile { line += "; drift repair \(repaired)" }
                 print(line)
                 if let error = t.lastPush?.error, t.state == "unavailable" { print("    error: \(error)") }
             }

@@ -10,6 +10,16 @@ struct LdapEndToEndTests {
         "\n[LDAP\(name.map { ":" + $0 } ?? "")]\nURI=\(slapd.uri)\nBindDN=\(Slapd.rootDN)\nBindPasswordFile=\(slapd.passwordFile)\nBaseDN=\(Slapd.suffix)\n" + extra
     }
 
+    /// slapd, a tenant of 12 users and 2 groups, and a daemon that provisioned them: the target's status after that push.
+    static func provisionedDaemon() throws -> (slapd: Slapd, sim: Simulator, daemon: DaemonHarness, status: [String: Any]) {
+        let slapd = try Slapd()
+        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
+        let daemon = DaemonHarness()
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
+        try daemon.start()
+        return (slapd, sim, daemon, try daemon.waitForScim("contoso", command: "ldap"))
+    }
+
     /// Every entry under the suffix that carries an entraObjectId: id → (DN, attributes as ldapsearch prints them).
     static func provisioned(_ slapd: Slapd) throws -> [String: (dn: String, lines: [String])] {
         var result: [String: (dn: String, lines: [String])] = [:]
@@ -135,15 +145,13 @@ struct LdapEndToEndTests {
         #expect(!daemon.log.contains("wrong-ldap-password") && !daemon.log.contains(Slapd.rootPassword), "bind secrets are never logged")
     }
 
-    @Test("run-now --full repairs drift: an entry deleted by hand and a changed attribute are put back")
+    @Test("drift repair is journaled: a restart does not repeat it (status shows when it ran); run-now --full puts back an entry deleted by hand and a changed attribute")
     func fullSyncRepairsDrift() throws {
-        let slapd = try Slapd()
-        defer { slapd.stop() }
-        let sim = try Simulator(users: 12, groups: 2, memberships: 10)
-        let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
-        try daemon.start()
-        let status = try daemon.waitForScim("contoso", command: "ldap")
+        let (slapd, sim, daemon, status) = try Self.provisionedDaemon()
+        defer {
+            slapd.stop()
+            withExtendedLifetime(sim) {}  // the tenant serves the daemon until the end
+        }
         let before = try Self.provisioned(slapd)
         let (victim, entry) = try #require(before.first { $0.value.dn.lowercased().hasPrefix("uid=") })
         try slapd.tool("ldapdelete", [entry.dn])
@@ -152,11 +160,59 @@ struct LdapEndToEndTests {
             $0.key != victim && $0.value.dn.lowercased().hasPrefix("uid=") && $0.value.lines.contains("entraAccountEnabled: TRUE")
         }?.value.dn)
         try slapd.tool("ldapmodify", [], input: "dn: \(other)\nchangetype: modify\nreplace: entraAccountEnabled\nentraAccountEnabled: FALSE\n")
+
+        // First contact read the directory back; that time is journaled, so the push after a restart
+        // (ReconcileInterval=1d not elapsed) does not read it back again: the drift stays until --full.
+        let firstContact = try #require(status["lastReconcile"] as? String, "\(status)")
+        _ = try daemon.stop()
+        try daemon.start()
+        #expect(try daemon.ctl(["run-now", "contoso", "--wait"]).status == 0, "a delta sync, and the push after it")
+        let restarted = try daemon.waitForScim("contoso", command: "ldap")
+        #expect(restarted["lastReconcile"] as? String == firstContact, "\(restarted)")
+        #expect(try Self.provisioned(slapd)[victim] == nil, "no drift repair after the restart")
+        #expect(!daemon.log.contains("changed or deleted by hand"))
+        #expect(try daemon.ctl(["ldap", "contoso"]).stdout.contains("last drift repair: \(firstContact)"))
+        #expect(try daemon.ctl(["status", "contoso"]).stdout.contains("; drift repair \(firstContact)"))
+        let metrics = try String(contentsOfFile: daemon.stateDirectory + "/contoso/metrics.prom", encoding: .utf8)
+        #expect(metrics.contains("entra_sync_ldap_last_reconcile_timestamp_seconds{profile=\"contoso\",target=\"default\"} 1"), "\(metrics)")
+
         #expect(try daemon.ctl(["run-now", "contoso", "--full", "--wait"]).status == 0)
-        _ = try daemon.waitForScim("contoso", after: status, command: "ldap")
+        _ = try daemon.waitForScim("contoso", after: restarted, command: "ldap")
         let after = try Self.provisioned(slapd)
         #expect(after[victim]?.dn == entry.dn, "the deleted entry is back")
         #expect(after.first { $0.value.dn == other }?.value.lines.contains("entraAccountEnabled: TRUE") == true)
         #expect(daemon.log.contains("changed or deleted by hand"))
+    }
+
+    @Test("Attribute.NAME= changed by a reload: the values are modified in place (same entryUUIDs, nothing created); an attribute no longer managed keeps its value")
+    func attributeOverridesByReload() throws {
+        let (slapd, sim, daemon, status) = try Self.provisionedDaemon()
+        defer { slapd.stop() }
+        func people() throws -> [String: [String]] {
+            try slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["uid", "mail", "title", "departmentNumber", "entryUUID"])
+        }
+        let before = try people()
+        #expect(before.count == 12 && before.values.allSatisfy { !$0.contains { $0.hasPrefix("departmentNumber") } })
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd, extra: """
+            Attribute.mail=userPrincipalName
+            Attribute.departmentNumber=department
+            Attribute.title=
+            MaxRequestsPerSecond=20
+
+            """))
+        #expect(try daemon.ctl(["reload"]).status == 0)
+        let pushed = try daemon.waitForScim("contoso", after: status, command: "ldap")
+        let last = pushed["lastPush"] as? [String: Any] ?? [:]
+        #expect(last["created"] as? Int == 0 && last["updated"] as? Int == 12, "every user gains departmentNumber: \(last)")
+        let after = try people()
+        #expect(Set(after.keys) == Set(before.keys), "no entry renamed, added or removed")
+        for (dn, lines) in after {
+            let uid = lines.first { $0.hasPrefix("uid: ") }.map { String($0.dropFirst(5)) } ?? "?"
+            #expect(lines.contains("mail: \(uid)"), "\(dn): \(lines)")
+            #expect(lines.contains { $0.hasPrefix("departmentNumber: ") }, "\(dn)")
+            for kept in ["entryUUID", "title"] {
+                #expect(lines.filter { $0.hasPrefix(kept) } == before[dn]?.filter { $0.hasPrefix(kept) }, "\(dn) \(kept)")
+            }
+        }
     }
 }

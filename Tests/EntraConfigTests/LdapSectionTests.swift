@@ -158,4 +158,47 @@ struct LdapSectionTests {
         let short = error(base + "ReconcileInterval=5s\n")
         #expect(short?.line == 8 && short?.key == "ReconcileInterval" && short?.message.contains("at least 60s") == true)
     }
+
+    @Test("Attribute.NAME=FIELD remaps a user attribute, Attribute.NAME= stops managing it; bad names are errors with file:line")
+    func attributeMapping() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        #expect(try load(base).ldapTargets.first?.userAttributes == LdapAttributeMap())
+        let target = try #require(try load(base + "Attribute.mail=userPrincipalName\nAttribute.title=\nAttribute.departmentNumber=Department\nAttribute.uid=mailNickname\n")
+            .ldapTargets.first)
+        var fields = LdapAttributeMap.defaultFields
+        fields["mail"] = .userPrincipalName
+        fields["title"] = nil
+        fields["departmentnumber"] = .department
+        fields["uid"] = .mailNickname
+        #expect(target.userAttributes.fields == fields)
+        // [LDAP] starts on line 5: the first override is line 8.
+        let unknownField = error(base + "Attribute.mail=email\n")
+        #expect(unknownField?.line == 8 && unknownField?.key == "Attribute.mail" && unknownField?.message.contains("unknown Entra field 'email'") == true)
+        #expect(unknownField?.message.contains("userPrincipalName") == true, "the message lists the fields")
+        let unknownAttribute = error(base + "UserRDN=cn\nAttribute.telephone=mail\n")
+        #expect(unknownAttribute?.line == 9 && unknownAttribute?.message.contains("unknown user attribute 'telephone'") == true)
+        let required = error(base + "Attribute.sn=\n")
+        #expect(required?.line == 8 && required?.message.contains("required by the person class") == true)
+        #expect(error(base + "Attribute.cn=\n")?.message.contains("required") == true)
+        let rdn = error(base + "Attribute.uid=\n")
+        #expect(rdn?.message.contains("names the entries (UserRDN=uid)") == true)
+        #expect(try load(base + "UserRDN=cn\nAttribute.uid=\n").ldapTargets.first?.userAttributes.fields["uid"] == nil, "uid may go when cn names the entries")
+        let reserved = error(base + "Attribute.entraObjectId=id\n")
+        #expect(reserved?.message.contains("written by entra-sync itself") == true)
+        let twice = error(base + "Attribute.mail=mail\nAttribute.MAIL=userPrincipalName\n")
+        #expect(twice?.line == 9 && twice?.message.contains("second time") == true)
+        #expect(error(base + "Attribute.=mail\n")?.message.contains("unknown key") == true, "a name is required")
+    }
+
+    @Test("MaxRequestsPerSecond= is 0 (unlimited, the default) or at least 1")
+    func maxRequestsPerSecond() throws {
+        let base = "[LDAP]\nURI=ldapi:///\nBaseDN=dc=example,dc=com\n"
+        #expect(try load(base).ldapTargets.first?.maxRequestsPerSecond == 0)
+        #expect(try load(base + "MaxRequestsPerSecond=250\n").ldapTargets.first?.maxRequestsPerSecond == 250)
+        #expect(try load(base + "MaxRequestsPerSecond=0\n").ldapTargets.first?.maxRequestsPerSecond == 0)
+        for bad in ["fast", "0.5", "-3"] {
+            let problem = error(base + "MaxRequestsPerSecond=\(bad)\n")
+            #expect(problem?.line == 8 && problem?.key == "MaxRequestsPerSecond" && problem?.message.contains("at least 1") == true, "\(bad)")
+        }
+    }
 }

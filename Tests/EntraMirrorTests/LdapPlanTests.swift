@@ -164,6 +164,7 @@ struct LdapPlanTests {
             .members(target: "corp", group: "g1", added: [], removed: ["g2"]),
             .failure(target: "corp", id: "g9", failure),
             .pushed(target: "corp", summary),
+            .reconciled(target: "corp", at: 1_780_000_000.25),
         ]
         var state = LdapTargetState()
         for m in mutations {
@@ -171,6 +172,7 @@ struct LdapPlanTests {
             state.apply(m)
         }
         #expect(state.groups["g1"]?.members == ["u1"])
+        #expect(state.lastReconcile == 1_780_000_000.25)
         var rebuilt = LdapTargetState()
         state.snapshot(target: "corp") { rebuilt.apply($0) }
         #expect(rebuilt == state)
@@ -209,5 +211,33 @@ struct LdapPlanTests {
                          .modify(id: "u1", isGroup: false, attributes: byCN.users["u1"]!.attributes)])
         let renamed = LdapEntry.renamed(byUID.users["u1"]!.attributes, from: byUID.users["u1"]!.dn, to: byCN.users["u1"]!.dn)
         #expect(renamed["uid"] == nil && renamed["cn"] == ["Ada Lovelace"], "deleteoldrdn took the uid value")
+    }
+
+    @Test("Attribute.NAME= overrides: values come from the mapped field, an unmanaged attribute is never sent, required ones fall back")
+    func attributeMapping() {
+        var target = Self.target
+        let plain = desired(target)
+        var fields = LdapAttributeMap.defaultFields
+        fields["mail"] = .userPrincipalName
+        fields["title"] = nil
+        fields["departmentnumber"] = .id
+        fields["cn"] = .givenName
+        target.userAttributes = LdapAttributeMap(fields: fields)
+        let mapped = desired(target)
+        let ada = mapped.users["u1"]!.attributes
+        #expect(ada["mail"] == ["ada@contoso.com"] && ada["title"] == nil && ada["departmentnumber"] == ["u1"] && ada["cn"] == ["Ada"])
+        // bob has no givenName: cn falls back to the UPN; sn (no surname, no displayName) too.
+        #expect(mapped.users["u2"]!.attributes["cn"] == ["bob@contoso.com"] && mapped.users["u2"]!.attributes["sn"] == ["bob@contoso.com"])
+        #expect(mapped.managedUserAttributes.contains("departmentnumber") && !mapped.managedUserAttributes.contains("title"))
+        // From a directory pushed with the defaults: a modify of the changed values, never an add; title is not touched.
+        let plan = LdapPlan(desired: mapped, state: acknowledged(plain), mode: .disable).operations
+        #expect(plan.count == 2 && plan.allSatisfy { if case .modify(_, false, _) = $0 { true } else { false } }, "\(plan)")
+        var state = acknowledged(plain)
+        for (id, e) in mapped.users { state.apply(.entry(target: "corp", id: id, isGroup: false, link: LdapEntryLink(dn: e.dn, attributes: e.attributes))) }
+        #expect(LdapPlan(desired: mapped, state: state, mode: .disable).operations.isEmpty)
+        // A link that still holds an attribute no longer managed plans nothing for it.
+        var stale = state
+        stale.users["u1"]!.attributes["title"] = ["Engineer"]
+        #expect(LdapPlan(desired: mapped, state: stale, mode: .disable).operations.isEmpty)
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 
 /// A real OpenLDAP `slapd` for one test: a temporary cn=config (core, cosine, inetorgperson, nis and
 /// entra-sync's shipped schema from `packaging/ldap/entra-sync.ldif`), an mdb database under
-/// `dc=example,dc=test`, listening on a loopback port and an `ldapi://` socket. Stopped by its PID.
+/// `dc=example,dc=test`, listening on a loopback port (or `host`'s) and an `ldapi://` socket. Stopped by its PID.
+/// With `accessLog`, slapd's `stats` log (one line per connection and operation) is kept (`accessLog()`).
 /// Besides the root DN (and the test's uid over ldapi), entries with a userPassword may bind and read, not write.
 public final class Slapd: @unchecked Sendable {  // one test's thread only: `process` changes in down/up/stop, which the test calls in order
     public static let suffix = "dc=example,dc=test"
@@ -10,16 +11,19 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
     public static let rootPassword = "test-secret-not-logged"
     public let directory: URL
     public let port: Int
-    public var uri: String { "ldap://127.0.0.1:\(port)" }
+    /// The address slapd listens on (127.0.0.1 unless the test gave another).
+    public let host: String
+    public var uri: String { "ldap://\(host):\(port)" }
     public var ldapiURI: String { "ldapi://" + directory.appendingPathComponent("ldapi").path.replacingOccurrences(of: "/", with: "%2F") }
     /// A file holding `rootPassword` (for BindPasswordFile=).
     public let passwordFile: String
     private var process = Process()
     private var arguments: [String] = []
+    private var logFile: String?
     /// With `tls`: `ldaps://127.0.0.1:TLSPORT`, its certificate signed by `caFile` (a test CA made
     /// with the openssl CLI, the certificate naming IP 127.0.0.1); `otherCAFile` is a CA that did not sign it.
     public private(set) var tlsPort = 0
-    public var tlsURI: String { "ldaps://127.0.0.1:\(tlsPort)" }
+    public var tlsURI: String { "ldaps://\(host):\(tlsPort)" }
     public var caFile: String { directory.appendingPathComponent("ca.pem").path }
     public var otherCAFile: String { directory.appendingPathComponent("other-ca.pem").path }
 
@@ -29,11 +33,15 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    public init(tls: Bool = false) throws {
+    /// - Parameters:
+    ///   - tls: a certificate from a test CA (ldaps:// listener, StartTLS on ldap://).
+    ///   - host: the IPv4 address to listen on (and the certificate's IP), e.g. one of a private network namespace.
+    public init(tls: Bool = false, host: String = "127.0.0.1", accessLog: Bool = false) throws {
         let slapd = "/usr/sbin/slapd"
         guard FileManager.default.isExecutableFile(atPath: slapd), FileManager.default.isExecutableFile(atPath: "/usr/sbin/slapadd") else {
             throw Unavailable(description: "slapd is not installed; run scripts/install-deps.sh (Debian packages slapd, ldap-utils)")
         }
+        self.host = host
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("entra-slapd-\(UUID().uuidString.prefix(8))")
         let config = directory.appendingPathComponent("slapd.d")
         let db = directory.appendingPathComponent("db")
@@ -45,7 +53,7 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
         let schema = Self.repository.appendingPathComponent("packaging/ldap/entra-sync.ldif").path
         var tlsConfig = ""
         if tls {
-            try Self.makeCertificates(in: directory)
+            try Self.makeCertificates(in: directory, host: host)
             tlsConfig = """
                 olcTLSCACertificateFile: \(directory.appendingPathComponent("ca.pem").path)
                 olcTLSCertificateFile: \(directory.appendingPathComponent("server.pem").path)
@@ -96,6 +104,7 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
             olcDbIndex: objectClass eq
             olcDbIndex: entraObjectId eq
             olcDbMaxSize: 67108864
+            olcDbNoSync: TRUE
             olcAccess: {0}to * by dn.exact=gidNumber=\(getegid())+uidNumber=\(geteuid()),cn=peercred,cn=external,cn=auth manage by * break
             olcAccess: {1}to attrs=userPassword by anonymous auth by * none
             olcAccess: {2}to * by users read
@@ -108,14 +117,16 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
         guard let free = LoopbackPort.free() else { throw Unavailable(description: "no free loopback port") }
         port = free
         let socket = directory.appendingPathComponent("ldapi").path.replacingOccurrences(of: "/", with: "%2F")
-        var listeners = "ldap://127.0.0.1:\(port)/ ldapi://\(socket)"
+        var listeners = "ldap://\(host):\(port)/ ldapi://\(socket)"
         if tls {
             guard let free = LoopbackPort.free(), free != port else { throw Unavailable(description: "no second free loopback port") }
             tlsPort = free
-            listeners += " ldaps://127.0.0.1:\(tlsPort)/"
+            listeners += " ldaps://\(host):\(tlsPort)/"
         }
-        // -d 0: stay in the foreground (the test owns the process) and log nothing.
-        arguments = ["-F", config.path, "-h", listeners, "-d", "0"]
+        // -d 0: stay in the foreground (the test owns the process) and log nothing; -d 256: log `stats` to stderr.
+        arguments = ["-F", config.path, "-h", listeners, "-d", accessLog ? "256" : "0"]
+        logFile = accessLog ? directory.appendingPathComponent("access.log").path : nil
+        if let logFile { FileManager.default.createFile(atPath: logFile, contents: nil) }
         try up()
     }
 
@@ -125,16 +136,27 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/slapd")
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let logFile, let log = FileHandle(forWritingAtPath: logFile) {
+            log.seekToEndOfFile()
+            process.standardError = log
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         // Bounded wait for the listener.
         for _ in 0..<200 {
-            if Self.accepts(port: port) && (tlsPort == 0 || Self.accepts(port: tlsPort)) { return }
+            if Self.accepts(host: host, port: port) && (tlsPort == 0 || Self.accepts(host: host, port: tlsPort)) { return }
             guard process.isRunning else { break }
             usleep(25_000)
         }
         stop()
-        throw Unavailable(description: "slapd did not listen on 127.0.0.1:\(port) within 5 s")
+        throw Unavailable(description: "slapd did not listen on \(host):\(port) within 5 s")
+    }
+
+    /// slapd's `stats` log so far (with `accessLog`): `conn=N op=M BIND dn=...`, `MOD dn=...`, `MOD attr=member`, `RESULT ...`.
+    public func accessLog() -> String {
+        guard let logFile else { return "" }
+        return (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
     }
 
     /// Stops slapd and keeps its database: "the server is down" until `up`.
@@ -150,8 +172,8 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
         process.waitUntilExit()
     }
 
-    /// A test CA, a server certificate it signs for IP 127.0.0.1 and localhost, and a second CA.
-    static func makeCertificates(in directory: URL) throws {
+    /// A test CA, a server certificate it signs for IP `host` (and 127.0.0.1, localhost), and a second CA.
+    static func makeCertificates(in directory: URL, host: String) throws {
         let openssl = "/usr/bin/openssl"
         guard FileManager.default.isExecutableFile(atPath: openssl) else { throw Unavailable(description: "openssl is not installed") }
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
@@ -159,8 +181,9 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
             _ = try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("\(ca).key"), "-out", path("\(ca).pem"),
                               "-days", "2", "-subj", "/CN=entra-sync test \(ca)"])
         }
-        _ = try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=127.0.0.1"])
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        _ = try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=\(host)"])
+        let names = host == "127.0.0.1" ? "IP:127.0.0.1" : "IP:\(host),IP:127.0.0.1"
+        try "subjectAltName=\(names),DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             .write(toFile: path("server.ext"), atomically: true, encoding: .utf8)
         _ = try run(openssl, ["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial",
                           "-out", path("server.pem"), "-days", "2", "-extfile", path("server.ext")])
@@ -231,13 +254,13 @@ public final class Slapd: @unchecked Sendable {  // one test's thread only: `pro
         return !stat[stat.index(after: close)...].hasPrefix(" Z")
     }
 
-    static func accepts(port: Int) -> Bool {
+    static func accepts(host: String, port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# LDAP provisioning (issue #14): the daemon's first load into a fresh slapd against the floor of
+# `ldapadd -c` loading the same entries as LDIF into another fresh slapd of the same config, over
+# the same kind of connection (simple bind as the root DN over TCP to 127.0.0.1), in one run; then
+# 1,000 changes in the simulator and the time from that run's commit to the end of its push; and
+# the daemon's peak RSS with and without the LDAP target.
+# Usage: scripts/bench.sh ldap [SIZE ...] (default: S M), or this script directly. Release build;
+# BENCH_BIN=DIR uses binaries built already. Needs slapd and ldap-utils (scripts/install-deps.sh).
+#
+# slapd: scripts/slapd-init.sh's (mdb, indexes objectClass and entraObjectId eq), its defaults
+# otherwise (a write transaction is synced to disk when it commits), database under /var/tmp.
+# push_ms: the push's own duration (connect to last operation); commit_ms: from the first sync's
+# commit to the push's end (what the daemon logs as ENTRA_AFTER_COMMIT_MSEC: the exports and the
+# POSIX ids come between); floor_ms: `ldapadd -c` of the equivalent LDIF (an `ldapsearch` dump of
+# what the daemon wrote under UsersDN and GroupsDN, operational attributes left out), with each
+# group's members in its add. ratio = commit_ms / floor_ms (push/floor: push_ms / floor_ms).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/bench-sizes.sh
+sizes=("$@")
+[ ${#sizes[@]} -eq 0 ] && sizes=(S M)
+for s in "${sizes[@]}"; do bench_size "$s" || exit 2; done
+[ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null || { echo "slapd and ldap-utils are needed: scripts/install-deps.sh" >&2; exit 1; }
+if [ -z "${BENCH_BIN:-}" ]; then swift build -c release >&2; fi
+bin="${BENCH_BIN:-$(swift build -c release --show-bin-path)}"
+work="$(mktemp -d /var/tmp/es-bench-ldap.XXXXXX)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+ms() { date +%s%3N; }
+suffix="dc=example,dc=test"
+root="cn=admin,$suffix"
+printf 'bench-secret' >"$work/ldap.pw"
+chmod 600 "$work/ldap.pw"
+
+# start_slapd DIR: a fresh slapd with the bench's config (scripts/slapd-init.sh) on a free loopback
+# port; prints the port.
+start_slapd() {
+    local dir="$1" port
+    scripts/slapd-init.sh "$dir" "$PWD/packaging/ldap/entra-sync.ldif" bench-secret
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    /usr/sbin/slapd -F "$dir/config" -h "ldap://127.0.0.1:$port/" -d 0 >/dev/null 2>&1 &
+    pids+=($!)
+    echo $! >"$dir/pid"
+    for _ in $(seq 1 100); do
+        ldapsearch -x -H "ldap://127.0.0.1:$port" -b "$suffix" -s base 1.1 >/dev/null 2>&1 && { echo "$port"; return 0; }
+        sleep 0.1
+    done
+    echo "slapd did not start" >&2
+    return 1
+}
+stop_slapd() { local pid; pid="$(cat "$1/pid")"; kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$1/db"; }
+
+# profile DIR BASE [LDAPPORT]: a profile for the simulator, with an [LDAP] target when LDAPPORT is given.
+profile() {
+    local dir="$1" base="$2" port="${3:-}"
+    rm -rf "$dir/etc" "$dir/state"; mkdir -p "$dir/etc"
+    printf 'sim-secret\n' >"$dir/etc/b.secret"; chmod 600 "$dir/etc/b.secret"
+    printf '[Tenant]\nTenantId=contoso.onmicrosoft.com\nClientId=11111111-2222-3333-4444-555555555555\nClientSecretFile=%s\nLoginEndpoint=%s\nGraphEndpoint=%s\n[Sync]\nInterval=1d\nRandomizedDelay=0\nRequestTimeout=10min\n' \
+        "$dir/etc/b.secret" "$base" "$base" >"$dir/etc/b.conf"
+    if [ -n "$port" ]; then
+        printf '[LDAP]\nURI=ldap://127.0.0.1:%s\nBindDN=%s\nBindPasswordFile=%s\nBaseDN=%s\nRequestTimeout=10min\n' "$port" "$root" "$work/ldap.pw" "$suffix" >>"$dir/etc/b.conf"
+    fi
+    chmod 600 "$dir/etc/b.conf"
+}
+# The target's status as `status` shows it (not `ldap`, which plans against the mirror on every call).
+target_json() { "$bin/entra-syncctl" status --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["profiles"][0]["ldapTargets"][0]))'; }
+wait_push() {  # wait_push N DAEMONPID: until N pushes that followed a run have ended (each logs ENTRA_AFTER_COMMIT_MSEC)
+    until [ "$(grep -c 'ENTRA_AFTER_COMMIT_MSEC=' "$dir/d.log")" -ge "$1" ]; do kill -0 "$2" || { tail -20 "$dir/d.log" >&2; exit 1; }; sleep 0.1; done
+}
+# after_commit LOG N: ENTRA_AFTER_COMMIT_MSEC of the Nth push that followed a run.
+after_commit() { grep -o 'ENTRA_AFTER_COMMIT_MSEC=[0-9]*' "$1" | sed -n "${2}p" | cut -d= -f2; }
+
+echo "$(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-3s %7s %6s %8s | %8s %9s %9s %7s %7s %9s | %8s %9s %9s | %7s %7s %7s   %s\n' size users groups members \
+    push_ms commit_ms floor_ms ratio push/fl requests incr_ops incr_push incr_cmt rss_no rss_ldap growth "result; load average after"
+for size in "${sizes[@]}"; do
+    bench_size "$size"
+    dir="$work/$size"
+    mkdir -p "$dir"
+    "$bin/entra-graph-sim" --port 0 --port-file "$dir/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \
+        --seed 7 --page-size 999 --member-slice 1000 >/dev/null 2>"$dir/sim.log" &
+    sim=$!
+    pids+=($sim)
+    for _ in $(seq 1 6000); do [ -s "$dir/port" ] && break; sleep 0.1; done
+    base="http://127.0.0.1:$(cat "$dir/port")"
+    export ENTRA_SYNC_SOCKET="$dir/s.sock"
+
+    # Peak RSS without an LDAP target: the first sync alone.
+    profile "$dir" "$base"
+    "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level warning 2>"$dir/d0.log" &
+    daemon=$!
+    pids+=($daemon)
+    until "$bin/entra-syncctl" status --json 2>/dev/null | grep -q '"result" : "succeeded"'; do kill -0 $daemon || { cat "$dir/d0.log"; exit 1; }; sleep 0.1; done
+    rss_no=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
+    kill -TERM $daemon; wait $daemon 2>/dev/null || true
+
+    # The daemon's first sync and first load into a fresh slapd.
+    port="$(start_slapd "$dir/slapd-daemon")"
+    profile "$dir" "$base" "$port"
+    "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level info 2>"$dir/d.log" &
+    daemon=$!
+    pids+=($daemon)
+    wait_push 1 $daemon
+    read -r push_ms requests result < <(target_json | python3 -c 'import json,sys; p=json.load(sys.stdin)["lastPush"]; print(p["durationMsec"], p.get("requests", 0), p["result"])')
+    commit_ms="$(after_commit "$dir/d.log" 1)"
+    rss_ldap=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
+
+    # The equivalent LDIF: what the daemon wrote, user attributes only (ldapsearch returns no
+    # operational attribute unless asked), containers first, then users, then groups.
+    for sub in ou=people ou=groups; do
+        ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -b "$sub,$suffix" -s base >>"$dir/dump.ldif"
+        ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -b "$sub,$suffix" -s one >>"$dir/dump.ldif"
+    done
+    entries=$(grep -c '^dn: ' "$dir/dump.ldif")
+
+    # 1,000 changes: the time from the run's commit to the end of its push.
+    curl -s -X POST "$base/_sim/churn" -d '{"seed":11,"changes":1000}' >/dev/null
+    "$bin/entra-syncctl" run-now b --wait >/dev/null
+    wait_push 2 $daemon
+    read -r incr_push incr_ops < <(target_json | python3 -c 'import json,sys; p=json.load(sys.stdin)["lastPush"]; print(p["durationMsec"], p.get("requests", 0))')
+    incr_commit="$(after_commit "$dir/d.log" 2)"
+    rss_after=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
+    kill -TERM $daemon; wait $daemon 2>/dev/null || true
+    stop_slapd "$dir/slapd-daemon"
+
+    # The floor: ldapadd -c of the same entries into a fresh slapd of the same config.
+    port="$(start_slapd "$dir/slapd-floor")"
+    t=$(ms)
+    ldapadd -c -x -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -f "$dir/dump.ldif" >/dev/null 2>"$dir/ldapadd.err" || true
+    floor_ms=$(( $(ms) - t ))
+    loaded=$(ldapsearch -x -LLL -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -b "$suffix" '(|(objectClass=organizationalUnit)(entraObjectId=*))' 1.1 | grep -c '^dn: ')
+    stop_slapd "$dir/slapd-floor"
+    kill -TERM $sim; wait $sim 2>/dev/null || true
+
+    awk -v s=$size -v u=$u -v g=$g -v m=$m -v p=$push_ms -v c=$commit_ms -v f=$floor_ms -v r=$requests -v io=$incr_ops -v ip=$incr_push -v ic=$incr_commit \
+        -v rn=$rss_no -v rl=$rss_ldap -v ra=$rss_after -v res="$result, $entries entries written, ldapadd loaded $loaded; load $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+        printf "%-3s %7d %6d %8d | %8d %9d %9d %7.2f %7.2f %9d | %8d %9d %9d | %7d %7d %7d   %s (RSS after the incremental %d MB)\n",
+            s, u, g, m, p, c, f, c / f, p / f, r, io, ip, ic, rn, rl, rl - rn, res, ra }'
+done
