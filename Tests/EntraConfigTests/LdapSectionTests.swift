@@ -134,6 +134,8 @@ struct LdapSectionTests {
         #expect(bad?.line == 11 && bad?.key == "IdAttribute" && bad?.message.contains("not an attribute name") == true)
         let inetorg = error(base + "IdAttribute=employeeNumber\n")
         #expect(inetorg?.line == 10 && inetorg?.message.contains("only Schema=activedirectory") == true)
+        let mapped = error(base + "Schema=activedirectory\nAttribute.mail=userPrincipalName\n")
+        #expect(mapped?.line == 11 && mapped?.key == "Attribute.mail" && mapped?.message.contains("fixed mapping") == true, "\(String(describing: mapped))")
     }
 
     @Test("DeprovisionMode=move needs DisabledDN= under BaseDN, beside UsersDN; DisabledDN= alone is an error")
