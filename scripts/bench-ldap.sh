@@ -2,8 +2,9 @@
 # LDAP provisioning (issue #14): the daemon's first load into a fresh slapd against the floor of
 # `ldapadd -c` loading the same entries as LDIF into another fresh slapd of the same config, over
 # the same kind of connection (simple bind as the root DN over TCP to 127.0.0.1), in one run; then
-# 1,000 changes in the simulator and the time from that run's commit to the end of its push; and
-# the daemon's peak RSS with and without the LDAP target.
+# 1,000 changes in the simulator and the time from that run's commit to the end of its push, against
+# `ldapmodify -c` of the same changes in the floor's slapd; and the daemon's peak RSS with and
+# without the LDAP target.
 # Usage: scripts/bench.sh ldap [SIZE ...] (default: S M), or this script directly. Release build;
 # BENCH_BIN=DIR uses binaries built already. Needs slapd and ldap-utils (scripts/install-deps.sh).
 #
@@ -14,6 +15,14 @@
 # POSIX ids come between); floor_ms: `ldapadd -c` of the equivalent LDIF (an `ldapsearch` dump of
 # what the daemon wrote under UsersDN and GroupsDN, operational attributes left out), with each
 # group's members in its add. ratio = commit_ms / floor_ms (push/floor: push_ms / floor_ms).
+# The incremental (incr_ops requests, incr_push ms its push, incr_cmt ms from its run's commit to the
+# push's end) against its floor: the directory dumped again after that push, the LDIF change records
+# that turn the first dump into the second (scripts/ldif-diff.py: add, delete, modrdn for an
+# entraObjectId under a new DN, modify with add:/delete: of member values and replace: of other
+# attributes), `ldapmodify -c` of them into the floor's slapd after its `ldapadd -c`, same
+# connection: incr_fl_ops records (one request each), incr_fl_ms; incr_r = incr_cmt / incr_fl_ms. The
+# floor's directory is then dumped and compared with the daemon's (the result column says whether
+# they hold the same entries, i.e. whether the floor did the same work).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-sizes.sh
@@ -51,6 +60,17 @@ start_slapd() {
 }
 stop_slapd() { local pid; pid="$(cat "$1/pid")"; kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$1/db"; }
 
+# dump PORT FILE: what the daemon manages, user attributes only (ldapsearch returns no operational
+# attribute unless asked), containers first, then users, then groups.
+dump() {
+    local sub
+    : >"$2"
+    for sub in ou=people ou=groups; do
+        ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$1" -D "$root" -y "$work/ldap.pw" -b "$sub,$suffix" -s base >>"$2"
+        ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$1" -D "$root" -y "$work/ldap.pw" -b "$sub,$suffix" -s one >>"$2"
+    done
+}
+
 # profile DIR BASE [LDAPPORT]: a profile for the simulator, with an [LDAP] target when LDAPPORT is given.
 profile() {
     local dir="$1" base="$2" port="${3:-}"
@@ -72,8 +92,9 @@ wait_push() {  # wait_push N DAEMONPID: until N pushes that followed a run have 
 after_commit() { grep -o 'ENTRA_AFTER_COMMIT_MSEC=[0-9]*' "$1" | sed -n "${2}p" | cut -d= -f2; }
 
 echo "$(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-3s %7s %6s %8s | %8s %9s %9s %7s %7s %9s | %8s %9s %9s | %7s %7s %7s   %s\n' size users groups members \
-    push_ms commit_ms floor_ms ratio push/fl requests incr_ops incr_push incr_cmt rss_no rss_ldap growth "result; load average after"
+printf '%-3s %7s %6s %8s | %8s %9s %9s %7s %7s %9s | %8s %9s %9s %8s %9s %7s | %7s %7s %7s   %s\n' size users groups members \
+    push_ms commit_ms floor_ms ratio push/fl requests incr_ops incr_push incr_cmt incr_fl_ops incr_fl_ms incr_r \
+    rss_no rss_ldap growth "result; load average after"
 for size in "${sizes[@]}"; do
     bench_size "$size"
     dir="$work/$size"
@@ -106,12 +127,8 @@ for size in "${sizes[@]}"; do
     commit_ms="$(after_commit "$dir/d.log" 1)"
     rss_ldap=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
 
-    # The equivalent LDIF: what the daemon wrote, user attributes only (ldapsearch returns no
-    # operational attribute unless asked), containers first, then users, then groups.
-    for sub in ou=people ou=groups; do
-        ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -b "$sub,$suffix" -s base >>"$dir/dump.ldif"
-        ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -b "$sub,$suffix" -s one >>"$dir/dump.ldif"
-    done
+    # The equivalent LDIF: what the daemon wrote.
+    dump "$port" "$dir/dump.ldif"
     entries=$(grep -c '^dn: ' "$dir/dump.ldif")
 
     # 1,000 changes: the time from the run's commit to the end of its push.
@@ -122,6 +139,10 @@ for size in "${sizes[@]}"; do
     incr_commit="$(after_commit "$dir/d.log" 2)"
     rss_after=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
     kill -TERM $daemon; wait $daemon 2>/dev/null || true
+    # The incremental's floor: the change records that turn the first dump into the second.
+    dump "$port" "$dir/dump2.ldif"
+    python3 scripts/ldif-diff.py "$dir/dump.ldif" "$dir/dump2.ldif" >"$dir/incr.ldif" 2>"$dir/incr.stat"
+    incr_floor_ops=$(cut -d' ' -f1 "$dir/incr.stat")
     stop_slapd "$dir/slapd-daemon"
 
     # The floor: ldapadd -c of the same entries into a fresh slapd of the same config.
@@ -130,11 +151,24 @@ for size in "${sizes[@]}"; do
     ldapadd -c -x -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -f "$dir/dump.ldif" >/dev/null 2>"$dir/ldapadd.err" || true
     floor_ms=$(( $(ms) - t ))
     loaded=$(ldapsearch -x -LLL -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -b "$suffix" '(|(objectClass=organizationalUnit)(entraObjectId=*))' 1.1 | grep -c '^dn: ')
+    # Then the incremental's change records, ldapmodify -c over the same kind of connection, and a
+    # check that the floor's directory now holds what the daemon's did (no change record between them).
+    t=$(ms)
+    ldapmodify -c -x -H "ldap://127.0.0.1:$port" -D "$root" -y "$work/ldap.pw" -f "$dir/incr.ldif" >/dev/null 2>"$dir/ldapmodify.err" || true
+    incr_floor=$(( $(ms) - t ))
+    dump "$port" "$dir/floor2.ldif"
+    python3 scripts/ldif-diff.py "$dir/floor2.ldif" "$dir/dump2.ldif" >"$dir/floor-vs-daemon.ldif" 2>"$dir/floor-vs-daemon.stat"
+    if [ "$(cut -d' ' -f1 "$dir/floor-vs-daemon.stat")" = 0 ]; then same="floor's directory = daemon's"
+    else
+        same="floor's directory DIFFERS from the daemon's: $(cat "$dir/floor-vs-daemon.stat")"
+        { head -20 "$dir/ldapmodify.err"; head -40 "$dir/floor-vs-daemon.ldif"; } >&2
+    fi
     stop_slapd "$dir/slapd-floor"
     kill -TERM $sim; wait $sim 2>/dev/null || true
 
     awk -v s=$size -v u=$u -v g=$g -v m=$m -v p=$push_ms -v c=$commit_ms -v f=$floor_ms -v r=$requests -v io=$incr_ops -v ip=$incr_push -v ic=$incr_commit \
-        -v rn=$rss_no -v rl=$rss_ldap -v ra=$rss_after -v res="$result, $entries entries written, ldapadd loaded $loaded; load $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
-        printf "%-3s %7d %6d %8d | %8d %9d %9d %7.2f %7.2f %9d | %8d %9d %9d | %7d %7d %7d   %s (RSS after the incremental %d MB)\n",
-            s, u, g, m, p, c, f, c / f, p / f, r, io, ip, ic, rn, rl, rl - rn, res, ra }'
+        -v fo=$incr_floor_ops -v fi=$incr_floor \
+        -v rn=$rss_no -v rl=$rss_ldap -v ra=$rss_after -v res="$result, $entries entries written, ldapadd loaded $loaded, $same; load $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+        printf "%-3s %7d %6d %8d | %8d %9d %9d %7.2f %7.2f %9d | %8d %9d %9d %8d %9d %7.2f | %7d %7d %7d   %s (RSS after the incremental %d MB)\n",
+            s, u, g, m, p, c, f, c / f, p / f, r, io, ip, ic, fo, fi, ic / (fi > 0 ? fi : 1), rn, rl, rl - rn, res, ra }'
 done
