@@ -8,8 +8,9 @@
 # Usage: scripts/bench.sh ldap [SIZE ...] (default: S M), or this script directly. Release build;
 # BENCH_BIN=DIR uses binaries built already. Needs slapd and ldap-utils (scripts/install-deps.sh).
 #
-# slapd: scripts/slapd-init.sh's (mdb, indexes objectClass and entraObjectId eq), its defaults
-# otherwise (a write transaction is synced to disk when it commits), database under /var/tmp.
+# slapd: scripts/slapd-init.sh's (mdb, indexes objectClass and entraObjectId eq, member sorted and
+# above 100 values in mdb's separate table; SLAPD_LARGE_GROUPS=0: without), its defaults otherwise (a
+# write transaction is synced to disk when it commits), database under /var/tmp.
 # push_ms: the push's own duration (connect to last operation); commit_ms: from the first sync's
 # commit to the push's end (what the daemon logs as ENTRA_AFTER_COMMIT_MSEC: the exports and the
 # POSIX ids come between); floor_ms: `ldapadd -c` of the equivalent LDIF (an `ldapsearch` dump of
