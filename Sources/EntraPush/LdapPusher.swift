@@ -258,7 +258,7 @@ public final class LdapPusher: PushTarget {
                     drifted.insert(id)
                 }
                 guard isGroup else { continue }
-                let members = Set((entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id })
+                let members = LdapMembers((entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id })
                 let added = members.subtracting(link.members), removed = link.members.subtracting(members)
                 if !added.isEmpty || !removed.isEmpty {
                     mutations.append(.members(target: target.name, group: id, added: added.sorted(), removed: removed.sorted()))
@@ -281,9 +281,15 @@ public final class LdapPusher: PushTarget {
 
     /// The attributes this target manages among `attributes` (an acknowledged link may hold one that
     /// `Attribute.NAME=` no longer manages: it is left in the directory as it is).
-    func managed(_ attributes: [String: [String]], isGroup: Bool) -> [String: [String]] {
+    func managed(_ attributes: LdapAttributes, isGroup: Bool) -> LdapAttributes {
         let names = self.attributes(isGroup)
         return attributes.filter { names.contains($0.key) }
+    }
+
+    /// `managed` of an entry's attributes as the directory sent them.
+    func managed(_ attributes: [String: [String]], isGroup: Bool) -> LdapAttributes {
+        let names = self.attributes(isGroup)
+        return LdapAttributes(attributes.filter { names.contains($0.key) })
     }
 
     /// The managed attributes of a user or a group.
@@ -415,7 +421,7 @@ public final class LdapPusher: PushTarget {
     /// directory holds already).
     func addition(_ link: LdapEntryLink, isGroup: Bool, memberDNs: [String] = []) -> [(String, [String])] {
         var attributes: [(String, [String])] = [("objectClass", dialect.classes(link.attributes, isGroup: isGroup))]
-        attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        attributes += link.attributes.map { ($0.key, $0.value) }  // in name order
         if isGroup && !memberDNs.isEmpty {
             attributes.append(("member", memberDNs))
         } else if isGroup && dialect.placeholderMember {
@@ -446,7 +452,7 @@ public final class LdapPusher: PushTarget {
         if isGroup {
             let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
                                   uniquingKeysWith: { a, _ in a })
-            let held = Set((found.attributes["member"] ?? []).compactMap { byDN[LdapDN.normalized($0)] }.filter { $0 != id })
+            let held = LdapMembers((found.attributes["member"] ?? []).compactMap { byDN[LdapDN.normalized($0)] }.filter { $0 != id })
             let acknowledged = state.groups[id]?.members ?? []
             mutations.append(.members(target: target.name, group: id, added: held.subtracting(acknowledged).sorted(),
                                       removed: acknowledged.subtracting(held).sorted()))
@@ -488,7 +494,7 @@ public final class LdapPusher: PushTarget {
     }
 
     /// Replaces the managed attributes that changed. `members`: what a group re-created on the way should list.
-    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]], members: Set<String>) throws {
+    private func modify(_ id: String, isGroup: Bool, to attributes: LdapAttributes, members: LdapMembers) throws {
         try located(id, isGroup: isGroup) { link in
             let changes = LdapEntry.changes(from: managed(link.attributes, isGroup: isGroup), to: attributes)
             guard !changes.isEmpty else { return }
@@ -520,7 +526,7 @@ public final class LdapPusher: PushTarget {
     /// A group that gains or loses its POSIX id changes its structural class (groupOfNames ⇄
     /// posixGroup), which LDAP cannot do in place: it is deleted and added again under the same DN
     /// with its members (groups that list it keep the DN, so they need no change).
-    private func recreateGroup(_ id: String, link: LdapEntryLink, attributes: [String: [String]], members: Set<String>) throws {
+    private func recreateGroup(_ id: String, link: LdapEntryLink, attributes: LdapAttributes, members: LdapMembers) throws {
         let holders = state.groups.filter { $0.value.members.contains(id) }.keys.sorted()
         try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
         try commit([.entry(target: target.name, id: id, isGroup: true, link: nil)])
