@@ -25,6 +25,8 @@ public final class LdapPusher: PushTarget {
     private let cancel: CancellationFlag
     /// Drift repair before this push: the managed entries are read back and compared (see `reconcile()`).
     public var reconcile = false
+    /// Where the push's time went (the debug log); the caller may have marked phases before it.
+    public var phases = PhaseClock()
     /// Entries the last reconcile found changed or deleted by hand (for tests and the log).
     private(set) var drifted = 0
     private var ldap: LDAPConnection!
@@ -50,13 +52,15 @@ public final class LdapPusher: PushTarget {
         var message: String
     }
 
+    /// `journal` writes the changes; with `current`, it also applies them to the state `current`
+    /// reads back (the store's), which is then the only copy (see `PushLedger`).
     public init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
-                journal: @escaping ([LdapMutation]) throws -> Void) {
+                journal: @escaping ([LdapMutation]) throws -> Void, current: (() -> LdapTargetState)? = nil) {
         self.target = target
         self.cancel = cancel
         self.logger = logger
         dialect = LdapDialect(target)
-        ledger = PushLedger(target: target.name, state: state, journal: journal)
+        ledger = PushLedger(target: target.name, state: state, journal: journal, current: current)
         userAttributeNames = dialect.schema == .activedirectory ? dialect.userAttributes
             : LdapDesired.managedAttributes(for: target.userAttributes).sorted()
         pacer = target.maxRequestsPerSecond > 0 ? RequestPacer(rate: target.maxRequestsPerSecond) : nil
@@ -77,12 +81,14 @@ public final class LdapPusher: PushTarget {
             case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
             case .external: try ldap.bindExternal()
             }
+            phases.mark("connect")
             if !state.adopted {
                 try ensureContainers()
                 try adopt(desired)
             } else if reconcile {
                 try reconcileWithDirectory()
             }
+            phases.mark(state.adopted && !reconcile ? "state" : "read back")
             desired = desired.settled(state)
             try ledger.recordUnsendable(desired.unsendable)
             var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
@@ -92,9 +98,11 @@ public final class LdapPusher: PushTarget {
             if let blocked {
                 logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
+            phases.mark("plan")
             // Adds, renames and modifies (every member's DN settled), the first member request of
             // each group pipelined, then in plan order what is left: more member requests, deletions.
             try addPipelined(operations, desired: desired)
+            phases.mark("adds")
             for op in operations {
                 switch op {
                 case .rename, .modify: break
@@ -103,7 +111,9 @@ public final class LdapPusher: PushTarget {
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
+            phases.mark("modifies")
             try changeMembersPipelined(operations)
+            phases.mark("members")
             for op in operations {
                 switch op {
                 case .add, .rename, .modify: continue
@@ -114,9 +124,11 @@ public final class LdapPusher: PushTarget {
             }
             // What is left (refused, held back, or waiting for a member): planned once, as it is a
             // walk over every entry (clearing failures changes no entry).
+            phases.mark("rest")
             let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
             left = pending.count
             try ledger.clearStaleFailures(pending: pending, unsendable: desired.unsendable)
+            phases.mark("left")
         } catch let error as LDAPError {
             ledger.summary.result = .failed
             ledger.summary.error = "LDAP target \(target.name): \(error)"
