@@ -17,7 +17,7 @@ public struct LdapAttributes: Sendable, Hashable, Sequence, ExpressibleByDiction
     public init() { bytes = [] }
 
     public init(_ dictionary: [String: [String]]) {
-        self.init(pairs: Array(dictionary))
+        self.init(sorted: dictionary.sorted { $0.key < $1.key })
     }
 
     public init(dictionaryLiteral elements: (String, [String])...) {
@@ -28,7 +28,11 @@ public struct LdapAttributes: Sendable, Hashable, Sequence, ExpressibleByDiction
     private init(pairs: [Element]) {
         var last: [String: Int] = [:]
         for (index, pair) in pairs.enumerated() { last[pair.key] = index }
-        let kept = pairs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element).sorted { $0.key < $1.key }
+        self.init(sorted: pairs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element).sorted { $0.key < $1.key })
+    }
+
+    /// From pairs sorted by name, each name once.
+    private init(sorted kept: [Element]) {
         var size = 0
         for (name, values) in kept { size += name.utf8.count + 2 + values.reduce(0) { $0 + $1.utf8.count + 1 } }
         bytes = []
