@@ -67,7 +67,7 @@ extension LdapDialect {
     }
 
     /// The one attribute a deprovisioned user gets, and its value (replacing what it had).
-    public func disabling(_ attributes: [String: [String]]) -> (name: String, value: String) {
+    public func disabling(_ attributes: LdapAttributes) -> (name: String, value: String) {
         switch schema {
         case .inetorgperson: ("entraAccountEnabled", "FALSE")
         case .activedirectory: ("userAccountControl", ActiveDirectory.control(attributes["useraccountcontrol"]?.first, enabled: false))
@@ -75,7 +75,7 @@ extension LdapDialect {
     }
 
     /// The object classes an entry with these managed attributes is created with.
-    public func classes(_ attributes: [String: [String]], isGroup: Bool) -> [String] {
+    public func classes(_ attributes: LdapAttributes, isGroup: Bool) -> [String] {
         switch schema {
         case .inetorgperson: LdapDesired.classes(attributes, isGroup: isGroup)
         // RFC 2307 attributes are allowed on AD's user and group through their auxiliary classes.

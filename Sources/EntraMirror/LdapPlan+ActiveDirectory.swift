@@ -107,20 +107,20 @@ extension LdapDesired {
                 }
                 accountNameBases[user.id] = ActiveDirectory.accountName(String(upn.prefix { $0 != "@" }))
                 names[user.id] = name
-                users[user.id] = LdapEntryLink(dn: "CN=\(LdapDN.value(name)),\(target.usersDN)", attributes: a)
+                users[user.id] = LdapEntryLink(dn: "CN=\(LdapDN.value(name)),\(target.usersDN)", attributes: LdapAttributes(a))
             }
         }
         if target.groups {
-            let groupIds = Set(view.groups.map(\.id))
+            let present = presentMembers(view)
             for group in view.groups {
                 let name = cn(nonEmpty(group.displayName) ?? group.id)
                 var a: [String: [String]] = ["cn": [name], id: [group.id]]
                 if let d = nonEmpty(group.description) { a["description"] = [d] }
                 if target.posix, let posixID = view.state.posixIDs[group.id] { a["gidnumber"] = [String(posixID)] }
-                let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
                 accountNameBases[group.id] = ActiveDirectory.accountName(name)
                 names[group.id] = name
-                groups[group.id] = LdapEntryLink(dn: "CN=\(LdapDN.value(name)),\(target.groupsDN)", attributes: a, members: Set(members))
+                groups[group.id] = LdapEntryLink(dn: "CN=\(LdapDN.value(name)),\(target.groupsDN)", attributes: LdapAttributes(a),
+                                                 members: LdapMembers(ids: Set(view.members(of: group.id).filter(present.contains))))
             }
         }
         self = settled(LdapTargetState())

@@ -57,19 +57,25 @@ public struct LdapDesired: Sendable {
                     attributes["loginshell"] = [target.loginShell]
                 }
                 let rdn = target.userRDN.rawValue
-                users[user.id] = LdapEntryLink(dn: "\(rdn)=\(LdapDN.value(attributes[rdn]?.first ?? upn)),\(target.usersDN)", attributes: attributes)
+                users[user.id] = LdapEntryLink(dn: "\(rdn)=\(LdapDN.value(attributes[rdn]?.first ?? upn)),\(target.usersDN)", attributes: LdapAttributes(attributes))
             }
         }
         guard target.groups else { return }
-        let groupIds = Set(view.groups.map(\.id))
+        let present = presentMembers(view)
         for group in view.groups {
             let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
             var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
             if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
             if target.posix, let id = view.state.posixIDs[group.id] { attributes["gidnumber"] = [String(id)] }
-            let members = view.members(of: group.id).map(\.description).filter { users[$0] != nil || groupIds.contains($0) }
-            groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: attributes, members: Set(members))
+            groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: LdapAttributes(attributes),
+                                             members: LdapMembers(ids: Set(view.members(of: group.id).filter(present.contains))))
         }
+    }
+
+    /// What a group may list: the users being provisioned and the groups in scope (as `ObjectID`s,
+    /// so a million memberships are checked without a string each).
+    func presentMembers(_ view: ScopedView) -> Set<ObjectID> {
+        Set(users.keys.map { ObjectID($0) }).union(view.groups.map { ObjectID($0.id) })
     }
 
     /// The object classes an entry is created with.
@@ -82,7 +88,7 @@ public struct LdapDesired: Sendable {
     public static let posixGroupClasses = ["posixGroup", "entraSyncObject"]
 
     /// The classes of an entry with these managed attributes.
-    public static func classes(_ attributes: [String: [String]], isGroup: Bool) -> [String] {
+    public static func classes(_ attributes: LdapAttributes, isGroup: Bool) -> [String] {
         if isGroup { return attributes["gidnumber"] == nil ? groupClasses : posixGroupClasses }
         return attributes["uidnumber"] == nil ? userClasses : userClasses + [posixUserClass]
     }
@@ -94,7 +100,7 @@ public enum LdapOperation: Sendable, Equatable {
     /// modrdn (deleteoldrdn) to `dn`; the entry keeps its id, its members and its memberships.
     case rename(id: String, isGroup: Bool, dn: String)
     /// Replace the managed attributes that differ from what the directory acknowledged.
-    case modify(id: String, isGroup: Bool, attributes: [String: [String]])
+    case modify(id: String, isGroup: Bool, attributes: LdapAttributes)
     case changeMembers(group: String, add: [String], remove: [String])
     case deleteGroup(id: String)
     /// DeprovisionMode=disable: entraAccountEnabled=FALSE (AD: userAccountControl ACCOUNTDISABLE); move: that,
@@ -166,7 +172,8 @@ public struct LdapPlan: Sendable {
 public enum LdapEntry {
     /// The attributes of `to` that differ from `from`, and those `from` has that `to` lacks (as an
     /// empty list: remove), sorted by name.
-    public static func changes(from: [String: [String]], to: [String: [String]]) -> [(name: String, values: [String])] {
+    public static func changes(from: LdapAttributes, to: LdapAttributes) -> [(name: String, values: [String])] {
+        let (from, to) = (from.dictionary, to.dictionary)
         var changes: [(String, [String])] = []
         for name in Set(from.keys).union(to.keys).sorted() where from[name] != to[name] {
             changes.append((name, to[name] ?? []))
@@ -176,7 +183,7 @@ public enum LdapEntry {
 
     /// The attributes after a modrdn from `old` to `dn` (deleteoldrdn): the old RDN's value is gone
     /// (with `UserRDN=` changed, another attribute than the new RDN's), the RDN attribute holds the new value.
-    public static func renamed(_ attributes: [String: [String]], from old: String, to dn: String) -> [String: [String]] {
+    public static func renamed(_ attributes: LdapAttributes, from old: String, to dn: String) -> LdapAttributes {
         guard let rdn = LdapDN.rdn(of: dn) else { return attributes }
         var result = attributes
         if let before = LdapDN.rdn(of: old), before.0 != rdn.0, let values = result[before.0] {

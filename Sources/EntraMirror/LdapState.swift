@@ -1,12 +1,14 @@
+import EntraDirectory
+
 /// An entry entra-sync provisioned, as the directory acknowledged it (or, in a plan, as it should be).
 public struct LdapEntryLink: Sendable, Equatable {
     public var dn: String
     /// The managed attributes (names lowercased), without `objectClass` and `member`.
-    public var attributes: [String: [String]]
+    public var attributes: LdapAttributes
     /// Groups: the Entra ids of the members the directory holds.
-    public var members: Set<String> = []
+    public var members = LdapMembers()
 
-    public init(dn: String, attributes: [String: [String]], members: Set<String> = []) {
+    public init(dn: String, attributes: LdapAttributes, members: LdapMembers = []) {
         self.dn = dn
         self.attributes = attributes
         self.members = members
@@ -74,13 +76,13 @@ extension LdapTargetState {
                 users[id] = link
             }
             if link == nil {
-                for (groupId, var group) in groups where group.members.remove(id) != nil { groups[groupId] = group }
+                // In place: a copy of a group's member set would cost as much as the set.
+                let member = ObjectID(id)
+                for holder in groups.compactMap({ $0.value.members.ids.contains(member) ? $0.key : nil }) { groups[holder]?.members.remove(id) }
             }
         case .members(_, let group, let added, let removed):
-            guard var link = groups[group] else { return }
-            link.members.formUnion(added)
-            link.members.subtract(removed)
-            groups[group] = link
+            groups[group]?.members.formUnion(added)
+            groups[group]?.members.subtract(removed)
         case .failure(_, let id, let failure):
             failures[id] = failure
         case .pushed(_, let summary):

@@ -27,6 +27,11 @@ public struct MirrorState: Sendable {
     public var ldap: [String: LdapTargetState] = [:]
     /// The POSIX ids handed out to users and groups (never changed, never reused).
     public var posixIDs = PosixIDs()
+    /// When the last successful run was committed (its record's time; `runEnded` later moves the
+    /// history's `finished` to the end of its exports). A push that started after it saw the run's
+    /// changes. Replayed from a snapshot it is the run's end, a little later: at most one push
+    /// more at the next start.
+    public var lastSuccessCommitted: Double?
 
     public static let historyLimit = 100
 
@@ -77,6 +82,7 @@ public struct MirrorState: Sendable {
             }
         case .recordRun(let summary):
             history.append(summary)
+            if summary.result == .succeeded { lastSuccessCommitted = summary.finished }
             if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
         case .runEnded(let runId, let at):
             if let index = history.lastIndex(where: { $0.runId == runId }) { history[index].finished = at }

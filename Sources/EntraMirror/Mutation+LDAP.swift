@@ -29,7 +29,7 @@ extension LdapMutation {
             if let link {
                 w.string(link.dn)
                 w.varint(UInt64(link.attributes.count))
-                for (name, values) in link.attributes.sorted(by: { $0.key < $1.key }) {
+                for (name, values) in link.attributes {  // in name order
                     w.string(name)
                     w.strings(values)
                 }
@@ -75,7 +75,7 @@ extension LdapMutation {
                 let name = try r.string()
                 attributes[name] = try r.strings(limit: payload.count)
             }
-            self = .entry(target: target, id: id, isGroup: flags & 2 != 0, link: LdapEntryLink(dn: dn, attributes: attributes))
+            self = .entry(target: target, id: id, isGroup: flags & 2 != 0, link: LdapEntryLink(dn: dn, attributes: LdapAttributes(attributes)))
         case .members:
             let group = try r.string()
             let added = try r.strings(limit: payload.count)

@@ -25,6 +25,8 @@ public final class LdapPusher: PushTarget {
     private let cancel: CancellationFlag
     /// Drift repair before this push: the managed entries are read back and compared (see `reconcile()`).
     public var reconcile = false
+    /// Where the push's time went (the debug log); the caller may have marked phases before it.
+    public var phases = PhaseClock()
     /// Entries the last reconcile found changed or deleted by hand (for tests and the log).
     private(set) var drifted = 0
     private var ldap: LDAPConnection!
@@ -50,13 +52,15 @@ public final class LdapPusher: PushTarget {
         var message: String
     }
 
+    /// `journal` writes the changes; with `current`, it also applies them to the state `current`
+    /// reads back (the store's), which is then the only copy (see `PushLedger`).
     public init(target: LdapTarget, state: LdapTargetState, logger: Logger, cancel: CancellationFlag,
-                journal: @escaping ([LdapMutation]) throws -> Void) {
+                journal: @escaping ([LdapMutation]) throws -> Void, current: (() -> LdapTargetState)? = nil) {
         self.target = target
         self.cancel = cancel
         self.logger = logger
         dialect = LdapDialect(target)
-        ledger = PushLedger(target: target.name, state: state, journal: journal)
+        ledger = PushLedger(target: target.name, state: state, journal: journal, current: current)
         userAttributeNames = dialect.schema == .activedirectory ? dialect.userAttributes
             : LdapDesired.managedAttributes(for: target.userAttributes).sorted()
         pacer = target.maxRequestsPerSecond > 0 ? RequestPacer(rate: target.maxRequestsPerSecond) : nil
@@ -77,12 +81,14 @@ public final class LdapPusher: PushTarget {
             case .simple(let dn, let password, _): try ldap.bind(dn: dn, password: password.value)
             case .external: try ldap.bindExternal()
             }
+            phases.mark("connect")
             if !state.adopted {
                 try ensureContainers()
                 try adopt(desired)
             } else if reconcile {
                 try reconcileWithDirectory()
             }
+            phases.mark(state.adopted && !reconcile ? "state" : "read back")
             desired = desired.settled(state)
             try ledger.recordUnsendable(desired.unsendable)
             var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
@@ -92,9 +98,11 @@ public final class LdapPusher: PushTarget {
             if let blocked {
                 logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
+            phases.mark("plan")
             // Adds, renames and modifies (every member's DN settled), the first member request of
             // each group pipelined, then in plan order what is left: more member requests, deletions.
             try addPipelined(operations, desired: desired)
+            phases.mark("adds")
             for op in operations {
                 switch op {
                 case .rename, .modify: break
@@ -103,7 +111,9 @@ public final class LdapPusher: PushTarget {
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
+            phases.mark("modifies")
             try changeMembersPipelined(operations)
+            phases.mark("members")
             for op in operations {
                 switch op {
                 case .add, .rename, .modify: continue
@@ -114,9 +124,11 @@ public final class LdapPusher: PushTarget {
             }
             // What is left (refused, held back, or waiting for a member): planned once, as it is a
             // walk over every entry (clearing failures changes no entry).
+            phases.mark("rest")
             let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
             left = pending.count
             try ledger.clearStaleFailures(pending: pending, unsendable: desired.unsendable)
+            phases.mark("left")
         } catch let error as LDAPError {
             ledger.summary.result = .failed
             ledger.summary.error = "LDAP target \(target.name): \(error)"
@@ -258,7 +270,7 @@ public final class LdapPusher: PushTarget {
                     drifted.insert(id)
                 }
                 guard isGroup else { continue }
-                let members = Set((entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id })
+                let members = LdapMembers((entry.attributes["member"] ?? []).compactMap { idByDN[LdapDN.normalized($0)] }.filter { $0 != id })
                 let added = members.subtracting(link.members), removed = link.members.subtracting(members)
                 if !added.isEmpty || !removed.isEmpty {
                     mutations.append(.members(target: target.name, group: id, added: added.sorted(), removed: removed.sorted()))
@@ -281,9 +293,15 @@ public final class LdapPusher: PushTarget {
 
     /// The attributes this target manages among `attributes` (an acknowledged link may hold one that
     /// `Attribute.NAME=` no longer manages: it is left in the directory as it is).
-    func managed(_ attributes: [String: [String]], isGroup: Bool) -> [String: [String]] {
+    func managed(_ attributes: LdapAttributes, isGroup: Bool) -> LdapAttributes {
         let names = self.attributes(isGroup)
         return attributes.filter { names.contains($0.key) }
+    }
+
+    /// `managed` of an entry's attributes as the directory sent them.
+    func managed(_ attributes: [String: [String]], isGroup: Bool) -> LdapAttributes {
+        let names = self.attributes(isGroup)
+        return LdapAttributes(attributes.filter { names.contains($0.key) })
     }
 
     /// The managed attributes of a user or a group.
@@ -415,7 +433,7 @@ public final class LdapPusher: PushTarget {
     /// directory holds already).
     func addition(_ link: LdapEntryLink, isGroup: Bool, memberDNs: [String] = []) -> [(String, [String])] {
         var attributes: [(String, [String])] = [("objectClass", dialect.classes(link.attributes, isGroup: isGroup))]
-        attributes += link.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        attributes += link.attributes.map { ($0.key, $0.value) }  // in name order
         if isGroup && !memberDNs.isEmpty {
             attributes.append(("member", memberDNs))
         } else if isGroup && dialect.placeholderMember {
@@ -446,7 +464,7 @@ public final class LdapPusher: PushTarget {
         if isGroup {
             let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
                                   uniquingKeysWith: { a, _ in a })
-            let held = Set((found.attributes["member"] ?? []).compactMap { byDN[LdapDN.normalized($0)] }.filter { $0 != id })
+            let held = LdapMembers((found.attributes["member"] ?? []).compactMap { byDN[LdapDN.normalized($0)] }.filter { $0 != id })
             let acknowledged = state.groups[id]?.members ?? []
             mutations.append(.members(target: target.name, group: id, added: held.subtracting(acknowledged).sorted(),
                                       removed: acknowledged.subtracting(held).sorted()))
@@ -488,7 +506,7 @@ public final class LdapPusher: PushTarget {
     }
 
     /// Replaces the managed attributes that changed. `members`: what a group re-created on the way should list.
-    private func modify(_ id: String, isGroup: Bool, to attributes: [String: [String]], members: Set<String>) throws {
+    private func modify(_ id: String, isGroup: Bool, to attributes: LdapAttributes, members: LdapMembers) throws {
         try located(id, isGroup: isGroup) { link in
             let changes = LdapEntry.changes(from: managed(link.attributes, isGroup: isGroup), to: attributes)
             guard !changes.isEmpty else { return }
@@ -520,7 +538,7 @@ public final class LdapPusher: PushTarget {
     /// A group that gains or loses its POSIX id changes its structural class (groupOfNames ⇄
     /// posixGroup), which LDAP cannot do in place: it is deleted and added again under the same DN
     /// with its members (groups that list it keep the DN, so they need no change).
-    private func recreateGroup(_ id: String, link: LdapEntryLink, attributes: [String: [String]], members: Set<String>) throws {
+    private func recreateGroup(_ id: String, link: LdapEntryLink, attributes: LdapAttributes, members: LdapMembers) throws {
         let holders = state.groups.filter { $0.value.members.contains(id) }.keys.sorted()
         try tolerating([LDAPError.noSuchObject]) { () throws(LDAPError) in try ldap.delete(dn: link.dn) }
         try commit([.entry(target: target.name, id: id, isGroup: true, link: nil)])

@@ -10,6 +10,7 @@ public protocol TargetChange: Sendable {
 /// What a target acknowledged (`ScimTargetState`, `LdapTargetState`).
 public protocol AcknowledgedState {
     associatedtype Change: TargetChange
+    init()
     var failures: [String: PushFailure] { get }
     mutating func apply(_ change: Change)
 }
@@ -35,18 +36,33 @@ struct PushLedger<State: AcknowledgedState> {
     private(set) var state: State
     var summary: PushSummary
     private let journal: ([State.Change]) throws -> Void
+    /// The state as the journal's owner holds it after a commit, when it applies the changes itself.
+    private let current: (() -> State)?
 
-    init(target: String, state: State, journal: @escaping ([State.Change]) throws -> Void) {
+    /// - Parameters:
+    ///   - journal: writes changes before they count; a throw means they were not written.
+    ///   - current: when given, `journal` also applies the changes to its owner's state (the
+    ///     store's mirror), and the ledger reads the state back after each commit instead of
+    ///     keeping a second copy: a large target's state (a million group members) is held once.
+    init(target: String, state: State, journal: @escaping ([State.Change]) throws -> Void, current: (() -> State)? = nil) {
         self.target = target
         self.state = state
         self.journal = journal
+        self.current = current
         summary = PushSummary(result: .succeeded, started: Date().timeIntervalSince1970, finished: 0)
     }
 
     mutating func commit(_ changes: [State.Change]) throws {
         guard !changes.isEmpty else { return }
+        guard let current else {
+            try journal(changes)
+            for change in changes { state.apply(change) }
+            return
+        }
+        // Let go of our reference first, so that the owner changes its state in place, not a copy of it.
+        state = State()
+        defer { state = current() }
         try journal(changes)
-        for change in changes { state.apply(change) }
     }
 
     /// Journals what `id`'s operation changed, and that it no longer fails.

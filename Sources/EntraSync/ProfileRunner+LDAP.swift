@@ -19,9 +19,14 @@ extension ProfileRunner {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
         for target in targets {
-            let mirror = self.mirror
-            let desired = LdapDesired(view: ScopedView(state: mirror, scope: profile.scope), target: target)
-            let state = mirror.ldap[target.name] ?? LdapTargetState()
+            var phases = PhaseClock()
+            // The mirror read once, and let go before the push: the state the push changes is then
+            // the store's alone (see `LdapPusher`), not copied on its first change.
+            let (desired, state) = { [self] in
+                let mirror = self.mirror
+                return (LdapDesired(view: ScopedView(state: mirror, scope: profile.scope), target: target), mirror.ldap[target.name] ?? LdapTargetState())
+            }()
+            phases.mark("desired")
             let allowed = shared.withLock { s -> Int in
                 s.ldap.pushing = target.name
                 return s.ldap.allowedDeletions.removeValue(forKey: target.name) ?? 0
@@ -29,9 +34,13 @@ extension ProfileRunner {
             let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
-            let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag) { [self] in try commit($0.map(Mutation.ldap)) }
+            let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag,
+                                    journal: { [self] in try commit($0.map(Mutation.ldap)) },
+                                    current: { [self] in mirror.ldap[target.name] ?? LdapTargetState() })
             pusher.reconcile = reconcile || Self.reconcileDue(state, interval: target.reconcileInterval, now: Date().timeIntervalSince1970)
+            pusher.phases = phases
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
+            targetLogger.debug("push phases: \(pusher.phases)")
             shared.withLock { $0.ldap.finished(target.name, summary) }
             log(summary, kind: .ldap, target: target.name, logger: targetLogger,
                 afterCommitMsec: committedAt.map { Int(((Date().timeIntervalSince1970 - $0) * 1000).rounded()) })
@@ -55,7 +64,7 @@ extension ProfileRunner {
     /// it failed): at start the daemon resumes it without waiting for the next run.
     func ldapPushInterrupted(profile: Profile) -> Bool {
         let mirror = self.mirror
-        return pushInterrupted(profile.ldapTargets.map { mirror.ldap[$0.name]?.lastPush }, lastSync: mirror.lastSuccess?.finished)
+        return pushInterrupted(profile.ldapTargets.map { mirror.ldap[$0.name]?.lastPush }, lastSync: mirror.lastSuccessCommitted)
     }
 
     func scheduleLdapPush(in seconds: Double) {
@@ -115,7 +124,7 @@ extension ProfileRunner {
         let view = plan ? ScopedView(state: mirror, scope: profile.scope) : nil
         return profile.ldapTargets.filter { target == nil || $0.name == target }.map { t in
             let state = mirror.ldap[t.name].flatMap { $0.location == t.location ? $0 : nil } ?? LdapTargetState()
-            let behind = (state.lastPush?.started ?? 0) < (mirror.lastSuccess?.finished ?? 0)
+            let behind = (state.lastPush?.started ?? 0) < (mirror.lastSuccessCommitted ?? 0)
             let desired = view.map { LdapDesired(view: $0, target: t).settled(state) }
             let operations = desired.map { LdapPlan(desired: $0, state: state, mode: t.deprovisionMode).operations }
             let pending = operations?.count ?? (behind ? -1 : 0)

@@ -56,7 +56,7 @@ extension ProfileRunner {
     /// short, or it failed): at start the daemon resumes it without waiting for the next run.
     func scimPushInterrupted(profile: Profile) -> Bool {
         let mirror = self.mirror
-        return pushInterrupted(profile.scimTargets.map { mirror.scim[$0.name]?.lastPush }, lastSync: mirror.lastSuccess?.finished)
+        return pushInterrupted(profile.scimTargets.map { mirror.scim[$0.name]?.lastPush }, lastSync: mirror.lastSuccessCommitted)
     }
 
     func scheduleScimPush(in seconds: Double) {

@@ -363,6 +363,10 @@ public final class ProfileRunner: Sendable {
         }
 
         if let committed {
+            // The pushes read the committed mirror on their own queues: they start now, beside the
+            // exports, not after them (a push's POSIX ids are assigned first).
+            assignPosixIDs()
+            startPushes(profile: profile, full: summary.full, committedAt: committedAt)
             // Failures here never undo the commit.
             if exports.publish(mirror, runId: runId, changed: !committed.isEmpty, profile: profile, logger: logger) { phases.mark("exports") }
             store.compactIfNeeded(logger: logger)
@@ -397,7 +401,6 @@ public final class ProfileRunner: Sendable {
         }
         arm(actions)
         slots.leave(name)
-        if committed != nil { assignPosixIDs() }  // before the waiters: a served user has its id
         shared.withLock { $0.runsByResult[summary.result.rawValue, default: 0] += 1 }
         writeMetrics(profile: profile, logger: logger)
         for waiter in waiters { waiter(summary) }
@@ -407,8 +410,12 @@ public final class ProfileRunner: Sendable {
         if summary.result == .succeeded, let program = profile.onChange {
             deliverChanges(program: program, profile: profile)
         }
-        if summary.result == .succeeded && !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
-        if summary.result == .succeeded && !profile.ldapTargets.isEmpty { ldapQueue.async { [profile, full = summary.full, committedAt] in self.pushLdap(profile: profile, reconcile: full, committedAt: committedAt) } }
+    }
+
+    /// The pushes that follow a committed run, each on its target kind's queue.
+    private func startPushes(profile: Profile, full: Bool, committedAt: Double?) {
+        if !profile.scimTargets.isEmpty { scimQueue.async { [profile] in self.pushScim(profile: profile) } }
+        if !profile.ldapTargets.isEmpty { ldapQueue.async { [profile] in self.pushLdap(profile: profile, reconcile: full, committedAt: committedAt) } }
     }
 
     /// The store's write API, the one way to change the mirror outside a run's commit (consumers
@@ -459,20 +466,6 @@ public final class ProfileRunner: Sendable {
         var rng = SystemRandomNumberGenerator()
         return String(format: "%016llx", rng.next() as UInt64)
     }
-}
-
-/// Milliseconds per phase of a run, for the debug log: `users 310 ms, groups 820 ms, ...`.
-struct PhaseClock: CustomStringConvertible {
-    private var last = DispatchTime.now().uptimeNanoseconds
-    private var phases: [(String, UInt64)] = []
-
-    mutating func mark(_ phase: String) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        phases.append((phase, (now - last) / 1_000_000))
-        last = now
-    }
-
-    var description: String { phases.map { "\($0.0) \($0.1) ms" }.joined(separator: ", ") }
 }
 
 /// A timer shared between the scheduler queue and callers of `schedule`/`stop`.

@@ -33,7 +33,7 @@ struct SnapshotTests {
         #expect(replayed.usersDeltaLink == "https://d/users")
     }
 
-    @Test("a run's end, journaled after its exports, updates its history entry and survives a snapshot")
+    @Test("a run's end, journaled after its exports, updates its history entry and survives a snapshot; pushes count from its commit")
     func runEndedRecord() throws {
         let ended = Mutation.runEnded(runId: "r2", at: 9.5)
         #expect(try Mutation(record: ended.record) == ended)
@@ -44,9 +44,15 @@ struct SnapshotTests {
         state.apply(.runEnded(runId: "gone", at: 99))  // a run no longer in the history: nothing changes
         #expect(state.history.map(\.finished) == [2, 9.5])
         #expect(state.history.last?.durationMsec == 4500)
+        // Pushes count from the commit (the run's record), not from the end of its exports.
+        #expect(state.lastSuccessCommitted == 6)
+        state.apply(.recordRun(RunSummary(runId: "r3", result: .failed, full: false, started: 10, finished: 11)))
+        #expect(state.lastSuccessCommitted == 6)
         var replay = MirrorReplay()
         try state.snapshotMutations { try replay.apply($0.record) }
-        #expect(replay.state.history.map(\.finished) == [2, 9.5])
+        #expect(replay.state.history.map(\.finished) == [2, 9.5, 11])
+        // A snapshot keeps the end only: later than the commit, so at most one push more after a restart.
+        #expect(replay.state.lastSuccessCommitted == 9.5)
     }
 
     @Test func addMembersRecordRoundTripsAndRejectsDamage() throws {

@@ -87,7 +87,7 @@ struct ActiveDirectoryPusherTests {
         for (id, entry) in want {
             guard let found = byId[id] else { continue }
             #expect(LdapDN.normalized(found.dn) == dnOf[id], "\(id)", sourceLocation: sourceLocation)
-            #expect(found.attributes.filter { managed.contains($0.key) } == entry.attributes, "\(id)", sourceLocation: sourceLocation)
+            #expect(found.attributes.filter { managed.contains($0.key) } == entry.attributes.dictionary, "\(id)", sourceLocation: sourceLocation)
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
                 #expect(members == Set(entry.members.compactMap { dnOf[$0] }), "members of \(id)", sourceLocation: sourceLocation)

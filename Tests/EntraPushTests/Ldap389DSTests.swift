@@ -72,7 +72,7 @@ struct Ldap389DSTests {
             guard let found = byId[id] else { continue }
             #expect(found.dn == LdapDN.normalized(entry.dn), "\(id)", sourceLocation: sourceLocation)
             let managed = found.attributes.filter { names.contains($0.key) }.mapValues { $0.sorted() }
-            #expect(managed == entry.attributes.mapValues { $0.sorted() }, "\(id)", sourceLocation: sourceLocation)
+            #expect(managed == entry.attributes.dictionary.mapValues { $0.sorted() }, "\(id)", sourceLocation: sourceLocation)
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
                 let expected = entry.members.isEmpty ? [found.dn] : Set(entry.members.compactMap { want[$0].map { LdapDN.normalized($0.dn) } })

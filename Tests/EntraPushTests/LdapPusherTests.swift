@@ -108,7 +108,7 @@ struct LdapPusherTests {
             #expect(LdapDN.normalized(found.dn) == dnOf[id], "\(id)", sourceLocation: sourceLocation)
             let names = desired.groups[id] != nil ? LdapPusher.groupAttributes : userAttributes
             let managed = found.attributes.filter { names.contains($0.key) }
-            #expect(managed == entry.attributes, "\(id)", sourceLocation: sourceLocation)
+            #expect(managed == entry.attributes.dictionary, "\(id)", sourceLocation: sourceLocation)
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
                 let foreign = Set((foreignMembers[id] ?? []).map(LdapDN.normalized))
