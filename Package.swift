@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "EntraControl", dependencies: ["EntraLock", "EntraEvents"]),
         // Push targets: the `PushTarget` contract and its shared bookkeeping, SCIM and LDAP. Nothing of the engine.
         .target(name: "EntraPush", dependencies: [
-            "EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP",
+            "EntraConfig", "EntraDirectory", "EntraHTTP", "EntraMirror", "EntraLDAP",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "EntraSync", dependencies: ["EntraLock",

@@ -101,7 +101,8 @@ public enum LdapOperation: Sendable, Equatable {
     case rename(id: String, isGroup: Bool, dn: String)
     /// Replace the managed attributes that differ from what the directory acknowledged.
     case modify(id: String, isGroup: Bool, attributes: LdapAttributes)
-    case changeMembers(group: String, add: [String], remove: [String])
+    /// Member ids as `ObjectID`s: a first load lists a million of them.
+    case changeMembers(group: String, add: [ObjectID], remove: [ObjectID])
     case deleteGroup(id: String)
     /// DeprovisionMode=disable: entraAccountEnabled=FALSE (AD: userAccountControl ACCOUNTDISABLE); move: that,
     /// under DisabledDN=; delete: the entry goes.
@@ -139,6 +140,8 @@ public struct LdapPlan: Sendable {
                     ops.append(.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry)))
                     continue
                 }
+                // Most entries are as acknowledged: one compare of the packed bytes.
+                if link.dn == entry.dn && link.attributes == entry.attributes { continue }
                 var acknowledged = isGroup ? link.attributes : link.attributes.filter { desired.managedUserAttributes.contains($0.key) }
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
                     ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
@@ -154,8 +157,8 @@ public struct LdapPlan: Sendable {
         for id in desired.groups.keys.sorted() {
             let acknowledged = state.groups[id]?.members ?? []
             let wanted = desired.groups[id]!.members
-            let add = wanted.subtracting(acknowledged).sorted()
-            let remove = acknowledged.subtracting(wanted).sorted()
+            let add = wanted.ids.subtracting(acknowledged.ids).sorted()
+            let remove = acknowledged.ids.subtracting(wanted.ids).sorted()
             if !add.isEmpty || !remove.isEmpty { members.append(.changeMembers(group: id, add: add, remove: remove)) }
         }
         let deletes = state.groups.keys.filter { desired.groups[$0] == nil }.sorted().map { LdapOperation.deleteGroup(id: $0) }

@@ -1,4 +1,5 @@
 import EntraConfig
+import EntraDirectory
 import EntraHTTP
 import EntraLDAP
 import EntraMirror
@@ -494,14 +495,14 @@ public final class LdapPusher: PushTarget {
         try located(id, isGroup: isGroup) { link in
             if LdapDN.normalized(link.dn) == LdapDN.normalized(dn) { return }
             let holders = state.groups.filter { $0.value.members.contains(id) }.keys.sorted()
-            for group in holders { try changeMembers(group: group, add: [], remove: [id]) }
+            for group in holders { try changeMembers(group: group, add: [], remove: [ObjectID(id)]) }
             let (rdn, parent) = LdapDN.split(dn)
             let oldParent = LdapDN.split(link.dn).parent
             try ldap.rename(dn: link.dn, newRDN: rdn, newSuperior: LdapDN.normalized(parent) == LdapDN.normalized(oldParent) ? nil : parent)
             let renamed = LdapEntryLink(dn: dn, attributes: LdapEntry.renamed(link.attributes, from: link.dn, to: dn))
             try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: renamed)])
             ledger.summary.updated += 1
-            for group in holders { try changeMembers(group: group, add: [id], remove: []) }
+            for group in holders { try changeMembers(group: group, add: [ObjectID(id)], remove: []) }
         }
     }
 
@@ -545,9 +546,9 @@ public final class LdapPusher: PushTarget {
         try add(id, isGroup: true, LdapEntryLink(dn: link.dn, attributes: attributes))
         ledger.summary.created -= 1
         ledger.summary.updated += 1
-        try changeMembers(group: id, add: members.sorted(), remove: [])
+        try changeMembers(group: id, add: members.ids.sorted(), remove: [])
         // The groups that list it still do (same DN); the journal says so again.
-        for group in holders { try changeMembers(group: group, add: [id], remove: []) }
+        for group in holders { try changeMembers(group: group, add: [ObjectID(id)], remove: []) }
     }
 
     /// One modify of a group's `member` values: what it adds and removes (ids) and the changes sent.
@@ -571,9 +572,9 @@ public final class LdapPusher: PushTarget {
 
     /// The ids of `add` not in the group yet and of `remove` still in it, with their DNs (members
     /// not yet in the directory wait for the next push).
-    private func memberDeltas(_ link: LdapEntryLink, add: [String], remove: [String]) -> (adds: [(String, String)], removes: [(String, String)]) {
-        (add.filter { !link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } },
-         remove.filter { link.members.contains($0) }.compactMap { id in state.dn(of: id).map { (id, $0) } })
+    private func memberDeltas(_ link: LdapEntryLink, add: [ObjectID], remove: [ObjectID]) -> (adds: [(String, String)], removes: [(String, String)]) {
+        func withDN(_ id: ObjectID) -> (String, String)? { state.dn(of: id.description).map { (id.description, $0) } }
+        return (add.filter { !link.members.ids.contains($0) }.compactMap(withDN), remove.filter { link.members.ids.contains($0) }.compactMap(withDN))
     }
 
     /// The next request of a group's member deltas (taken from `adds` and `removes`): at most
@@ -607,7 +608,7 @@ public final class LdapPusher: PushTarget {
 
     /// Membership deltas as modify add/delete of `member` values, at most `memberChunk` values a
     /// request. Members not yet in the directory wait for the next push.
-    private func changeMembers(group: String, add: [String], remove: [String]) throws {
+    private func changeMembers(group: String, add: [ObjectID], remove: [ObjectID]) throws {
         guard let link = state.groups[group] else { return }
         var (adds, removes) = memberDeltas(link, add: add, remove: remove)
         while !adds.isEmpty || !removes.isEmpty {
@@ -631,7 +632,7 @@ public final class LdapPusher: PushTarget {
     /// member value sent twice is taken as done). Groups do not depend on one another. A refused request is left to `changeMembers`,
     /// which sends what is left of each group afterwards one request at a time (and records a refusal).
     private func changeMembersPipelined(_ operations: [LdapOperation]) throws {
-        var waiting: [(group: String, add: [String], remove: [String])] = operations.reversed().compactMap {
+        var waiting: [(group: String, add: [ObjectID], remove: [ObjectID])] = operations.reversed().compactMap {
             if case .changeMembers(let group, let add, let remove) = $0 { (group, add, remove) } else { nil }
         }
         var inFlight: [Int32: (group: String, request: MemberRequest)] = [:]

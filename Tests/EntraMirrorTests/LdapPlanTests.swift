@@ -64,7 +64,7 @@ struct LdapPlanTests {
         let kinds = plan.operations.map { op -> String in
             switch op {
             case .add(let id, _, _): "add \(id)"
-            case .changeMembers(let g, let add, let remove): "members \(g) +\(add.joined(separator: ",")) -\(remove.count)"
+            case .changeMembers(let g, let add, let remove): "members \(g) +\(add.map(\.description).joined(separator: ",")) -\(remove.count)"
             default: "other"
             }
         }
