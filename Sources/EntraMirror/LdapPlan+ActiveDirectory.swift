@@ -111,7 +111,7 @@ extension LdapDesired {
             }
         }
         if target.groups {
-            let present = presentMembers(view)
+            readMembers(view)
             for group in view.groups {
                 let name = cn(nonEmpty(group.displayName) ?? group.id)
                 var a: [String: [String]] = ["cn": [name], id: [group.id]]
@@ -119,8 +119,7 @@ extension LdapDesired {
                 if target.posix, let posixID = view.state.posixIDs[group.id] { a["gidnumber"] = [String(posixID)] }
                 accountNameBases[group.id] = ActiveDirectory.accountName(name)
                 names[group.id] = name
-                groups[group.id] = LdapEntryLink(dn: "CN=\(LdapDN.value(name)),\(target.groupsDN)", attributes: LdapAttributes(a),
-                                                 members: LdapMembers(ids: Set(view.members(of: group.id).filter(present.contains))))
+                groups[group.id] = LdapEntryLink(dn: "CN=\(LdapDN.value(name)),\(target.groupsDN)", attributes: LdapAttributes(a))
             }
         }
         self = settled(LdapTargetState())

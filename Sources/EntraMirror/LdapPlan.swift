@@ -30,6 +30,12 @@ public struct LdapDesired: Sendable {
     /// before `settled` tells entries of one name apart).
     var accountNameBases: [String: String] = [:]
     var names: [String: String] = [:]
+    /// The mirror's member lists, and the ids a group may list (the users provisioned, the groups in
+    /// scope): a group's members are read from these when needed (`members(of:)`), not held for
+    /// every group at once, so a large tenant's million memberships are not copied. Soft-deleted
+    /// users are not provisioned, so their hidden memberships are left out too.
+    var memberLists: [String: [ObjectID: MemberKind]] = [:]
+    var present: Set<ObjectID> = []
     /// The user attributes entra-sync writes (`Attribute.NAME=`); the others an entry holds are left alone.
     public var managedUserAttributes = Self.managedAttributes(for: LdapAttributeMap())
 
@@ -61,21 +67,39 @@ public struct LdapDesired: Sendable {
             }
         }
         guard target.groups else { return }
-        let present = presentMembers(view)
+        readMembers(view)
         for group in view.groups {
             let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
             var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
             if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
             if target.posix, let id = view.state.posixIDs[group.id] { attributes["gidnumber"] = [String(id)] }
-            groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: LdapAttributes(attributes),
-                                             members: LdapMembers(ids: Set(view.members(of: group.id).filter(present.contains))))
+            groups[group.id] = LdapEntryLink(dn: "cn=\(LdapDN.value(name)),\(target.groupsDN)", attributes: LdapAttributes(attributes))
         }
     }
 
-    /// What a group may list: the users being provisioned and the groups in scope (as `ObjectID`s,
-    /// so a million memberships are checked without a string each).
-    func presentMembers(_ view: ScopedView) -> Set<ObjectID> {
-        Set(users.keys.map { ObjectID($0) }).union(view.groups.map { ObjectID($0.id) })
+    /// Where the groups' members are read from (`memberLists`, `present`): after the users are mapped.
+    mutating func readMembers(_ view: ScopedView) {
+        memberLists = view.state.members
+        present = Set(users.keys.map { ObjectID($0) }).union(view.groups.map { ObjectID($0.id) })
+    }
+
+    /// The members `group` should list.
+    public func members(of group: String) -> LdapMembers {
+        guard groups[group] != nil, let list = memberLists[group] else { return [] }
+        var ids = Set<ObjectID>(minimumCapacity: list.count)
+        for id in list.keys where present.contains(id) { ids.insert(id) }
+        return LdapMembers(ids: ids)
+    }
+
+    /// What `group` should gain and lose from what the directory holds (`acknowledged`), sorted,
+    /// without building its member set.
+    public func memberChanges(of group: String, from acknowledged: LdapMembers) -> (add: [ObjectID], remove: [ObjectID]) {
+        let list = groups[group] != nil ? memberLists[group] ?? [:] : [:]
+        var add: [ObjectID] = []
+        var remove: [ObjectID] = []
+        for id in list.keys where present.contains(id) && !acknowledged.ids.contains(id) { add.append(id) }
+        for id in acknowledged.ids where list[id] == nil || !present.contains(id) { remove.append(id) }
+        return (add.sorted(), remove.sorted())
     }
 
     /// The object classes an entry is created with.
@@ -155,10 +179,7 @@ public struct LdapPlan: Sendable {
         let groups = entries(desired.groups, state.groups, isGroup: true)
         var members: [LdapOperation] = []
         for id in desired.groups.keys.sorted() {
-            let acknowledged = state.groups[id]?.members ?? []
-            let wanted = desired.groups[id]!.members
-            let add = wanted.ids.subtracting(acknowledged.ids).sorted()
-            let remove = acknowledged.ids.subtracting(wanted.ids).sorted()
+            let (add, remove) = desired.memberChanges(of: id, from: state.groups[id]?.members ?? [])
             if !add.isEmpty || !remove.isEmpty { members.append(.changeMembers(group: id, add: add, remove: remove)) }
         }
         let deletes = state.groups.keys.filter { desired.groups[$0] == nil }.sorted().map { LdapOperation.deleteGroup(id: $0) }

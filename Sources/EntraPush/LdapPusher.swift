@@ -331,7 +331,7 @@ public final class LdapPusher: PushTarget {
             switch op {
             case .add(_, _, let link): try add(id, isGroup: isGroup, link)
             case .rename(_, _, let dn): try rename(id, isGroup: isGroup, to: dn)
-            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes, members: desired.groups[id]?.members ?? [])
+            case .modify(_, _, let attributes): try modify(id, isGroup: isGroup, to: attributes, members: desired.members(of: id))
             case .changeMembers(_, let add, let remove): try changeMembers(group: id, add: add, remove: remove)
             case .deleteGroup: try delete(id, isGroup: true)
             case .deprovisionUser: try deprovision(id)
@@ -422,7 +422,7 @@ public final class LdapPusher: PushTarget {
     /// The member ids a group's add may carry: wanted members the directory acknowledged already
     /// (their DNs are known and their entries exist), sorted, at most `memberChunk`.
     private func presentMembers(of group: String, desired: LdapDesired) -> [String] {
-        let wanted = desired.groups[group]?.members ?? []
+        let wanted = desired.members(of: group)
         return Array(wanted.filter { $0 != group && state.dn(of: $0) != nil }.sorted().prefix(Self.memberChunk))
     }
 

@@ -90,7 +90,7 @@ struct ActiveDirectoryPusherTests {
             #expect(found.attributes.filter { managed.contains($0.key) } == entry.attributes.dictionary, "\(id)", sourceLocation: sourceLocation)
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
-                #expect(members == Set(entry.members.compactMap { dnOf[$0] }), "members of \(id)", sourceLocation: sourceLocation)
+                #expect(members == Set(desired.members(of: id).compactMap { dnOf[$0] }), "members of \(id)", sourceLocation: sourceLocation)
                 #expect(found.first("groupType") == ActiveDirectory.globalSecurityGroup, sourceLocation: sourceLocation)
             } else {
                 #expect(found.first("pwdLastSet").map { $0 != "0" } == true, "\(id) was given a password", sourceLocation: sourceLocation)

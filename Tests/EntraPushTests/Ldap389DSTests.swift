@@ -75,7 +75,7 @@ struct Ldap389DSTests {
             #expect(managed == entry.attributes.dictionary.mapValues { $0.sorted() }, "\(id)", sourceLocation: sourceLocation)
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
-                let expected = entry.members.isEmpty ? [found.dn] : Set(entry.members.compactMap { want[$0].map { LdapDN.normalized($0.dn) } })
+                let expected = desired.members(of: id).isEmpty ? [found.dn] : Set(desired.members(of: id).compactMap { want[$0].map { LdapDN.normalized($0.dn) } })
                 #expect(members == expected, "members of \(id)", sourceLocation: sourceLocation)
             }
         }

@@ -112,8 +112,8 @@ struct LdapPusherTests {
             if desired.groups[id] != nil {
                 let members = Set((found.attributes["member"] ?? []).map(LdapDN.normalized))
                 let foreign = Set((foreignMembers[id] ?? []).map(LdapDN.normalized))
-                let expected = entry.members.isEmpty && foreign.isEmpty ? [LdapDN.normalized(found.dn)]
-                    : Set(entry.members.compactMap { dnOf[$0] }).union(foreign)
+                let expected = desired.members(of: id).isEmpty && foreign.isEmpty ? [LdapDN.normalized(found.dn)]
+                    : Set(desired.members(of: id).compactMap { dnOf[$0] }).union(foreign)
                 #expect(members == expected, "members of \(id)", sourceLocation: sourceLocation)
             }
         }
