@@ -87,7 +87,7 @@ extension LdapDesired {
         func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
         func cn(_ name: String) -> String { String(name.prefix(ActiveDirectory.cnLength)).trimmingCharacters(in: .whitespaces) }
         if target.users {
-            for user in view.users {
+            for user in view.usersInAnyOrder {
                 guard let upn = nonEmpty(user.userPrincipalName) else {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
@@ -112,7 +112,7 @@ extension LdapDesired {
         }
         if target.groups {
             readMembers(view)
-            for group in view.groups {
+            for group in view.groupsInAnyOrder {
                 let name = cn(nonEmpty(group.displayName) ?? group.id)
                 var a: [String: [String]] = ["cn": [name], id: [group.id]]
                 if let d = nonEmpty(group.description) { a["description"] = [d] }

@@ -50,7 +50,7 @@ public struct LdapDesired: Sendable {
         }
         managedUserAttributes = Self.managedAttributes(for: target.userAttributes)
         if target.users {
-            for user in view.users {
+            for user in view.usersInAnyOrder {
                 guard let upn = user.userPrincipalName, !upn.isEmpty else {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
@@ -68,7 +68,7 @@ public struct LdapDesired: Sendable {
         }
         guard target.groups else { return }
         readMembers(view)
-        for group in view.groups {
+        for group in view.groupsInAnyOrder {
             let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
             var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
             if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
@@ -80,7 +80,7 @@ public struct LdapDesired: Sendable {
     /// Where the groups' members are read from (`memberLists`, `present`): after the users are mapped.
     mutating func readMembers(_ view: ScopedView) {
         memberLists = view.state.members
-        present = Set(users.keys.map { ObjectID($0) }).union(view.groups.map { ObjectID($0.id) })
+        present = Set(users.keys.map { ObjectID($0) }).union(view.groupsInAnyOrder.map { ObjectID($0.id) })
     }
 
     /// The members `group` should list.
@@ -97,7 +97,13 @@ public struct LdapDesired: Sendable {
         let list = groups[group] != nil ? memberLists[group] ?? [:] : [:]
         var add: [ObjectID] = []
         var remove: [ObjectID] = []
-        for id in list.keys where present.contains(id) && !acknowledged.ids.contains(id) { add.append(id) }
+        var wanted = 0
+        for id in list.keys where present.contains(id) {
+            wanted += 1
+            if !acknowledged.ids.contains(id) { add.append(id) }
+        }
+        // Every wanted member held and as many held as wanted: nothing to remove (most groups).
+        if add.isEmpty && wanted == acknowledged.count { return ([], []) }
         for id in acknowledged.ids where list[id] == nil || !present.contains(id) { remove.append(id) }
         return (add.sorted(), remove.sorted())
     }
@@ -155,37 +161,44 @@ public enum LdapOperation: Sendable, Equatable {
 public struct LdapPlan: Sendable {
     public var operations: [LdapOperation] = []
 
-    public init(desired: LdapDesired, state: LdapTargetState, mode: LdapTarget.DeprovisionMode) {
+    /// - Parameter only: the objects to plan for (nil: all). What is left after a push can only be
+    ///   what its plan had: planned again for those alone, not for every entry.
+    public init(desired: LdapDesired, state: LdapTargetState, mode: LdapTarget.DeprovisionMode, only: Set<String>? = nil) {
+        // Entries are walked in hash order and only the operations sorted by id: a large target
+        // has 110,000 entries and few changes, and sorting every id is most of a plan's time.
         func entries(_ want: [String: LdapEntryLink], _ have: [String: LdapEntryLink], isGroup: Bool) -> [LdapOperation] {
-            var ops: [LdapOperation] = []
-            for id in want.keys.sorted() {
-                let entry = want[id]!
+            var ops: [(id: String, ops: [LdapOperation])] = []
+            let walked = only.map { ids in ids.compactMap { id in want[id].map { (key: id, value: $0) } } } ?? Array(want)
+            for (id, entry) in walked {
                 guard let link = have[id] else {
-                    ops.append(.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry)))
+                    ops.append((id, [.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry))]))
                     continue
                 }
                 // Most entries are as acknowledged: one compare of the packed bytes.
                 if link.dn == entry.dn && link.attributes == entry.attributes { continue }
                 var acknowledged = isGroup ? link.attributes : link.attributes.filter { desired.managedUserAttributes.contains($0.key) }
+                var changes: [LdapOperation] = []
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
-                    ops.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
+                    changes.append(.rename(id: id, isGroup: isGroup, dn: entry.dn))
                     acknowledged = LdapEntry.renamed(acknowledged, from: link.dn, to: entry.dn)
                 }
-                if acknowledged != entry.attributes { ops.append(.modify(id: id, isGroup: isGroup, attributes: entry.attributes)) }
+                if acknowledged != entry.attributes { changes.append(.modify(id: id, isGroup: isGroup, attributes: entry.attributes)) }
+                if !changes.isEmpty { ops.append((id, changes)) }
             }
-            return ops
+            return ops.sorted { $0.id < $1.id }.flatMap(\.ops)
         }
         let users = entries(desired.users, state.users, isGroup: false)
         let groups = entries(desired.groups, state.groups, isGroup: true)
         var members: [LdapOperation] = []
-        for id in desired.groups.keys.sorted() {
+        for id in only.map({ $0.filter { desired.groups[$0] != nil } }) ?? Array(desired.groups.keys) {
             let (add, remove) = desired.memberChanges(of: id, from: state.groups[id]?.members ?? [])
             if !add.isEmpty || !remove.isEmpty { members.append(.changeMembers(group: id, add: add, remove: remove)) }
         }
-        let deletes = state.groups.keys.filter { desired.groups[$0] == nil }.sorted().map { LdapOperation.deleteGroup(id: $0) }
-        let deprovision = state.users.filter { id, link in
-            desired.users[id] == nil && (mode == .delete || !desired.dialect.isDisabled(link))
-        }.keys.sorted().map { LdapOperation.deprovisionUser(id: $0) }
+        members.sort { $0.objectId < $1.objectId }
+        let deletes = state.groups.keys.filter { desired.groups[$0] == nil && only?.contains($0) != false }.sorted().map { LdapOperation.deleteGroup(id: $0) }
+        let deprovision = state.users.compactMap { id, link in
+            desired.users[id] == nil && only?.contains(id) != false && (mode == .delete || !desired.dialect.isDisabled(link)) ? id : nil
+        }.sorted().map { LdapOperation.deprovisionUser(id: $0) }
         operations = users + groups + members + deletes + deprovision
     }
 
@@ -227,6 +240,12 @@ public enum LdapEntry {
 public enum LdapDN {
     /// An attribute value inside a DN: special characters escaped with a backslash.
     public static func value(_ value: String) -> String {
+        // Most names need no escape: checked on the bytes, without splitting into characters.
+        let utf8 = value.utf8
+        if let first = utf8.first, let last = utf8.last, first != UInt8(ascii: "#"), first != UInt8(ascii: " "), last != UInt8(ascii: " "),
+           !utf8.contains(where: { Self.special.contains($0) }) {
+            return value
+        }
         var out = ""
         let characters = Array(value)
         for (i, ch) in characters.enumerated() {
@@ -241,6 +260,8 @@ public enum LdapDN {
         }
         return out
     }
+
+    private static let special: Set<UInt8> = Set(",+\"\\<>;=".utf8)
 
     /// The first RDN's attribute (lowercased) and unescaped value.
     public static func rdn(of dn: String) -> (String, String)? {

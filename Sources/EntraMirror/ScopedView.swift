@@ -67,6 +67,18 @@ public struct ScopedView: Sendable {
         return (groups, users)
     }
 
+    /// The users in scope in no particular order (`users` sorts them by id: for what is keyed by id anyway).
+    public var usersInAnyOrder: [DirectoryUser] {
+        guard let userIds else { return Array(state.users.values) }
+        return userIds.compactMap { state.users[$0] }
+    }
+
+    /// The groups in scope in no particular order.
+    public var groupsInAnyOrder: [DirectoryGroup] {
+        guard let groupIds else { return Array(state.groups.values) }
+        return groupIds.compactMap { state.groups[$0] }
+    }
+
     public var users: [DirectoryUser] {
         let ids = userIds.map(Array.init) ?? Array(state.users.keys)
         return ids.sorted().compactMap { state.users[$0] }

@@ -93,6 +93,7 @@ public final class LdapPusher: PushTarget {
             desired = desired.settled(state)
             try ledger.recordUnsendable(desired.unsendable)
             var operations = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            let planned = Set(operations.map(\.objectId))
             blocked = ledger.selected(&operations, limit: deletionLimit, retryAll: retryAll) {
                 "approve with: entra-syncctl ldap PROFILE \(target.name) --allow-deletions \($0)"
             }
@@ -123,10 +124,10 @@ public final class LdapPusher: PushTarget {
                 try stopIfCancelled()
                 try execute(op, desired: desired)
             }
-            // What is left (refused, held back, or waiting for a member): planned once, as it is a
-            // walk over every entry (clearing failures changes no entry).
+            // What is left (refused, held back, or waiting for a member): planned again for what
+            // the plan had (nothing else changed), once (clearing failures changes no entry).
             phases.mark("rest")
-            let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode).operations
+            let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode, only: relinked ? nil : planned).operations
             left = pending.count
             try ledger.clearStaleFailures(pending: pending, unsendable: desired.unsendable)
             phases.mark("left")
@@ -153,6 +154,10 @@ public final class LdapPusher: PushTarget {
     private func ensureContainers() throws {
         for dn in Set([target.usersDN, target.groupsDN]) { try ensureContainer(dn) }
     }
+
+    /// An entry was found elsewhere or gone behind our back during the push: the groups that list
+    /// it may need changes the plan did not have, so what is left is planned for every entry.
+    private var relinked = false
 
     /// DisabledDN= is made sure of once a push, before the first move into it.
     private var disabledContainerChecked = false
@@ -461,6 +466,7 @@ public final class LdapPusher: PushTarget {
 
     /// Takes the entry as the directory holds it (after a crash or a change behind our back).
     private func relink(_ id: String, isGroup: Bool, _ found: LDAPConnection.Entry) throws {
+        relinked = true
         var mutations: [LdapMutation] = [.entry(target: target.name, id: id, isGroup: isGroup, link: self.link(found, isGroup: isGroup))]
         if isGroup {
             let byDN = Dictionary((state.users.map { ($1.dn, $0) } + state.groups.map { ($1.dn, $0) }).map { (LdapDN.normalized($0.0), $0.1) },
@@ -481,6 +487,7 @@ public final class LdapPusher: PushTarget {
         } catch let error as LDAPError where error.code == LDAPError.noSuchObject {
             guard let found = try find(id, isGroup: isGroup) else {
                 // Deleted behind our back: forgotten, so the next plan adds it again.
+                relinked = true
                 return try commit([.entry(target: target.name, id: id, isGroup: isGroup, link: nil)])
             }
             try relink(id, isGroup: isGroup, found)

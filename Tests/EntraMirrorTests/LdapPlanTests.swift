@@ -128,6 +128,27 @@ struct LdapPlanTests {
         #expect(LdapPlan(desired: after, state: state, mode: .delete).operations == [.deprovisionUser(id: "u1")])
     }
 
+    @Test("member changes: as many members held as wanted but different ones, more held than wanted; a plan for some objects only")
+    func memberChangesAndOnly() {
+        let d = desired()
+        var state = acknowledged(d)
+        // g1 wants u1, u2, g2: hold u1, u3, g2 (same count, one different), g2 wants u2: hold u2 and u1 (one too many).
+        state.apply(.members(target: "corp", group: "g1", added: ["u3"], removed: ["u2"]))
+        state.apply(.members(target: "corp", group: "g2", added: ["u1"], removed: []))
+        #expect(d.memberChanges(of: "g1", from: state.groups["g1"]!.members) == (["u2"], ["u3"]))
+        #expect(d.memberChanges(of: "g2", from: state.groups["g2"]!.members) == ([], ["u1"]))
+        #expect(d.memberChanges(of: "g3", from: []) == ([], []))
+        #expect(d.memberChanges(of: "nope", from: ["u1"]) == ([], ["u1"]), "a group not wanted lists nobody")
+        state.apply(.entry(target: "corp", id: "u1", isGroup: false, link: nil))  // forgotten: out of g2 as well
+        let all = LdapPlan(desired: d, state: state, mode: .disable).operations
+        #expect(all == [.add(id: "u1", isGroup: false, LdapEntry.withoutMembers(d.users["u1"]!)),
+                        .changeMembers(group: "g1", add: ["u1", "u2"], remove: ["u3"])])
+        for only: Set<String> in [["u1"], ["g1"], ["g2"], ["u1", "g1", "g2", "g3"], []] {
+            #expect(LdapPlan(desired: d, state: state, mode: .disable, only: only).operations == all.filter { only.contains($0.objectId) },
+                    "only \(only.sorted())")
+        }
+    }
+
     @Test("Users=no / Groups=no leave that kind out")
     func scopeKeys() {
         var target = Self.target
@@ -145,6 +166,11 @@ struct LdapPlanTests {
         #expect(LdapDN.value("Smith, John") == "Smith\\, John")
         #expect(LdapDN.value(" lead#") == "\\ lead#")
         #expect(LdapDN.value("a+b=c ") == "a\\+b\\=c\\ ")
+        #expect(LdapDN.value("plain name é") == "plain name é")
+        #expect(LdapDN.value("#x") == "\\#x")
+        #expect(LdapDN.value("trail ") == "trail\\ ")
+        #expect(LdapDN.value("Zoë <ops>; \"q\\") == "Zoë \\<ops\\>\\; \\\"q\\\\")
+        #expect(LdapDN.value("") == "")
         #expect(LdapDN.rdn(of: "cn=Engineering\\, Core,ou=groups,dc=x")! == ("cn", "Engineering, Core"))
         #expect(LdapDN.split("cn=A\\,B,ou=groups,dc=x") == ("cn=A\\,B", "ou=groups,dc=x"))
     }
