@@ -12,8 +12,7 @@
 # above 100 values in mdb's separate table; SLAPD_LARGE_GROUPS=0: without), its defaults otherwise (a
 # write transaction is synced to disk when it commits), database under /var/tmp.
 # push_ms: the push's own duration (connect to last operation); commit_ms: from the first sync's
-# commit to the push's end (what the daemon logs as ENTRA_AFTER_COMMIT_MSEC: the exports and the
-# POSIX ids come between); floor_ms: `ldapadd -c` of the equivalent LDIF (an `ldapsearch` dump of
+# commit to the push's end (what the daemon logs as ENTRA_AFTER_COMMIT_MSEC); floor_ms: `ldapadd -c` of the equivalent LDIF (an `ldapsearch` dump of
 # what the daemon wrote under UsersDN and GroupsDN, operational attributes left out), with each
 # group's members in its add. ratio = commit_ms / floor_ms (push/floor: push_ms / floor_ms).
 # The incremental (incr_ops requests, incr_push ms its push, incr_cmt ms from its run's commit to the
@@ -24,6 +23,10 @@
 # connection: incr_fl_ops records (one request each), incr_fl_ms; incr_r = incr_cmt / incr_fl_ms. The
 # floor's directory is then dumped and compared with the daemon's (the result column says whether
 # they hold the same entries, i.e. whether the floor did the same work).
+# RSS (VmHWM, MB): rss_no / rss_ldap after the first sync without / with the target (growth: the
+# difference), rss_noi / rss_ldi after the same incremental run as well (growth_i); the daemon
+# without the target runs the churn first, then the simulator starts afresh (seed 7) for the other.
+# The POSIX ids come before the push starts; the exports run beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-sizes.sh
@@ -93,29 +96,39 @@ wait_push() {  # wait_push N DAEMONPID: until N pushes that followed a run have 
 after_commit() { grep -o 'ENTRA_AFTER_COMMIT_MSEC=[0-9]*' "$1" | sed -n "${2}p" | cut -d= -f2; }
 
 echo "$(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-3s %7s %6s %8s | %8s %9s %9s %7s %7s %9s | %8s %9s %9s %8s %9s %7s | %7s %7s %7s   %s\n' size users groups members \
+printf '%-3s %7s %6s %8s | %8s %9s %9s %7s %7s %9s | %8s %9s %9s %8s %9s %7s | %7s %7s %7s | %7s %7s %7s   %s\n' size users groups members \
     push_ms commit_ms floor_ms ratio push/fl requests incr_ops incr_push incr_cmt incr_fl_ops incr_fl_ms incr_r \
-    rss_no rss_ldap growth "result; load average after"
+    rss_no rss_ldap growth rss_noi rss_ldi growth_i "result; load average after"
 for size in "${sizes[@]}"; do
     bench_size "$size"
     dir="$work/$size"
     mkdir -p "$dir"
-    "$bin/entra-graph-sim" --port 0 --port-file "$dir/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \
-        --seed 7 --page-size 999 --member-slice 1000 >/dev/null 2>"$dir/sim.log" &
-    sim=$!
-    pids+=($sim)
-    for _ in $(seq 1 6000); do [ -s "$dir/port" ] && break; sleep 0.1; done
-    base="http://127.0.0.1:$(cat "$dir/port")"
+    # start_sim: a fresh simulator of this size (the same tenant each time: seed 7); sets sim and base.
+    start_sim() {
+        rm -f "$dir/port"
+        "$bin/entra-graph-sim" --port 0 --port-file "$dir/port" --users $u --groups $g --memberships $m --nested-groups $((g / 10)) \
+            --seed 7 --page-size 999 --member-slice 1000 >/dev/null 2>"$dir/sim.log" &
+        sim=$!
+        pids+=($sim)
+        for _ in $(seq 1 6000); do [ -s "$dir/port" ] && break; sleep 0.1; done
+        base="http://127.0.0.1:$(cat "$dir/port")"
+    }
+    start_sim
     export ENTRA_SYNC_SOCKET="$dir/s.sock"
 
-    # Peak RSS without an LDAP target: the first sync alone.
+    # Peak RSS without an LDAP target: after the first sync, and after the same incremental run as below.
     profile "$dir" "$base"
     "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level warning 2>"$dir/d0.log" &
     daemon=$!
     pids+=($daemon)
     until "$bin/entra-syncctl" status --json 2>/dev/null | grep -q '"result" : "succeeded"'; do kill -0 $daemon || { cat "$dir/d0.log"; exit 1; }; sleep 0.1; done
     rss_no=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
+    curl -s -X POST "$base/_sim/churn" -d '{"seed":11,"changes":1000}' >/dev/null
+    "$bin/entra-syncctl" run-now b --wait >/dev/null
+    rss_no_incr=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
     kill -TERM $daemon; wait $daemon 2>/dev/null || true
+    kill -TERM $sim; wait $sim 2>/dev/null || true
+    start_sim  # the churn again from the same tenant, for the daemon with the target
 
     # The daemon's first sync and first load into a fresh slapd.
     port="$(start_slapd "$dir/slapd-daemon")"
@@ -169,7 +182,7 @@ for size in "${sizes[@]}"; do
 
     awk -v s=$size -v u=$u -v g=$g -v m=$m -v p=$push_ms -v c=$commit_ms -v f=$floor_ms -v r=$requests -v io=$incr_ops -v ip=$incr_push -v ic=$incr_commit \
         -v fo=$incr_floor_ops -v fi=$incr_floor \
-        -v rn=$rss_no -v rl=$rss_ldap -v ra=$rss_after -v res="$result, $entries entries written, ldapadd loaded $loaded, $same; load $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
-        printf "%-3s %7d %6d %8d | %8d %9d %9d %7.2f %7.2f %9d | %8d %9d %9d %8d %9d %7.2f | %7d %7d %7d   %s (RSS after the incremental %d MB)\n",
-            s, u, g, m, p, c, f, c / f, p / f, r, io, ip, ic, fo, fi, ic / (fi > 0 ? fi : 1), rn, rl, rl - rn, res, ra }'
+        -v rn=$rss_no -v rl=$rss_ldap -v ra=$rss_after -v rni=$rss_no_incr -v res="$result, $entries entries written, ldapadd loaded $loaded, $same; load $(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+        printf "%-3s %7d %6d %8d | %8d %9d %9d %7.2f %7.2f %9d | %8d %9d %9d %8d %9d %7.2f | %7d %7d %7d | %7d %7d %7d   %s\n",
+            s, u, g, m, p, c, f, c / f, p / f, r, io, ip, ic, fo, fi, ic / (fi > 0 ? fi : 1), rn, rl, rl - rn, rni, ra, ra - rni, res }'
 done
