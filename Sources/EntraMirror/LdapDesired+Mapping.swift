@@ -9,6 +9,7 @@ extension LdapDesired {
             "entraobjectid": [user.id],
             "entraaccountenabled": [user.accountEnabled == false ? "FALSE" : "TRUE"],
         ]
+        a.reserveCapacity(16)  // the mapped fields and the POSIX ones without growing
         for (name, field) in map.fields {
             if let v = value(of: field, user) { a[name] = [v] }
         }

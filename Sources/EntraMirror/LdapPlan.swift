@@ -50,7 +50,9 @@ public struct LdapDesired: Sendable {
         }
         managedUserAttributes = Self.managedAttributes(for: target.userAttributes)
         if target.users {
-            for user in view.usersInAnyOrder {
+            let inScope = view.usersInAnyOrder
+            users.reserveCapacity(inScope.count)
+            for user in inScope {
                 guard let upn = user.userPrincipalName, !upn.isEmpty else {
                     unsendable[user.id] = "the user has no userPrincipalName"
                     continue
