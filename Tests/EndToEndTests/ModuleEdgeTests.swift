@@ -20,7 +20,7 @@ struct ModuleEdgeTests {
         "EntraLDAP": ["CLDAP"],
         "EntraMirror": ["EntraConfig", "EntraDirectory", "EntraGraph", "EntraJournal"],
         // Push targets (SCIM over EntraHTTP, LDAP over EntraLDAP) behind `PushTarget`: the committed mirror in, acknowledgements out.
-        "EntraPush": ["EntraConfig", "EntraHTTP", "EntraMirror", "EntraLDAP"],
+        "EntraPush": ["EntraConfig", "EntraDirectory", "EntraHTTP", "EntraMirror", "EntraLDAP"],
         "EntraSync": ["EntraLock", "EntraConfig", "EntraHTTP", "EntraDirectory", "EntraGraph", "EntraJournal", "EntraMirror", "EntraEvents", "EntraPush", "CMalloc"],
         // Sockets, timers and signals on one epoll thread (no libdispatch manager thread).
         "EntraEvents": ["EntraLock", "CEpoll"],
