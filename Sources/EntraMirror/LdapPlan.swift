@@ -170,14 +170,13 @@ public struct LdapPlan: Sendable {
         // has 110,000 entries and few changes, and sorting every id is most of a plan's time.
         func entries(_ want: [String: LdapEntryLink], _ have: [String: LdapEntryLink], isGroup: Bool) -> [LdapOperation] {
             var ops: [(id: String, ops: [LdapOperation])] = []
-            let walked = only.map { ids in ids.compactMap { id in want[id].map { (key: id, value: $0) } } } ?? Array(want)
-            for (id, entry) in walked {
+            func plan(_ id: String, _ entry: LdapEntryLink) {
                 guard let link = have[id] else {
                     ops.append((id, [.add(id: id, isGroup: isGroup, LdapEntry.withoutMembers(entry))]))
-                    continue
+                    return
                 }
                 // Most entries are as acknowledged: one compare of the packed bytes.
-                if link.dn == entry.dn && link.attributes == entry.attributes { continue }
+                if link.dn == entry.dn && link.attributes == entry.attributes { return }
                 var acknowledged = isGroup ? link.attributes : link.attributes.filter { desired.managedUserAttributes.contains($0.key) }
                 var changes: [LdapOperation] = []
                 if LdapDN.normalized(link.dn) != LdapDN.normalized(entry.dn) {
@@ -187,12 +186,17 @@ public struct LdapPlan: Sendable {
                 if acknowledged != entry.attributes { changes.append(.modify(id: id, isGroup: isGroup, attributes: entry.attributes)) }
                 if !changes.isEmpty { ops.append((id, changes)) }
             }
+            if let only {
+                for id in only { if let entry = want[id] { plan(id, entry) } }
+            } else {
+                for (id, entry) in want { plan(id, entry) }
+            }
             return ops.sorted { $0.id < $1.id }.flatMap(\.ops)
         }
         let users = entries(desired.users, state.users, isGroup: false)
         let groups = entries(desired.groups, state.groups, isGroup: true)
         var members: [LdapOperation] = []
-        for id in only.map({ $0.filter { desired.groups[$0] != nil } }) ?? Array(desired.groups.keys) {
+        for id in desired.groups.keys where only?.contains(id) != false {
             let (add, remove) = desired.memberChanges(of: id, from: state.groups[id]?.members ?? [])
             if !add.isEmpty || !remove.isEmpty { members.append(.changeMembers(group: id, add: add, remove: remove)) }
         }

@@ -28,8 +28,9 @@ extension LdapMutation {
             w.byte((isGroup ? 2 : 0) | (link == nil ? 0 : 1))
             if let link {
                 w.string(link.dn)
-                w.varint(UInt64(link.attributes.count))
-                for (name, values) in link.attributes {  // in name order
+                let attributes = Array(link.attributes)  // in name order, decoded once
+                w.varint(UInt64(attributes.count))
+                for (name, values) in attributes {
                     w.string(name)
                     w.strings(values)
                 }

@@ -1,4 +1,5 @@
 import EntraConfig
+import EntraHTTP
 import EntraMirror
 import EntraPush
 import Foundation
