@@ -38,19 +38,26 @@ public struct LdapDesired: Sendable {
     var present: Set<ObjectID> = []
     /// The user attributes entra-sync writes (`Attribute.NAME=`); the others an entry holds are left alone.
     public var managedUserAttributes = Self.managedAttributes(for: LdapAttributeMap())
+    /// The objects this desired state was built for (`init(view:target:only:)`); nil: all of them.
+    /// A plan from a partial desired state looks at these objects only (`LdapPlan`).
+    public private(set) var partial: Set<String>?
 
     public init() {}
 
     /// What `target` should hold (Schema=activedirectory: see `init(activeDirectory:target:)`).
-    public init(view: ScopedView, target: LdapTarget) {
+    /// - Parameter only: build the entries of these objects only (an incremental plan: see
+    ///   `planned(changed:view:target:state:)`); the groups' members are read from the whole scope.
+    ///   Active Directory ignores it: its account names and DNs are made unique across all entries.
+    public init(view: ScopedView, target: LdapTarget, only: Set<String>? = nil) {
         if target.schema == .activedirectory {
             self = LdapDesired(activeDirectory: view, target: target)
             managedUserAttributes = Set(dialect.userAttributes)
             return
         }
         managedUserAttributes = Self.managedAttributes(for: target.userAttributes)
+        partial = only
         if target.users {
-            let inScope = view.usersInAnyOrder
+            let inScope = only.map { ids in ids.compactMap { view.user($0) } } ?? view.usersInAnyOrder
             users.reserveCapacity(inScope.count)
             for user in inScope {
                 guard let upn = user.userPrincipalName, !upn.isEmpty else {
@@ -69,8 +76,8 @@ public struct LdapDesired: Sendable {
             }
         }
         guard target.groups else { return }
-        readMembers(view)
-        for group in view.groupsInAnyOrder {
+        readMembers(view, sendableUsers: only == nil ? nil : target.users)
+        for group in only.map({ ids in ids.compactMap { view.group($0) } }) ?? view.groupsInAnyOrder {
             let name = group.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? group.id
             var attributes: [String: [String]] = ["cn": [name], "entraobjectid": [group.id]]
             if let d = group.description, !d.isEmpty { attributes["description"] = [d] }
@@ -80,9 +87,21 @@ public struct LdapDesired: Sendable {
     }
 
     /// Where the groups' members are read from (`memberLists`, `present`): after the users are mapped.
-    mutating func readMembers(_ view: ScopedView) {
+    /// - Parameter sendableUsers: nil: the users mapped are all there are; otherwise whether the
+    ///   scope's users that can be provisioned (those with a UPN) are present (a partial desired state).
+    mutating func readMembers(_ view: ScopedView, sendableUsers: Bool? = nil) {
         memberLists = view.state.members
-        present = Set(users.keys.map { ObjectID($0) }).union(view.groupsInAnyOrder.map { ObjectID($0.id) })
+        switch sendableUsers {
+        case nil: present = Set(users.keys.map { ObjectID($0) })
+        case true?:
+            present = []
+            present.reserveCapacity(view.userCount)
+            view.forEachUser { user in
+                if let upn = user.userPrincipalName, !upn.isEmpty { present.insert(ObjectID(user.id)) }
+            }
+        case false?: present = []
+        }
+        view.forEachGroup { present.insert(ObjectID($0.id)) }
     }
 
     /// The members `group` should list.
@@ -164,8 +183,11 @@ public struct LdapPlan: Sendable {
     public var operations: [LdapOperation] = []
 
     /// - Parameter only: the objects to plan for (nil: all). What is left after a push can only be
-    ///   what its plan had: planned again for those alone, not for every entry.
+    ///   what its plan had: planned again for those alone, not for every entry. A partial desired
+    ///   state (`LdapDesired.partial`) limits the plan to its objects in any case: an object it
+    ///   lacks is not one to deprovision.
     public init(desired: LdapDesired, state: LdapTargetState, mode: LdapTarget.DeprovisionMode, only: Set<String>? = nil) {
+        let only = desired.partial.map { partial in only.map { $0.intersection(partial) } ?? partial } ?? only
         // Entries are walked in hash order and only the operations sorted by id: a large target
         // has 110,000 entries and few changes, and sorting every id is most of a plan's time.
         func entries(_ want: [String: LdapEntryLink], _ have: [String: LdapEntryLink], isGroup: Bool) -> [LdapOperation] {

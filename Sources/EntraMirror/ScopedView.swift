@@ -73,6 +73,39 @@ public struct ScopedView: Sendable {
         return userIds.compactMap { state.users[$0] }
     }
 
+    /// The user `id` if it is in scope.
+    public func user(_ id: String) -> DirectoryUser? {
+        if let userIds, !userIds.contains(id) { return nil }
+        return state.users[id]
+    }
+
+    /// The group `id` if it is in scope.
+    public func group(_ id: String) -> DirectoryGroup? {
+        if let groupIds, !groupIds.contains(id) { return nil }
+        return state.groups[id]
+    }
+
+    /// How many users are in scope.
+    public var userCount: Int { userIds?.count ?? state.users.count }
+
+    /// Calls `body` with each user in scope, in no particular order, without collecting them.
+    public func forEachUser(_ body: (DirectoryUser) -> Void) {
+        if let userIds {
+            for id in userIds { if let user = state.users[id] { body(user) } }
+        } else {
+            for user in state.users.values { body(user) }
+        }
+    }
+
+    /// Calls `body` with each group in scope, in no particular order.
+    public func forEachGroup(_ body: (DirectoryGroup) -> Void) {
+        if let groupIds {
+            for id in groupIds { if let group = state.groups[id] { body(group) } }
+        } else {
+            for group in state.groups.values { body(group) }
+        }
+    }
+
     /// The groups in scope in no particular order.
     public var groupsInAnyOrder: [DirectoryGroup] {
         guard let groupIds else { return Array(state.groups.values) }

@@ -30,6 +30,10 @@ public final class LdapPusher: PushTarget {
     public var phases = PhaseClock()
     /// Entries the last reconcile found changed or deleted by hand (for tests and the log).
     private(set) var drifted = 0
+    /// After the push: the objects it left with something to do (refused, held back, waiting for a
+    /// member), which the next incremental plan looks at again; nil when the push failed or cannot
+    /// tell (an entry found elsewhere during an incremental push): the next plan is whole.
+    public private(set) var left: Set<String>?
     private var ldap: LDAPConnection!
     /// Maximum member values in one modify request.
     static let memberChunk = 1000
@@ -75,6 +79,11 @@ public final class LdapPusher: PushTarget {
         var left = 0
         do {
             if state.location != target.location { try commit([.reset(target: target.name, location: target.location)]) }
+            // First contact and drift repair look at every entry: a desired state of some objects
+            // would adopt or repair those alone (the caller builds a whole one for them).
+            if desired.partial != nil && (!state.adopted || reconcile) {
+                throw Abort(message: "LDAP target \(target.name): an incremental plan cannot adopt or reconcile; the next push plans every entry")
+            }
             ldap = try LDAPConnection(uri: target.uri, caFile: target.caFile, timeout: target.requestTimeout)
             if let pacer { ldap.beforeOperation = pacer.beforeOperation }
             try ldap.connect()
@@ -129,6 +138,7 @@ public final class LdapPusher: PushTarget {
             phases.mark("rest")
             let pending = LdapPlan(desired: desired, state: state, mode: target.deprovisionMode, only: relinked ? nil : planned).operations
             left = pending.count
+            self.left = relinked && desired.partial != nil ? nil : Set(pending.map(\.objectId))
             try ledger.clearStaleFailures(pending: pending, unsendable: desired.unsendable)
             phases.mark("left")
         } catch let error as LDAPError {
@@ -144,7 +154,10 @@ public final class LdapPusher: PushTarget {
         ledger.summary.requests = ldap?.operations ?? 0
         ledger.summary.bytesSent = ldap?.bytesSent ?? 0
         ldap = nil  // unbinds
-        if ledger.summary.result == .failed { left = 0 }
+        if ledger.summary.result == .failed {
+            left = 0
+            self.left = nil
+        }
         return ledger.finish(blocked: blocked, left: left, reached: state.location == target.location)
     }
 

@@ -15,6 +15,30 @@ public struct PushRuntime: Sendable {
     /// Pushes by target and result since the daemon started (Prometheus counters).
     public var pushesByResult: [String: [String: Int]] = [:]
     public var operations: [String: Int] = [:]
+    /// The objects the mirror changed since each target's last push began: its next plan looks at
+    /// those only (`LdapDesired.planned`). A target missing here gets a whole plan: after the
+    /// daemon starts, a reload, a full sync or a push that failed.
+    public var changedSince: [String: Set<String>] = [:]
+
+    /// A run committed changes to `objects` (nil: to any object, a full sync).
+    public mutating func committed(_ objects: Set<String>?) {
+        guard let objects else { return changedSince = [:] }
+        for target in changedSince.keys { changedSince[target]!.formUnion(objects) }
+    }
+
+    /// What `target`'s push that starts now must plan (nil: every entry); from now on changes count
+    /// toward its next push. Called before the push reads the mirror, so no change falls between.
+    public mutating func startPush(_ target: String, whole: Bool) -> Set<String>? {
+        defer { changedSince[target] = [] }
+        return whole ? nil : changedSince[target]
+    }
+
+    /// `target`'s push ended leaving `left` to do (nil: unknown, the next plan is whole).
+    public mutating func pushEnded(_ target: String, left: Set<String>?) {
+        // Absent already: a full sync committed during the push, the next plan is whole anyway.
+        guard let left, changedSince[target] != nil else { return changedSince[target] = nil }
+        changedSince[target]!.formUnion(left)
+    }
 
     /// Records a finished push of `target`.
     public mutating func finished(_ target: String, _ summary: PushSummary) {

@@ -16,33 +16,47 @@ extension ProfileRunner {
     ///     does not bring it forward).
     ///   - committedAt: when the run this push follows was committed: its log line says how long
     ///     after that the push ended (`ENTRA_AFTER_COMMIT_MSEC`).
-    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false, committedAt: Double? = nil) {
+    ///   - whole: plan every entry, not only those of the objects changed since the last push (an
+    ///     operator's push).
+    func pushLdap(profile: Profile, only: String? = nil, retryAll: Bool = false, reconcile: Bool = false, whole: Bool = false,
+                  committedAt: Double? = nil) {
         let targets = profile.ldapTargets.filter { only == nil || $0.name == only }
         guard !targets.isEmpty, !stopFlag.isCancelled, mirror.lastSuccess != nil else { return }
         for target in targets {
             var phases = PhaseClock()
+            // Taken before the mirror is read: a run committed in between is planned now and again next time.
+            let (changed, allowed) = shared.withLock { s -> (Set<String>?, Int) in
+                s.ldap.pushing = target.name
+                return (s.ldap.startPush(target.name, whole: whole || retryAll), s.ldap.allowedDeletions.removeValue(forKey: target.name) ?? 0)
+            }
             // The mirror read once, and let go before the push: the state the push changes is then
             // the store's alone (see `LdapPusher`), not copied on its first change.
-            let (desired, state) = { [self] in
+            let (desired, state, reconcileNow) = { [self] in
                 let mirror = self.mirror
-                return (LdapDesired(view: ScopedView(state: mirror, scope: profile.scope), target: target), mirror.ldap[target.name] ?? LdapTargetState())
+                let state = mirror.ldap[target.name] ?? LdapTargetState()
+                let reconcileNow = reconcile || Self.reconcileDue(state, interval: target.reconcileInterval, now: Date().timeIntervalSince1970)
+                let view = ScopedView(state: mirror, scope: profile.scope)
+                // An incremental plan (the objects changed since the last push) where the target's
+                // entries are known and are not read back; first contact and drift repair look at all.
+                let incremental = state.adopted && state.location == target.location && !reconcileNow && target.schema != .activedirectory
+                let objects = changed.flatMap { incremental ? LdapDesired.planned(changed: $0, view: view, target: target, state: state) : nil }
+                return (LdapDesired(view: view, target: target, only: objects), state, reconcileNow)
             }()
-            phases.mark("desired")
-            let allowed = shared.withLock { s -> Int in
-                s.ldap.pushing = target.name
-                return s.ldap.allowedDeletions.removeValue(forKey: target.name) ?? 0
-            }
+            phases.mark(desired.partial.map { "desired (\($0.count) objects)" } ?? "desired")
             let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
             var targetLogger = logger
             targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
             let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag,
                                     journal: { [self] in try commit($0.map(Mutation.ldap)) },
                                     current: { [self] in mirror.ldap[target.name] ?? LdapTargetState() })
-            pusher.reconcile = reconcile || Self.reconcileDue(state, interval: target.reconcileInterval, now: Date().timeIntervalSince1970)
+            pusher.reconcile = reconcileNow
             pusher.phases = phases
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
             targetLogger.debug("push phases: \(pusher.phases)")
-            shared.withLock { $0.ldap.finished(target.name, summary) }
+            shared.withLock { s in
+                s.ldap.finished(target.name, summary)
+                s.ldap.pushEnded(target.name, left: pusher.left)
+            }
             log(summary, kind: .ldap, target: target.name, logger: targetLogger,
                 afterCommitMsec: committedAt.map { Int(((Date().timeIntervalSince1970 - $0) * 1000).rounded()) })
             if stopFlag.isCancelled { return }
@@ -104,7 +118,7 @@ extension ProfileRunner {
             }
         }
         ldapQueue.async { [self] in
-            pushLdap(profile: profile, only: target, retryAll: retry)
+            pushLdap(profile: profile, only: target, retryAll: retry, whole: true)
             done(ldapStatus(target: target, plan: true).map { status in
                 var status = status
                 status.plan = nil  // computed for `pending`; a push's answer lists no plan

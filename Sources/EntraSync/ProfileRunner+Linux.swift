@@ -35,6 +35,7 @@ extension ProfileRunner {
         guard !mutations.isEmpty else { return }
         do {
             try commit(mutations)
+            shared.withLock { $0.ldap.committed(Mutation.touchedObjects(mutations)) }
             logger.info("assigned \(mutations.count) POSIX ids in \(linux.idRange)")
         } catch {
             logger.error("cannot journal POSIX ids (they are assigned at the next run): \(error)")

@@ -35,7 +35,10 @@ extension ProfileRunner {
                 shared.withLock { $0.lifecycle = .broken(message) }
                 return done(.failure(NotRunnable(.broken, reason: message)))
             }
-            shared.withLock { s in if case .broken = s.lifecycle { s.lifecycle = .idle } }
+            shared.withLock { s in
+                if case .broken = s.lifecycle { s.lifecycle = .idle }
+                s.ldap.committed(nil)
+            }
             logger.notice("state discarded on request\(kept.map { "; the old journal is kept as \($0)" } ?? ""); a full sync from Entra follows")
             switch trigger(full: true, waiter: waiter) {
             case .success: done(.success(Discarded(keptJournal: kept)))

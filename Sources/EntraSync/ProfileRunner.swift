@@ -215,6 +215,7 @@ public final class ProfileRunner: Sendable {
             let ldapChanged = s.profile.ldapTargets != profile.ldapTargets
             s.profile = profile
             s.configError = nil
+            s.ldap.committed(nil)  // the scope or a mapping may have changed: the next LDAP plans are whole
             if case .broken = s.lifecycle { return ([], scimChanged, ldapChanged) }
             var rng = SystemRandomNumberGenerator()
             let actions = s.scheduler.reload(.init(profile), now: Date().timeIntervalSince1970, lastRun: lastRun, using: &rng)
@@ -321,6 +322,10 @@ public final class ProfileRunner: Sendable {
             var outcome = try sync.execute(before: before, phases: &phases)
             summary = outcome.summary
             largeRun = outcome.large
+            // What the LDAP targets' next plans look at (the plan is consumed by the commit; what
+            // trails it is the run's record and change set, no object).
+            let touched = profile.ldapTargets.isEmpty || isFull || before.isEmpty ? nil : Mutation.touchedObjects(outcome.plan.mutations)
+            defer { shared.withLock { $0.ldap.committed(touched) } }
             if before.isEmpty {
                 try store.commitFirstSync(&outcome.plan, trailing: outcome.trailing, before: &before) { phases.mark("apply") }
                 phases.mark("commit")

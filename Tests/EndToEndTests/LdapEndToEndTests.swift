@@ -31,13 +31,68 @@ struct LdapEndToEndTests {
         return result
     }
 
+    /// The directory holds the daemon's mirror (its export), entry by entry: every user and group, UPNs,
+    /// enabled flags and members (DeprovisionMode=delete: nothing else). Returns the mirror.
+    @discardableResult
+    static func expectMirrored(_ slapd: Slapd, _ daemon: DaemonHarness, target: [String: Any],
+                               sourceLocation: SourceLocation = #_sourceLocation) throws -> Mirror {
+        let mirror = try Mirror.fromExports(daemon.exportDirectory("contoso"))
+        let entries = try Self.provisioned(slapd)
+        // Group names are not unique in Entra: the first of a name (by object id) gets cn=NAME, the
+        // others are refused (the DN is taken) and listed as failed, without blocking anything else.
+        var byName: [String: [String]] = [:]
+        for (id, group) in mirror.groups { byName[(group.displayName ?? id).lowercased(), default: []].append(id) }
+        let refused = Set(byName.values.flatMap { $0.sorted().dropFirst() })
+        #expect(target["failed"] as? Int == refused.count, "\(target)", sourceLocation: sourceLocation)
+        #expect(Set(entries.keys) == Set(mirror.users.keys).union(mirror.groups.keys).subtracting(refused), sourceLocation: sourceLocation)
+        let dnOf = entries.mapValues { $0.dn.lowercased() }
+        for (id, user) in mirror.users {
+            #expect(entries[id]?.lines.contains("uid: \(user.userPrincipalName ?? "")") == true, "\(id)", sourceLocation: sourceLocation)
+            #expect(entries[id]?.lines.contains("entraAccountEnabled: \(user.accountEnabled == false ? "FALSE" : "TRUE")") == true, "\(id)",
+                    sourceLocation: sourceLocation)
+        }
+        for (id, group) in mirror.groups where !refused.contains(id) {
+            let members = Set(entries[id]?.lines.filter { $0.hasPrefix("member: ") }.map { $0.dropFirst(8).lowercased() } ?? [])
+            let wanted = Set(group.members.compactMap { dnOf[$0] })
+            #expect(members == (wanted.isEmpty ? [dnOf[id]!] : wanted), "members of \(id)", sourceLocation: sourceLocation)
+        }
+        return mirror
+    }
+
+    @Test("after the first push, each run's push plans only the objects it changed, and the directory still matches the mirror entry by entry")
+    func incrementalPushes() throws {
+        let slapd = try Slapd()
+        defer { slapd.stop() }
+        let sim = try Simulator(users: 300, groups: 30, memberships: 900)
+        let daemon = DaemonHarness()
+        daemon.extraArguments = ["--log-level", "debug"]
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd, extra: "DeprovisionMode=delete\n"))
+        try daemon.start()
+        var status = try daemon.waitForScim("contoso", command: "ldap")
+        #expect(!daemon.log.contains("desired ("), "the first push after a start plans every entry")
+        let users = try ScimEndToEndTests.users(sim).map { $0["id"] as! String }
+        for round in 1...3 {
+            // Every kind of change the tenant's churn makes, and a rename (a new UPN is a new DN).
+            try sim.admin("POST", "/_sim/churn", ["seed": round, "changes": 40])
+            try sim.admin("PATCH", "/_sim/users/\(users[round])", ["userPrincipalName": "renamed\(round)@contoso.com"])
+            _ = try daemon.runNow("contoso")
+            status = try daemon.waitForScim("contoso", state: ["in-sync", "failing"], after: status, command: "ldap")
+            try Self.expectMirrored(slapd, daemon, target: status)
+        }
+        let planned = daemon.log.components(separatedBy: "desired (").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        #expect(planned.count == 3, "each push after a run was incremental")
+        #expect(planned.allSatisfy { $0 < 200 }, "\(planned): the objects changed and the groups that list them, not all 330")
+    }
+
     @Test("the first load is killed with SIGKILL mid-push and resumes without duplicates; status shows the target; entries match the mirror")
     func provisionKillResume() throws {
         let slapd = try Slapd()
         defer { slapd.stop() }
         let sim = try Simulator(users: 1200, groups: 200, memberships: 2400, pageSize: 500)
         let daemon = DaemonHarness()
-        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
+        // Paced, so that the push is still under way when the test sees it begin (a busy machine
+        // may run the test's ldapsearch less often than a quick push takes).
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd, extra: "MaxRequestsPerSecond=400\n"))
         try daemon.start()  // returns after the sync; the push follows on its own queue
         try Harness.waitUntil("the push to be under way", timeout: 60, every: 0.01) {
             (try? slapd.entries(base: "ou=people,\(Slapd.suffix)", filter: "(uid=*)", attributes: ["1.1"]).count) ?? 0 >= 50
@@ -46,31 +101,14 @@ struct LdapEndToEndTests {
         let partial = try Self.provisioned(slapd).count
         #expect(partial < 1400, "the push finished before the kill; nothing was tested")
 
+        try daemon.writeProfile("contoso", simulator: sim, extra: Self.section(slapd))
         try daemon.start()
         var target: [String: Any] = [:]
         try Harness.waitUntil("the LDAP target to be pushed after the restart", timeout: 120, every: 0.25) {
             target = (try daemon.status()["contoso"]?["ldapTargets"] as? [[String: Any]])?.first ?? [:]
             return ["in-sync", "failing"].contains(target["state"] as? String ?? "") && (target["pushes"] as? Int ?? 0) > 0
         }
-        let mirror = try Mirror.fromExports(daemon.exportDirectory("contoso"))
-        let entries = try Self.provisioned(slapd)
-        // Group names are not unique in Entra: the first of a name (by object id) gets cn=NAME, the
-        // others are refused (the DN is taken) and listed as failed, without blocking anything else.
-        var byName: [String: [String]] = [:]
-        for (id, group) in mirror.groups { byName[(group.displayName ?? id).lowercased(), default: []].append(id) }
-        let refused = Set(byName.values.flatMap { $0.sorted().dropFirst() })
-        #expect(target["failed"] as? Int == refused.count, "\(target)")
-        #expect(Set(entries.keys) == Set(mirror.users.keys).union(mirror.groups.keys).subtracting(refused))
-        let dnOf = entries.mapValues { $0.dn.lowercased() }
-        for (id, user) in mirror.users {
-            #expect(entries[id]?.lines.contains("uid: \(user.userPrincipalName ?? "")") == true, "\(id)")
-            #expect(entries[id]?.lines.contains("entraAccountEnabled: \(user.accountEnabled == false ? "FALSE" : "TRUE")") == true, "\(id)")
-        }
-        for (id, group) in mirror.groups where !refused.contains(id) {
-            let members = Set(entries[id]?.lines.filter { $0.hasPrefix("member: ") }.map { $0.dropFirst(8).lowercased() } ?? [])
-            let wanted = Set(group.members.compactMap { dnOf[$0] })
-            #expect(members == (wanted.isEmpty ? [dnOf[id]!] : wanted), "members of \(id)")
-        }
+        let mirror = try Self.expectMirrored(slapd, daemon, target: target)
         let status = try daemon.ctl(["status", "contoso"])
         #expect(status.stdout.contains("ldap default: \(target["state"] as? String ?? "")"), "\(status.stdout)")
         let metrics = try String(contentsOfFile: daemon.stateDirectory + "/contoso/metrics.prom", encoding: .utf8)
