@@ -6,7 +6,8 @@
 # `ldapmodify -c` of the same changes in the floor's slapd; and the daemon's peak RSS with and
 # without the LDAP target.
 # Usage: scripts/bench.sh ldap [SIZE ...] (default: S M), or this script directly. Release build;
-# BENCH_BIN=DIR uses binaries built already. Needs slapd and ldap-utils (scripts/install-deps.sh).
+# BENCH_BIN=DIR uses binaries built already; BENCH_LOG_LEVEL=debug BENCH_KEEP_LOG=FILE keeps the log
+# of the daemon with the target (as FILE.SIZE), with its `run phases` and `push phases`. Needs slapd and ldap-utils (scripts/install-deps.sh).
 #
 # slapd: scripts/slapd-init.sh's (mdb, indexes objectClass and entraObjectId eq, member sorted and
 # above 100 values in mdb's separate table; SLAPD_LARGE_GROUPS=0: without), its defaults otherwise (a
@@ -133,7 +134,7 @@ for size in "${sizes[@]}"; do
     # The daemon's first sync and first load into a fresh slapd.
     port="$(start_slapd "$dir/slapd-daemon")"
     profile "$dir" "$base" "$port"
-    "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level info 2>"$dir/d.log" &
+    "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level "${BENCH_LOG_LEVEL:-info}" 2>"$dir/d.log" &
     daemon=$!
     pids+=($daemon)
     wait_push 1 $daemon
@@ -153,6 +154,7 @@ for size in "${sizes[@]}"; do
     incr_commit="$(after_commit "$dir/d.log" 2)"
     rss_after=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$daemon/status)
     kill -TERM $daemon; wait $daemon 2>/dev/null || true
+    if [ -n "${BENCH_KEEP_LOG:-}" ]; then cp "$dir/d.log" "$BENCH_KEEP_LOG.$size"; fi
     # The incremental's floor: the change records that turn the first dump into the second.
     dump "$port" "$dir/dump2.ldif"
     python3 scripts/ldif-diff.py "$dir/dump.ldif" "$dir/dump2.ldif" >"$dir/incr.ldif" 2>"$dir/incr.stat"

@@ -102,6 +102,16 @@ public struct MirrorState: Sendable {
         }
     }
 
+    /// The mirror without what push targets acknowledged, for a consumer that reads the directory
+    /// while a push runs: a copy that shares a target's state would make the store copy that state
+    /// (a hundred thousand entries) on the push's next write.
+    public var withoutPushState: MirrorState {
+        var copy = self
+        copy.scim = [:]
+        copy.ldap = [:]
+        return copy
+    }
+
     /// Nothing mirrored and no delta links: a first sync (the history and SCIM state may hold anything).
     public var isEmpty: Bool {
         users.isEmpty && groups.isEmpty && members.isEmpty && softDeletedUsers.isEmpty && recentlyDeleted.isEmpty

@@ -123,7 +123,7 @@ public final class LdapPusher: PushTarget {
                 try execute(op, desired: desired)
             }
             phases.mark("modifies")
-            try changeMembersPipelined(operations)
+            try changeMembersPipelined(&operations)
             phases.mark("members")
             for op in operations {
                 switch op {
@@ -651,19 +651,35 @@ public final class LdapPusher: PushTarget {
     /// pipelined like the adds: up to `addWindow` in flight, journaled `addWindow` at a time (a
     /// member value sent twice is taken as done). Groups do not depend on one another. A refused request is left to `changeMembers`,
     /// which sends what is left of each group afterwards one request at a time (and records a refusal).
-    private func changeMembersPipelined(_ operations: [LdapOperation]) throws {
+    ///
+    /// The member operations are taken out of `operations` as they are sent, and what is left of
+    /// each group put back in their place: a first load's million member ids are let go of as the
+    /// state takes them, not held twice until the push ends.
+    private func changeMembersPipelined(_ operations: inout [LdapOperation]) throws {
         var waiting: [(group: String, add: [ObjectID], remove: [ObjectID])] = operations.reversed().compactMap {
             if case .changeMembers(let group, let add, let remove) = $0 { (group, add, remove) } else { nil }
         }
-        var inFlight: [Int32: (group: String, request: MemberRequest)] = [:]
+        operations.removeAll { if case .changeMembers = $0 { true } else { false } }
+        // What each group has left after its first request (nothing: the later `execute` clears its failure), in plan order.
+        var rest: [LdapOperation] = []
+        defer { operations = rest.sorted { $0.objectId < $1.objectId } + operations }
+        var inFlight: [Int32: (group: String, request: MemberRequest, all: LdapOperation, left: LdapOperation)] = [:]
         var acknowledged: [LdapMutation] = []
         while !waiting.isEmpty || !inFlight.isEmpty {
             while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
-                guard let link = state.groups[next.group] else { continue }
+                let all = LdapOperation.changeMembers(group: next.group, add: next.add, remove: next.remove)
+                guard let link = state.groups[next.group] else {
+                    rest.append(all)
+                    continue
+                }
                 var (adds, removes) = memberDeltas(link, add: next.add, remove: next.remove)
-                guard !adds.isEmpty || !removes.isEmpty else { continue }
+                guard !adds.isEmpty || !removes.isEmpty else {
+                    rest.append(.changeMembers(group: next.group, add: [], remove: []))
+                    continue
+                }
                 let request = memberRequest(next.group, link, adds: &adds, removes: &removes)
-                inFlight[try ldap.sendModify(dn: link.dn, request.changes)] = (next.group, request)
+                let left = LdapOperation.changeMembers(group: next.group, add: adds.map { ObjectID($0.0) }, remove: removes.map { ObjectID($0.0) })
+                inFlight[try ldap.sendModify(dn: link.dn, request.changes)] = (next.group, request, all, left)
             }
             if inFlight.isEmpty {
                 try stopIfCancelled()
@@ -677,8 +693,10 @@ public final class LdapPusher: PushTarget {
                 if var refusal {
                     refusal.operation = "modify \(sent.request.dn)"
                     if refusal.isTargetFailure { unusable = unusable ?? refusal }
+                    rest.append(sent.all)
                     continue
                 }
+                rest.append(sent.left)
                 acknowledged.append(membersChanged(sent.group, sent.request))
             }
             if acknowledged.count >= Self.addWindow || inFlight.isEmpty || unusable != nil || cancel.isCancelled {

@@ -29,9 +29,12 @@ extension ProfileRunner {
                 s.ldap.pushing = target.name
                 return (s.ldap.startPush(target.name, whole: whole || retryAll), s.ldap.allowedDeletions.removeValue(forKey: target.name) ?? 0)
             }
-            // The mirror read once, and let go before the push: the state the push changes is then
-            // the store's alone (see `LdapPusher`), not copied on its first change.
-            let (desired, state, reconcileNow) = { [self] in
+            var targetLogger = logger
+            targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
+            // The mirror and the target's state read once, and let go of before the push (nothing
+            // here outlives this closure but the desired state and the pusher): the state the push
+            // changes is then the store's alone (see `LdapPusher`), not copied on its first change.
+            let (pusher, desired, deletionLimit) = { [self] in
                 let mirror = self.mirror
                 let state = mirror.ldap[target.name] ?? LdapTargetState()
                 let reconcileNow = reconcile || Self.reconcileDue(state, interval: target.reconcileInterval, now: Date().timeIntervalSince1970)
@@ -40,16 +43,14 @@ extension ProfileRunner {
                 // entries are known and are not read back; first contact and drift repair look at all.
                 let incremental = state.adopted && state.location == target.location && !reconcileNow && target.schema != .activedirectory
                 let objects = changed.flatMap { incremental ? LdapDesired.planned(changed: $0, view: view, target: target, state: state) : nil }
-                return (LdapDesired(view: view, target: target, only: objects), state, reconcileNow)
+                let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
+                let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag,
+                                        journal: { [self] in try commit($0.map(Mutation.ldap)) },
+                                        current: { [self] in self.mirror.ldap[target.name] ?? LdapTargetState() })
+                pusher.reconcile = reconcileNow
+                return (pusher, LdapDesired(view: view, target: target, only: objects), deletionLimit)
             }()
             phases.mark(desired.partial.map { "desired (\($0.count) objects)" } ?? "desired")
-            let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
-            var targetLogger = logger
-            targetLogger[metadataKey: "ENTRA_LDAP_TARGET"] = "\(target.name)"
-            let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag,
-                                    journal: { [self] in try commit($0.map(Mutation.ldap)) },
-                                    current: { [self] in mirror.ldap[target.name] ?? LdapTargetState() })
-            pusher.reconcile = reconcileNow
             pusher.phases = phases
             let summary = pusher.push(desired: desired, deletionLimit: deletionLimit, retryAll: retryAll)
             targetLogger.debug("push phases: \(pusher.phases)")

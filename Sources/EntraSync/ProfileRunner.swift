@@ -373,7 +373,7 @@ public final class ProfileRunner: Sendable {
             assignPosixIDs()
             startPushes(profile: profile, full: summary.full, committedAt: committedAt)
             // Failures here never undo the commit.
-            if exports.publish(mirror, runId: runId, changed: !committed.isEmpty, profile: profile, logger: logger) { phases.mark("exports") }
+            if exports.publish(mirror.withoutPushState, runId: runId, changed: !committed.isEmpty, profile: profile, logger: logger) { phases.mark("exports") }
             store.compactIfNeeded(logger: logger)
             phases.mark("compaction")
             if largeRun { Heap.returnFreed() }
