@@ -7,7 +7,8 @@
 # without the LDAP target.
 # Usage: scripts/bench.sh ldap [SIZE ...] (default: S M), or this script directly. Release build;
 # BENCH_BIN=DIR uses binaries built already; BENCH_LOG_LEVEL=debug BENCH_KEEP_LOG=FILE keeps the log
-# of the daemon with the target (as FILE.SIZE), with its `run phases` and `push phases`. Needs slapd and ldap-utils (scripts/install-deps.sh).
+# of the daemon with the target (as FILE.SIZE), with its `run phases` and `push phases`; BENCH_WRAP=
+# runs that daemon under a profiler (`heaptrack -o FILE`). Needs slapd and ldap-utils (scripts/install-deps.sh).
 #
 # slapd: scripts/slapd-init.sh's (mdb, indexes objectClass and entraObjectId eq, member sorted and
 # above 100 values in mdb's separate table; SLAPD_LARGE_GROUPS=0: without), its defaults otherwise (a
@@ -134,7 +135,7 @@ for size in "${sizes[@]}"; do
     # The daemon's first sync and first load into a fresh slapd.
     port="$(start_slapd "$dir/slapd-daemon")"
     profile "$dir" "$base" "$port"
-    "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level "${BENCH_LOG_LEVEL:-info}" 2>"$dir/d.log" &
+    ${BENCH_WRAP:-} "$bin/entra-syncd" --config-dir "$dir/etc" --state-dir "$dir/state" --socket "$dir/s.sock" --log-level "${BENCH_LOG_LEVEL:-info}" 2>"$dir/d.log" &
     daemon=$!
     pids+=($daemon)
     wait_push 1 $daemon

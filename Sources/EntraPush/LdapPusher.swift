@@ -109,6 +109,11 @@ public final class LdapPusher: PushTarget {
             if let blocked {
                 logger.warning("LDAP target \(target.name): \(blocked)", metadata: ["MESSAGE_ID": "\(MessageID.deletionsBlocked)", "ENTRA_LDAP_TARGET": "\(target.name)"])
             }
+            // The member ids are planned again group by group when their turn comes (the adds
+            // carry many of them by then): a first load's million are not held through the adds.
+            operations = operations.map { op in
+                if case .changeMembers(let group, _, _) = op { .changeMembers(group: group, add: [], remove: []) } else { op }
+            }
             phases.mark("plan")
             // Adds, renames and modifies (every member's DN settled), the first member request of
             // each group pipelined, then in plan order what is left: more member requests, deletions.
@@ -123,7 +128,7 @@ public final class LdapPusher: PushTarget {
                 try execute(op, desired: desired)
             }
             phases.mark("modifies")
-            try changeMembersPipelined(&operations)
+            try changeMembersPipelined(&operations, desired: desired)
             phases.mark("members")
             for op in operations {
                 switch op {
@@ -380,11 +385,13 @@ public final class LdapPusher: PushTarget {
     private func addPipelined(_ operations: [LdapOperation], desired: LdapDesired) throws {
         typealias Pending = (id: String, isGroup: Bool, link: LdapEntryLink)
         var again: [LdapOperation] = []
-        var dns = Set<String>()
+        // Two adds of one DN: the second is sent alone afterwards, to be refused as the entry it is.
+        // Hashes, not 110,000 DN strings: a collision only sends an add alone, which is as correct.
+        var dns = Set<Int>()
         for groups in [false, true] {
             var waiting: [Pending] = []
             for case .add(let id, let isGroup, let link) in operations where isGroup == groups {
-                if dns.insert(LdapDN.normalized(link.dn)).inserted {
+                if dns.insert(LdapDN.normalized(link.dn).hashValue).inserted {
                     waiting.append((id, isGroup, link))
                 } else {
                     again.append(.add(id: id, isGroup: isGroup, link))
@@ -647,18 +654,17 @@ public final class LdapPusher: PushTarget {
         }
     }
 
-    /// The first member request of every group in `operations` (most groups need only one),
-    /// pipelined like the adds: up to `addWindow` in flight, journaled `addWindow` at a time (a
-    /// member value sent twice is taken as done). Groups do not depend on one another. A refused request is left to `changeMembers`,
-    /// which sends what is left of each group afterwards one request at a time (and records a refusal).
+    /// The first member request of every group that has a `changeMembers` in `operations` (most
+    /// groups need only one), pipelined like the adds: up to `addWindow` in flight, journaled
+    /// `addWindow` at a time (a member value sent twice is taken as done). Groups do not depend on
+    /// one another. A refused request is left to `changeMembers`, which sends what is left of each
+    /// group afterwards one request at a time (and records a refusal).
     ///
-    /// The member operations are taken out of `operations` as they are sent, and what is left of
-    /// each group put back in their place: a first load's million member ids are let go of as the
-    /// state takes them, not held twice until the push ends.
-    private func changeMembersPipelined(_ operations: inout [LdapOperation]) throws {
-        var waiting: [(group: String, add: [ObjectID], remove: [ObjectID])] = operations.reversed().compactMap {
-            if case .changeMembers(let group, let add, let remove) = $0 { (group, add, remove) } else { nil }
-        }
+    /// Each group's changes are planned from `desired` and the state when its turn comes, and what
+    /// is left of them after the first request put back in `operations` in place of the group's
+    /// `changeMembers`: a first load's million member ids are never all held at once.
+    private func changeMembersPipelined(_ operations: inout [LdapOperation], desired: LdapDesired) throws {
+        var waiting: [String] = operations.reversed().compactMap { if case .changeMembers(let group, _, _) = $0 { group } else { nil } }
         operations.removeAll { if case .changeMembers = $0 { true } else { false } }
         // What each group has left after its first request (nothing: the later `execute` clears its failure), in plan order.
         var rest: [LdapOperation] = []
@@ -666,20 +672,20 @@ public final class LdapPusher: PushTarget {
         var inFlight: [Int32: (group: String, request: MemberRequest, all: LdapOperation, left: LdapOperation)] = [:]
         var acknowledged: [LdapMutation] = []
         while !waiting.isEmpty || !inFlight.isEmpty {
-            while inFlight.count < Self.addWindow, !cancel.isCancelled, let next = waiting.popLast() {
-                let all = LdapOperation.changeMembers(group: next.group, add: next.add, remove: next.remove)
-                guard let link = state.groups[next.group] else {
-                    rest.append(all)
+            while inFlight.count < Self.addWindow, !cancel.isCancelled, let group = waiting.popLast() {
+                guard let link = state.groups[group] else {
+                    rest.append(.changeMembers(group: group, add: [], remove: []))
                     continue
                 }
-                var (adds, removes) = memberDeltas(link, add: next.add, remove: next.remove)
+                let (add, remove) = desired.memberChanges(of: group, from: link.members)
+                var (adds, removes) = memberDeltas(link, add: add, remove: remove)
                 guard !adds.isEmpty || !removes.isEmpty else {
-                    rest.append(.changeMembers(group: next.group, add: [], remove: []))
+                    rest.append(.changeMembers(group: group, add: [], remove: []))
                     continue
                 }
-                let request = memberRequest(next.group, link, adds: &adds, removes: &removes)
-                let left = LdapOperation.changeMembers(group: next.group, add: adds.map { ObjectID($0.0) }, remove: removes.map { ObjectID($0.0) })
-                inFlight[try ldap.sendModify(dn: link.dn, request.changes)] = (next.group, request, all, left)
+                let request = memberRequest(group, link, adds: &adds, removes: &removes)
+                let left = LdapOperation.changeMembers(group: group, add: adds.map { ObjectID($0.0) }, remove: removes.map { ObjectID($0.0) })
+                inFlight[try ldap.sendModify(dn: link.dn, request.changes)] = (group, request, .changeMembers(group: group, add: add, remove: remove), left)
             }
             if inFlight.isEmpty {
                 try stopIfCancelled()
