@@ -40,6 +40,28 @@ public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible,
         self.init(value)
     }
 
+    /// A canonical GUID's 128 bits, to keep ids in 16 bytes where a collection of them is large.
+    @frozen
+    public struct Bits: Sendable, Hashable, Comparable {
+        public let high: UInt64
+        public let low: UInt64
+
+        @inlinable
+        public init(high: UInt64, low: UInt64) { (self.high, self.low) = (high, low) }
+
+        @inlinable
+        public static func < (a: Bits, b: Bits) -> Bool { (a.high, a.low) < (b.high, b.low) }
+    }
+
+    /// The GUID's bits; nil for an id that is not a canonical GUID.
+    @inlinable
+    public var bits: Bits? { other == nil ? Bits(high: high, low: low) : nil }
+
+    @inlinable
+    public init(_ bits: Bits) {
+        (high, low, other) = (bits.high, bits.low, nil)
+    }
+
     /// The 128 bits of a canonical lowercase GUID (8-4-4-4-12 hex digits), or nil.
     private static func guid(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64)? {
         guard bytes.count == 36, bytes[8] == dash, bytes[13] == dash, bytes[18] == dash, bytes[23] == dash else { return nil }

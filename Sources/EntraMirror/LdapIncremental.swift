@@ -31,6 +31,14 @@ extension Mutation {
 }
 
 extension LdapDesired {
+    /// What an incremental plan looks at: `objects` (the entries it maps and compares) and, of
+    /// those, the groups that are there only because they list an object that changed, with the
+    /// members worth comparing (`focus`: the rest of their members are as the last push left them).
+    public struct Planned: Sendable, Equatable {
+        public var objects: Set<String>
+        public var focus: [String: [ObjectID]]
+    }
+
     /// The objects whose entries an incremental plan must look at, given those the mirror changed
     /// since the target's last push (`changed`, from `Mutation.touchedObjects`):
     /// - those themselves;
@@ -39,38 +47,46 @@ extension LdapDesired {
     ///   into a scoped group brings its members): in scope but not provisioned, or provisioned but
     ///   no longer in scope (a deprovisioned user stays here; its plan is a look at one flag);
     /// - the groups that list any of those, in the mirror or as the directory acknowledged (a
-    ///   user deleted or soft-deleted leaves the groups without a change to them).
+    ///   user deleted or soft-deleted leaves the groups without a change to them), to be compared
+    ///   for those members only.
     ///
     /// The plan of these objects equals the whole plan: every other object's entry and members are
     /// as the last push left them (tested against the whole plan in LdapIncrementalTests).
-    public static func planned(changed: Set<String>, view: ScopedView, target: LdapTarget, state: LdapTargetState) -> Set<String> {
+    public static func planned(changed: Set<String>, view: ScopedView, target: LdapTarget, state: LdapTargetState) -> Planned {
         var ids = changed
         ids.formUnion(state.failures.keys)
         if target.users {
-            view.forEachUser { if state.users[$0.id] == nil { ids.insert($0.id) } }
+            view.forEachUserID { id, _ in if state.users[id] == nil { ids.insert(id) } }
             for id in state.users.keys where view.user(id) == nil { ids.insert(id) }
         }
-        if target.groups {
-            view.forEachGroup { if state.groups[$0.id] == nil { ids.insert($0.id) } }
-            for id in state.groups.keys where view.group(id) == nil { ids.insert(id) }
-        } else {
-            return ids
-        }
-        // The groups that list one of them: each list walked once, or only the ids looked up in it
-        // when there are fewer of those.
+        guard target.groups else { return Planned(objects: ids, focus: [:]) }
+        view.forEachGroup { if state.groups[$0.id] == nil { ids.insert($0.id) } }
+        for id in state.groups.keys where view.group(id) == nil { ids.insert(id) }
+        // The groups that list one of them, and which: each list walked once, or only the ids
+        // looked up in it when there are fewer of those.
         let members = Set(ids.lazy.map { ObjectID($0) })
-        func lists(_ contains: (ObjectID) -> Bool, count: Int, each: ((ObjectID) -> Bool) -> Bool) -> Bool {
-            count > members.count ? members.contains(where: contains) : each { members.contains($0) }
+        var focus: [String: [ObjectID]] = [:]
+        func listed(_ group: String, count: Int, contains: (ObjectID) -> Bool, each: ((ObjectID) -> Void) -> Void) {
+            guard !ids.contains(group) else { return }
+            var found: [ObjectID] = []
+            if count > members.count {
+                for id in members where contains(id) { found.append(id) }
+            } else {
+                each { if members.contains($0) { found.append($0) } }
+            }
+            if !found.isEmpty { focus[group, default: []].append(contentsOf: found) }
         }
-        var holders: [String] = []
-        for (group, list) in view.state.members where !ids.contains(group) {
-            if lists({ list[$0] != nil }, count: list.count, each: { match in list.keys.contains(where: match) }) { holders.append(group) }
+        for (group, list) in view.state.members {
+            listed(group, count: list.count, contains: { list[$0] != nil }, each: { body in for id in list.keys { body(id) } })
         }
-        for (group, link) in state.groups where !ids.contains(group) {
-            let held = link.members.ids
-            if lists({ held.contains($0) }, count: held.count, each: { match in held.contains(where: match) }) { holders.append(group) }
+        for (group, link) in state.groups {
+            let held = link.members
+            listed(group, count: held.count, contains: { held.contains($0) }, each: { body in held.forEachID(body) })
         }
-        ids.formUnion(holders)
-        return ids
+        for (group, found) in focus {
+            ids.insert(group)
+            focus[group] = Array(Set(found))
+        }
+        return Planned(objects: ids, focus: focus)
     }
 }

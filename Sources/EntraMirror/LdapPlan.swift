@@ -41,6 +41,9 @@ public struct LdapDesired: Sendable {
     /// The objects this desired state was built for (`init(view:target:only:)`); nil: all of them.
     /// A plan from a partial desired state looks at these objects only (`LdapPlan`).
     public private(set) var partial: Set<String>?
+    /// Groups of a partial desired state that are planned only because they list an object that
+    /// changed: the ids worth comparing (the rest of their members are as the last push left them).
+    var memberFocus: [String: [ObjectID]] = [:]
 
     public init() {}
 
@@ -48,7 +51,9 @@ public struct LdapDesired: Sendable {
     /// - Parameter only: build the entries of these objects only (an incremental plan: see
     ///   `planned(changed:view:target:state:)`); the groups' members are read from the whole scope.
     ///   Active Directory ignores it: its account names and DNs are made unique across all entries.
-    public init(view: ScopedView, target: LdapTarget, only: Set<String>? = nil) {
+    /// - Parameter focus: of the groups in `only`, those to compare for these members alone
+    ///   (`Planned.focus`).
+    public init(view: ScopedView, target: LdapTarget, only: Set<String>? = nil, focus: [String: [ObjectID]] = [:]) {
         if target.schema == .activedirectory {
             self = LdapDesired(activeDirectory: view, target: target)
             managedUserAttributes = Set(dialect.userAttributes)
@@ -56,6 +61,7 @@ public struct LdapDesired: Sendable {
         }
         managedUserAttributes = Self.managedAttributes(for: target.userAttributes)
         partial = only
+        if only != nil { memberFocus = focus }
         if target.users {
             let inScope = only.map { ids in ids.compactMap { view.user($0) } } ?? view.usersInAnyOrder
             users.reserveCapacity(inScope.count)
@@ -96,8 +102,8 @@ public struct LdapDesired: Sendable {
         case true?:
             present = []
             present.reserveCapacity(view.userCount)
-            view.forEachUser { user in
-                if let upn = user.userPrincipalName, !upn.isEmpty { present.insert(ObjectID(user.id)) }
+            view.forEachUserID { id, upn in
+                if let upn, !upn.isEmpty { present.insert(ObjectID(id)) }
             }
         case false?: present = []
         }
@@ -116,16 +122,27 @@ public struct LdapDesired: Sendable {
     /// without building its member set.
     public func memberChanges(of group: String, from acknowledged: LdapMembers) -> (add: [ObjectID], remove: [ObjectID]) {
         let list = groups[group] != nil ? memberLists[group] ?? [:] : [:]
+        if let focus = memberFocus[group] {
+            var add: [ObjectID] = []
+            var remove: [ObjectID] = []
+            for id in focus {
+                let wanted = list[id] != nil && present.contains(id)
+                if wanted != acknowledged.contains(id) {
+                    if wanted { add.append(id) } else { remove.append(id) }
+                }
+            }
+            return (add.sorted(), remove.sorted())
+        }
         var add: [ObjectID] = []
         var remove: [ObjectID] = []
         var wanted = 0
         for id in list.keys where present.contains(id) {
             wanted += 1
-            if !acknowledged.ids.contains(id) { add.append(id) }
+            if !acknowledged.contains(id) { add.append(id) }
         }
         // Every wanted member held and as many held as wanted: nothing to remove (most groups).
         if add.isEmpty && wanted == acknowledged.count { return ([], []) }
-        for id in acknowledged.ids where list[id] == nil || !present.contains(id) { remove.append(id) }
+        acknowledged.forEachID { id in if list[id] == nil || !present.contains(id) { remove.append(id) } }
         return (add.sorted(), remove.sorted())
     }
 

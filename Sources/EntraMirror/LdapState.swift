@@ -78,7 +78,7 @@ extension LdapTargetState {
             if link == nil {
                 // In place: a copy of a group's member set would cost as much as the set.
                 let member = ObjectID(id)
-                for holder in groups.compactMap({ $0.value.members.ids.contains(member) ? $0.key : nil }) { groups[holder]?.members.remove(id) }
+                for holder in groups.compactMap({ $0.value.members.contains(member) ? $0.key : nil }) { groups[holder]?.members.remove(id) }
             }
         case .members(_, let group, let added, let removed):
             groups[group]?.members.formUnion(added)

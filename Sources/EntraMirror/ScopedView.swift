@@ -97,6 +97,19 @@ public struct ScopedView: Sendable {
         }
     }
 
+    /// Calls `body` with the id and the UPN of each user in scope, in no particular order, without
+    /// copying the users (a copy retains each of their strings).
+    public func forEachUserID(_ body: (String, String?) -> Void) {
+        if let userIds {
+            for id in userIds {
+                if let index = state.users.index(forKey: id) { body(id, state.users.values[index].userPrincipalName) }
+            }
+        } else {
+            let values = state.users.values
+            for index in values.indices { body(state.users.keys[index], values[index].userPrincipalName) }
+        }
+    }
+
     /// Calls `body` with each group in scope, in no particular order.
     public func forEachGroup(_ body: (DirectoryGroup) -> Void) {
         if let groupIds {

@@ -573,7 +573,7 @@ public final class LdapPusher: PushTarget {
         try add(id, isGroup: true, LdapEntryLink(dn: link.dn, attributes: attributes))
         ledger.summary.created -= 1
         ledger.summary.updated += 1
-        try changeMembers(group: id, add: members.ids.sorted(), remove: [])
+        try changeMembers(group: id, add: members.sortedIDs, remove: [])
         // The groups that list it still do (same DN); the journal says so again.
         for group in holders { try changeMembers(group: group, add: [ObjectID(id)], remove: []) }
     }
@@ -601,7 +601,7 @@ public final class LdapPusher: PushTarget {
     /// not yet in the directory wait for the next push).
     private func memberDeltas(_ link: LdapEntryLink, add: [ObjectID], remove: [ObjectID]) -> (adds: [(String, String)], removes: [(String, String)]) {
         func withDN(_ id: ObjectID) -> (String, String)? { state.dn(of: id.description).map { (id.description, $0) } }
-        return (add.filter { !link.members.ids.contains($0) }.compactMap(withDN), remove.filter { link.members.ids.contains($0) }.compactMap(withDN))
+        return (add.filter { !link.members.contains($0) }.compactMap(withDN), remove.filter { link.members.contains($0) }.compactMap(withDN))
     }
 
     /// The next request of a group's member deltas (taken from `adds` and `removes`): at most

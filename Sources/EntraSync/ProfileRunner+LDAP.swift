@@ -42,13 +42,13 @@ extension ProfileRunner {
                 // An incremental plan (the objects changed since the last push) where the target's
                 // entries are known and are not read back; first contact and drift repair look at all.
                 let incremental = state.adopted && state.location == target.location && !reconcileNow && target.schema != .activedirectory
-                let objects = changed.flatMap { incremental ? LdapDesired.planned(changed: $0, view: view, target: target, state: state) : nil }
+                let planned = changed.flatMap { incremental ? LdapDesired.planned(changed: $0, view: view, target: target, state: state) : nil }
                 let deletionLimit = (target.maxDeletions ?? profile.maxDeletions).map { max($0.limit(total: state.users.count + state.groups.count), allowed) }
                 let pusher = LdapPusher(target: target, state: state, logger: targetLogger, cancel: stopFlag,
                                         journal: { [self] in try commit($0.map(Mutation.ldap)) },
                                         current: { [self] in self.mirror.ldap[target.name] ?? LdapTargetState() })
                 pusher.reconcile = reconcileNow
-                return (pusher, LdapDesired(view: view, target: target, only: objects), deletionLimit)
+                return (pusher, LdapDesired(view: view, target: target, only: planned?.objects, focus: planned?.focus ?? [:]), deletionLimit)
             }()
             phases.mark(desired.partial.map { "desired (\($0.count) objects)" } ?? "desired")
             pusher.phases = phases

@@ -87,8 +87,8 @@ struct LdapIncrementalTests {
             for change in changes { mirror.apply(change) }
             let view = ScopedView(state: mirror, scope: scope)
             let whole = LdapDesired(view: view, target: Self.target)
-            let objects = LdapDesired.planned(changed: Mutation.touchedObjects(changes)!, view: view, target: Self.target, state: state)
-            let partial = LdapDesired(view: view, target: Self.target, only: objects)
+            let planned = LdapDesired.planned(changed: Mutation.touchedObjects(changes)!, view: view, target: Self.target, state: state)
+            let partial = LdapDesired(view: view, target: Self.target, only: planned.objects, focus: planned.focus)
             let expected = LdapPlan(desired: whole, state: state, mode: mode).operations
             let incremental = LdapPlan(desired: partial, state: state, mode: mode).operations
             #expect(incremental == expected, "seed \(seed) round \(round): \(changes)")

@@ -1,3 +1,4 @@
+import Foundation
 import EntraDirectory
 import Testing
 @testable import EntraMirror
@@ -56,6 +57,37 @@ struct LdapPackedTests {
         #expect(Set(m) == [guid])
         #expect(LdapMembers([guid, "x"]).subtracting(["x"]) == [guid])
         #expect(LdapMembers(ids: [ObjectID(guid)]) == [guid])
+    }
+
+    @Test("the sorted member arrays behave as a set under random batches of adds, removals and lookups")
+    func membersAgainstASet() {
+        var state: UInt64 = 7
+        func next(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(n))
+        }
+        // 60 GUIDs and a few ids that are not: both kinds in one list.
+        let pool = (0..<60).map { String(format: "%08x-0000-4000-8000-%012x", $0 * 7919, $0) } + ["x", "y", "Group-1"]
+        var members = LdapMembers()
+        var model = Set<String>()
+        for _ in 0..<300 {
+            let batch = (0..<next(12)).map { _ in pool[next(pool.count)] }
+            switch next(4) {
+            case 0, 1:
+                members.formUnion(batch)
+                model.formUnion(batch)
+            case 2:
+                members.subtract(batch)
+                model.subtract(batch)
+            default:
+                for id in batch { #expect(members.remove(id) == model.remove(id)) }
+            }
+            #expect(members.count == model.count)
+            #expect(members.sorted() == model.sorted())
+            #expect(pool.allSatisfy { members.contains($0) == model.contains($0) })
+            #expect(members == LdapMembers(model), "equal sets are equal, however they were built")
+        }
+        #expect(members.sortedIDs.map(\.description) == model.sorted())
     }
 
     @Test("a journaled entry keeps its attributes and members exactly")
