@@ -55,13 +55,17 @@ extension LdapDesired {
     public static func planned(changed: Set<String>, view: ScopedView, target: LdapTarget, state: LdapTargetState) -> Planned {
         var ids = changed
         ids.formUnion(state.failures.keys)
-        if target.users {
+        // A scope of everything changes only with the mirror's own changes (those are in `changed`).
+        let scoped = view.userIds != nil || view.groupIds != nil
+        if target.users && scoped {
             view.forEachUserID { id, _ in if state.users[id] == nil { ids.insert(id) } }
             for id in state.users.keys where view.user(id) == nil { ids.insert(id) }
         }
         guard target.groups else { return Planned(objects: ids, focus: [:]) }
-        view.forEachGroup { if state.groups[$0.id] == nil { ids.insert($0.id) } }
-        for id in state.groups.keys where view.group(id) == nil { ids.insert(id) }
+        if scoped {
+            view.forEachGroup { if state.groups[$0.id] == nil { ids.insert($0.id) } }
+            for id in state.groups.keys where view.group(id) == nil { ids.insert(id) }
+        }
         // The groups that list one of them, and which: each list walked once, or only the ids
         // looked up in it when there are fewer of those.
         let members = Set(ids.lazy.map { ObjectID($0) })

@@ -240,10 +240,12 @@ public struct LdapPlan: Sendable {
             if !add.isEmpty || !remove.isEmpty { members.append(.changeMembers(group: id, add: add, remove: remove)) }
         }
         members.sort { $0.objectId < $1.objectId }
-        let deletes = state.groups.keys.filter { desired.groups[$0] == nil && only?.contains($0) != false }.sorted().map { LdapOperation.deleteGroup(id: $0) }
-        let deprovision = state.users.compactMap { id, link in
-            desired.users[id] == nil && only?.contains(id) != false && (mode == .delete || !desired.dialect.isDisabled(link)) ? id : nil
-        }.sorted().map { LdapOperation.deprovisionUser(id: $0) }
+        // With `only`, its few objects are looked up, not every acknowledged entry walked.
+        let deletes = (only.map { $0.filter { state.groups[$0] != nil } } ?? Array(state.groups.keys))
+            .filter { desired.groups[$0] == nil }.sorted().map { LdapOperation.deleteGroup(id: $0) }
+        let deprovision = (only.map { $0.compactMap { id in state.users[id].map { (id, $0) } } } ?? state.users.map { ($0, $1) })
+            .compactMap { id, link in desired.users[id] == nil && (mode == .delete || !desired.dialect.isDisabled(link)) ? id : nil }
+            .sorted().map { LdapOperation.deprovisionUser(id: $0) }
         operations = users + groups + members + deletes + deprovision
     }
 
